@@ -1,0 +1,140 @@
+"""Every DynamoDB key and index value is built here, and nowhere else.
+
+One partition per job holds a state item per batch and an event item per transition:
+
+    pk = JOB#<job_id>   sk = STATE#<batch_id>              the batch's current state
+    pk = JOB#<job_id>   sk = EVENT#<batch_id>#<version>     one per transition, oldest first
+
+so `status JOB` is one Query over STATE#, and `history JOB BATCH` one Query over
+EVENT#<batch_id>#. The sparse `due-index` GSI holds only batches that need the remediator:
+partition FAILED#<shard> (retry due at `due_at`) or LIVE#<shard> (a run or a re-trigger that
+must show progress by `due_at`, else it is stale).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import zlib
+from dataclasses import dataclass
+
+from observability.errors import InvalidInput
+
+__all__ = [
+    "DELIMITER",
+    "DUE_AT",
+    "DUE_INDEX",
+    "DUE_PK",
+    "MAX_ID_BYTES",
+    "TTL_ATTRIBUTE",
+    "BatchKey",
+    "batch_id_from_sk",
+    "event_prefix",
+    "event_sk",
+    "failed_partition",
+    "failed_partitions",
+    "job_pk",
+    "live_partition",
+    "live_partitions",
+    "shard_of",
+    "state_prefix",
+    "validate_id",
+]
+
+DELIMITER = "#"
+MAX_ID_BYTES = 200
+DUE_INDEX = "due-index"
+DUE_PK = "due_pk"
+DUE_AT = "due_at"
+TTL_ATTRIBUTE = "expires_at"
+
+_JOB = "JOB#"
+_STATE = "STATE#"
+_EVENT = "EVENT#"
+
+
+def validate_id(field: str, value: object) -> str:
+    """Return the id as a string, or raise InvalidInput naming the field and the limit."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInput(field, f"must be a string (or an int), got {type(value).__name__}")
+    text = str(value)
+    if not text.strip():
+        raise InvalidInput(field, "must not be empty or blank")
+    if DELIMITER in text:
+        raise InvalidInput(field, f"must not contain the key delimiter {DELIMITER!r}: {text!r}")
+    size = len(text.encode("utf-8"))
+    if size > MAX_ID_BYTES:
+        raise InvalidInput(field, f"is {size} bytes of UTF-8; the limit is {MAX_ID_BYTES} bytes")
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise InvalidInput(field, f"must not contain control characters: {text!r}")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class BatchKey:
+    """A validated (job_id, batch_id); constructing one is the only way to reach the table."""
+
+    job_id: str
+    batch_id: str
+
+    @classmethod
+    def of(cls, job_id: object, batch_id: object) -> BatchKey:
+        return cls(validate_id("job_id", job_id), validate_id("batch_id", batch_id))
+
+    @property
+    def pk(self) -> str:
+        return f"{_JOB}{self.job_id}"
+
+    @property
+    def sk(self) -> str:
+        return f"{_STATE}{self.batch_id}"
+
+    @property
+    def token(self) -> str:
+        """`job#batch`: a stable name for the batch (dedup keys, log fields)."""
+        return f"{self.job_id}{DELIMITER}{self.batch_id}"
+
+    def idempotency_key(self, attempt: int) -> str:
+        """`job#batch#attempt`: the same retry always carries the same key."""
+        return f"{self.token}{DELIMITER}{attempt}"
+
+
+def job_pk(job_id: str) -> str:
+    return f"{_JOB}{job_id}"
+
+
+def state_prefix() -> str:
+    return _STATE
+
+
+def event_prefix(batch_id: str) -> str:
+    return f"{_EVENT}{batch_id}{DELIMITER}"
+
+
+def event_sk(batch_id: str, version: int) -> str:
+    # Zero-padded so that lexical order is version order: history is oldest first.
+    return f"{event_prefix(batch_id)}{version:010d}"
+
+
+def batch_id_from_sk(sk: str) -> str:
+    return sk.removeprefix(_STATE)
+
+
+def shard_of(key: BatchKey, shards: int) -> int:
+    # crc32, not hash(): it must agree across processes and Python versions.
+    return zlib.crc32(key.token.encode("utf-8")) % shards
+
+
+def failed_partition(key: BatchKey, shards: int) -> str:
+    return f"FAILED{DELIMITER}{shard_of(key, shards)}"
+
+
+def live_partition(key: BatchKey, shards: int) -> str:
+    return f"LIVE{DELIMITER}{shard_of(key, shards)}"
+
+
+def failed_partitions(shards: int) -> list[str]:
+    return [f"FAILED{DELIMITER}{n}" for n in range(shards)]
+
+
+def live_partitions(shards: int) -> list[str]:
+    return [f"LIVE{DELIMITER}{n}" for n in range(shards)]

@@ -1,0 +1,86 @@
+"""CloudWatch metrics as Embedded Metric Format lines on stdout.
+
+CloudWatch Logs extracts them from the log stream, so the hot path makes no API call.
+Dimensions stay low-cardinality: the job id, never a batch id.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import IO, Any
+
+__all__ = ["COUNT", "MILLISECONDS", "SECONDS", "Metrics", "emf_record"]
+
+COUNT = "Count"
+MILLISECONDS = "Milliseconds"
+SECONDS = "Seconds"
+
+_UNITS: dict[str, str] = {
+    "JobStarted": COUNT,
+    "JobSuccess": COUNT,
+    "JobFailureCount": COUNT,
+    "JobDurationMs": MILLISECONDS,
+    "RemediationTriggered": COUNT,
+    "RemediationExhausted": COUNT,
+    "ClaimConflicts": COUNT,
+    "TimeToRecoverySeconds": SECONDS,
+}
+
+
+def emf_record(
+    namespace: str,
+    values: Mapping[str, float],
+    dimensions: Mapping[str, str],
+    timestamp: datetime,
+    properties: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One EMF document: the metric values at top level, described under `_aws`. Pure."""
+    record: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": int(timestamp.timestamp() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": namespace,
+                    "Dimensions": [sorted(dimensions)],
+                    "Metrics": [{"Name": name, "Unit": _UNITS.get(name, COUNT)} for name in values],
+                }
+            ],
+        },
+    }
+    record.update(properties or {})
+    record.update(dimensions)
+    record.update(values)
+    return record
+
+
+class Metrics:
+    """Writes EMF lines to a stream (stdout by default, looked up at each write)."""
+
+    def __init__(
+        self,
+        namespace: str = "SelfHealingPipelines",
+        *,
+        enabled: bool = True,
+        stream: IO[str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.namespace = namespace
+        self.enabled = enabled
+        self._stream = stream
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.Lock()
+
+    def emit(self, job_id: str | None, values: Mapping[str, float], **properties: Any) -> None:
+        if not self.enabled or not values:
+            return
+        dims = {"JobId": job_id} if job_id else {}
+        record = emf_record(self.namespace, values, dims, self._clock(), properties)
+        line = json.dumps(record, separators=(",", ":"), default=str)
+        stream = self._stream or sys.stdout
+        with self._lock:
+            stream.write(line + "\n")
+            stream.flush()

@@ -1,0 +1,98 @@
+"""Configuration from the environment (prefix REMEDIATOR_, `.env` supported).
+
+Errors name the environment variable, its value and the limit, never a pydantic field path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Self, TypeVar
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from observability.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings", "env_name", "load_settings"]
+
+ENV_PREFIX = "REMEDIATOR_"
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+
+class Settings(BaseSettings):
+    """Settings shared by the producer library and the remediator."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    table_name: str = "pipeline-audit"
+    topic_arn: str | None = None
+    queue_url: str | None = None
+    max_attempts: int = Field(3, ge=1, le=100)
+    backoff_base_seconds: float = Field(60.0, ge=0, le=86_400)
+    backoff_max_seconds: float = Field(3600.0, ge=0, le=7 * 86_400)
+    stale_after_seconds: float = Field(3600.0, ge=1, le=7 * 86_400)
+    ttl_days: int = Field(90, ge=1, le=3650)
+    retry_shards: int = Field(8, ge=1, le=64)
+    non_retryable_errors: Annotated[tuple[str, ...], NoDecode] = ()
+    metrics_enabled: bool = True
+    metrics_namespace: str = Field("SelfHealingPipelines", min_length=1, max_length=255)
+    region: str | None = Field(
+        None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+
+    @field_validator("table_name")
+    @classmethod
+    def _table_name(cls, value: str) -> str:
+        if not _TABLE_NAME.match(value):
+            raise ValueError("must be 3 to 255 characters of A-Z a-z 0-9 _ . -")
+        return value
+
+    @field_validator("topic_arn")
+    @classmethod
+    def _topic_arn(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("arn:"):
+            raise ValueError("must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        return value or None
+
+    @field_validator("non_retryable_errors", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> Self:
+        if self.backoff_max_seconds < self.backoff_base_seconds:
+            raise ValueError(
+                f"{env_name('backoff_max_seconds')} ({self.backoff_max_seconds:g}) must be at "
+                f"least {env_name('backoff_base_seconds')} ({self.backoff_base_seconds:g})"
+            )
+        return self
+
+
+def env_name(field: str) -> str:
+    if field == "region":
+        return "AWS_REGION"
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def load_settings(cls: type[S] = Settings, **overrides: Any) -> S:  # type: ignore[assignment]
+    """Settings from the environment and overrides, or ConfigError naming the variable."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = err.get("loc") or ()
+            if loc:
+                name = env_name(str(loc[0]))
+                problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+            else:
+                problems.append(err["msg"].removeprefix("Value error, "))
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

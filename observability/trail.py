@@ -1,0 +1,400 @@
+"""The facade pipelines use: `AuditTrail`, its `batch(...)` context manager, `pending(...)`."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import ParamSpec, TypeVar
+
+from observability.audit import AuditStore, ConditionFailed
+from observability.backoff import Exhaust, RetryPolicy
+from observability.clients import AwsClients, default_clients
+from observability.errors import (
+    BatchAlreadyRunning,
+    InvalidInput,
+    NonRetryableError,
+    NotifierUnavailable,
+    ObservabilityError,
+    RunSuperseded,
+    StoreUnavailable,
+)
+from observability.keys import BatchKey, validate_id
+from observability.logger import bind
+from observability.metrics import Metrics
+from observability.models import AuditEvent, BatchState, EventType, Status, from_iso, iso
+from observability.notifier import Notifier
+from observability.settings import Settings, load_settings
+from observability.signals import Signal
+from observability.transitions import (
+    TableConfig,
+    Write,
+    applied,
+    failure,
+    heartbeat,
+    holder,
+    start_again,
+    start_new,
+    success,
+)
+from observability.triggers import Trigger
+
+__all__ = ["AuditTrail", "Batch", "BatchRun"]
+
+log = logging.getLogger("observability")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_KNOWN_LIMIT = 10_000
+_START_ROUNDS = 4
+
+
+def default_actor() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class BatchRun:
+    """One run of one batch, handed out by `with trail.batch(...) as run`."""
+
+    def __init__(self, trail: AuditTrail, state: BatchState) -> None:
+        self._trail = trail
+        self.state = state
+        self._last_beat = trail.now()
+
+    job_id = property(lambda self: self.state.job_id)
+    batch_id = property(lambda self: self.state.batch_id)
+    attempt = property(lambda self: self.state.attempt)
+    trace_id = property(lambda self: self.state.trace_id)
+    run_id = property(lambda self: self.state.run_id)
+
+    def heartbeat(self, *, force: bool = False) -> bool:
+        """Tell the remediator this run is alive; returns True when a write was made.
+
+        Cheap to call in a loop: at most one write per quarter of the stale window (and at
+        most one a minute) unless `force`. Raises RunSuperseded when the run lost its batch.
+        """
+        now = self._trail.now()
+        interval = min(self._trail.settings.stale_after_seconds / 4, 60.0)
+        if not force and (now - self._last_beat).total_seconds() < interval:
+            return False
+        self.state = self._trail._heartbeat(self.state, now)
+        self._last_beat = now
+        return True
+
+
+class Batch:
+    """`with trail.batch(job, batch) as run:` or `@trail.batch(job, batch)`."""
+
+    def __init__(self, trail: AuditTrail, key: BatchKey, trigger: Trigger | None) -> None:
+        self._trail = trail
+        self.key = key
+        self.trigger = trigger
+        self._stack: list[tuple[BatchRun, ExitStack]] = []
+
+    def __enter__(self) -> BatchRun:
+        run = self._trail._start(self.key, self.trigger)
+        context = ExitStack()
+        context.enter_context(
+            bind(
+                job_id=run.job_id,
+                batch_id=run.batch_id,
+                attempt=run.attempt,
+                trace_id=run.trace_id,
+            )
+        )
+        self._stack.append((run, context))
+        return run
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        run, context = self._stack.pop()
+        with context:
+            if exc is None:
+                self._trail._succeed(run)
+            else:
+                self._trail._fail(run, exc)
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with Batch(self._trail, self.key, self.trigger):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class AuditTrail:
+    """Records every batch transition in DynamoDB and screams on SNS when one fails.
+
+    Everything is injectable for tests (clients, clock, random source, metrics sink);
+    by default settings come from the environment and clients are the process-wide ones.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clients: AwsClients | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] | None = None,
+        rng: random.Random | None = None,
+        actor: str | None = None,
+        publish_failures: bool = True,
+        non_retryable: Sequence[type[BaseException]] = (),
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.clients = clients or default_clients(self.settings.region)
+        self.store = AuditStore(self.clients, self.settings.table_name)
+        self.notifier = Notifier(self.clients, self.settings.topic_arn)
+        self.metrics = metrics or Metrics(
+            self.settings.metrics_namespace, enabled=self.settings.metrics_enabled
+        )
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._rng = rng or random.Random()
+        self.actor = actor or default_actor()
+        self.publish_failures = publish_failures
+        self._non_retryable: tuple[type[BaseException], ...] = (NonRetryableError, *non_retryable)
+        self.policy = RetryPolicy.from_settings(self.settings)
+        self.table = TableConfig(
+            shards=self.settings.retry_shards,
+            stale_after_seconds=self.settings.stale_after_seconds,
+            ttl_days=self.settings.ttl_days,
+        )
+        self._known: OrderedDict[BatchKey, BatchState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- public API -----------------------------------------------------------------------
+
+    def batch(self, job_id: str, batch_id: str | int, *, trigger: Trigger | None = None) -> Batch:
+        """Wrap one batch: STARTED now, SUCCESS on normal exit, FAILED (re-raised) on error.
+
+        Validates everything before any write: ids, trigger, and the topic a failure needs.
+        """
+        key = BatchKey.of(job_id, batch_id)
+        if trigger is not None and not isinstance(trigger, Trigger):
+            raise InvalidInput("trigger", f"must be a Trigger, got {type(trigger).__name__}")
+        if self.publish_failures:
+            self.notifier.require_topic()
+        return Batch(self, key, trigger)
+
+    def pending(self, job_id: str, batch_ids: Iterable[R]) -> list[R]:
+        """The given batches that have not succeeded, in the given order (consistent read)."""
+        job = validate_id("job_id", job_id)
+        wanted = list(batch_ids)
+        ids = [validate_id("batch_id", b) for b in wanted]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput("batch_ids", "must not repeat a batch id")
+        states = self.store.get_many(job, ids, self.now())
+        for state in states.values():
+            self._remember(state)
+        return [
+            original
+            for original, bid in zip(wanted, ids, strict=True)
+            if bid not in states or states[bid].status is not Status.SUCCESS
+        ]
+
+    def get(self, job_id: str, batch_id: str | int) -> BatchState | None:
+        """The current state of one batch, or None (never seen, or expired)."""
+        state = self.store.get(BatchKey.of(job_id, batch_id), self.now())
+        if state is not None:
+            self._remember(state)
+        return state
+
+    def history(self, job_id: str, batch_id: str | int) -> list[AuditEvent]:
+        """Every recorded transition of one batch, oldest first."""
+        return self.store.history(BatchKey.of(job_id, batch_id), self.now())
+
+    def states(self, job_id: str) -> list[BatchState]:
+        """Every batch of a job that has a live record."""
+        return list(self.store.states(validate_id("job_id", job_id), self.now()))
+
+    # -- transitions ----------------------------------------------------------------------
+
+    def _remember(self, state: BatchState) -> None:
+        with self._lock:
+            self._known[state.key] = state
+            self._known.move_to_end(state.key)
+            while len(self._known) > _KNOWN_LIMIT:
+                self._known.popitem(last=False)
+
+    def _recall(self, key: BatchKey) -> BatchState | None:
+        with self._lock:
+            return self._known.get(key)
+
+    def _start(self, key: BatchKey, trigger: Trigger | None) -> BatchRun:
+        now = self.now()
+        run_id = uuid.uuid4().hex
+        trigger_json = trigger.to_json() if trigger else None
+
+        def plan(prev: BatchState | None) -> tuple[BatchState | None, Write]:
+            if prev is None:
+                return None, start_new(
+                    key, self.table, now=now, run_id=run_id, trace_id=run_id, actor=self.actor,
+                    trigger_json=trigger_json,
+                )  # fmt: skip
+            held = holder(prev, now, self.settings.stale_after_seconds)
+            if held:
+                raise BatchAlreadyRunning(key.job_id, key.batch_id, *held)
+            return prev, start_again(
+                prev, self.table, now=now, run_id=run_id, actor=self.actor,
+                trigger_json=trigger_json,
+            )  # fmt: skip
+
+        # Optimistic: what this process last saw (from pending(), get() or its own writes)
+        # is usually current, so the first write normally commits; a rejected one hands back
+        # the item as it stands and is planned again.
+        known = self._recall(key)
+        if known is not None and holder(known, now, self.settings.stale_after_seconds):
+            known = self.store.get(key, now)
+        prev, write = plan(known)
+        for _ in range(_START_ROUNDS):
+            try:
+                self.store.apply(write, writer=run_id)
+                break
+            except ConditionFailed as lost:
+                old = lost.old
+                if old is None:
+                    current = self.store.get(key, now)
+                else:
+                    current = BatchState.from_item(old)
+                    if current.expires_at and current.expires_at <= int(now.timestamp()):
+                        current = None
+                prev, write = plan(current)
+        else:
+            raise BatchAlreadyRunning(key.job_id, key.batch_id, "concurrent writers", iso(now))
+        state = applied(prev, write)
+        self._remember(state)
+        self.metrics.emit(key.job_id, {"JobStarted": 1})
+        log.info(
+            "batch started",
+            extra={
+                "job_id": key.job_id,
+                "batch_id": key.batch_id,
+                "attempt": state.attempt,
+                "trace_id": state.trace_id,
+            },
+        )
+        return BatchRun(self, state)
+
+    def _commit_own(self, run: BatchRun, write: Write) -> BatchState:
+        try:
+            self.store.apply(write, writer=run.state.run_id or "")
+        except ConditionFailed as lost:
+            current = BatchState.from_item(lost.old) if lost.old else None
+            self._forget(run.state.key)
+            raise RunSuperseded(
+                f"run {run.run_id} of {run.job_id}/{run.batch_id} no longer owns the batch "
+                f"(now {current.status.value if current else 'unknown'}, "
+                f"attempt {current.attempt if current else '?'}); result not recorded"
+            ) from None
+        state = applied(run.state, write)
+        self._remember(state)
+        run.state = state
+        return state
+
+    def _forget(self, key: BatchKey) -> None:
+        with self._lock:
+            self._known.pop(key, None)
+
+    def _succeed(self, run: BatchRun) -> None:
+        now = self.now()
+        first_failed = run.state.first_failed_at
+        state = self._commit_own(run, success(run.state, self.table, now=now, actor=self.actor))
+        values: dict[str, float] = {"JobSuccess": 1, "JobDurationMs": state.duration_ms or 0}
+        if first_failed:
+            values["TimeToRecoverySeconds"] = (now - from_iso(first_failed)).total_seconds()
+        self.metrics.emit(run.job_id, values)
+        log.info("batch succeeded", extra={"duration_ms": state.duration_ms})
+
+    def _retryable(self, exc: BaseException) -> bool:
+        if isinstance(exc, self._non_retryable):
+            return False
+        names = self.settings.non_retryable_errors
+        kind = type(exc)
+        return kind.__name__ not in names and f"{kind.__module__}.{kind.__qualname__}" not in names
+
+    def _fail(self, run: BatchRun, exc: BaseException) -> None:
+        """Record the failure and signal it; never masks the pipeline's own exception."""
+        now = self.now()
+        retryable = self._retryable(exc)
+        age = 0.0
+        if run.state.first_failed_at:
+            age = (now - from_iso(run.state.first_failed_at)).total_seconds()
+        verdict = self.policy.after_failure(
+            attempt=run.attempt,
+            retryable=retryable,
+            now=now,
+            rng=self._rng,
+            age_seconds=age,
+            attempt_floor=run.state.attempt_floor,
+        )
+        error_type = type(exc).__name__
+        write = failure(
+            run.state, self.table, now=now, actor=self.actor, error_type=error_type,
+            error_message=str(exc) or error_type, retryable=retryable, verdict=verdict,
+        )  # fmt: skip
+        try:
+            state = self._commit_own(run, write)
+        except (StoreUnavailable, RunSuperseded) as record_error:
+            log.error("failure of batch not recorded: %s", record_error)
+            exc.add_note(f"observability: the failure was not recorded: {record_error}")
+            return
+        exhausted = isinstance(verdict, Exhaust)
+        values: dict[str, float] = {"JobFailureCount": 1, "JobDurationMs": state.duration_ms or 0}
+        if exhausted:
+            values["RemediationExhausted"] = 1
+        self.metrics.emit(run.job_id, values)
+        log.error(
+            "batch failed",
+            exc_info=(type(exc), exc, exc.__traceback__),
+            extra={
+                "error_type": error_type,
+                "retryable": retryable,
+                "next_retry_at": state.next_retry_at,
+                "exhausted": exhausted,
+            },
+        )
+        if self.publish_failures:
+            signal = Signal.of(
+                EventType.EXHAUSTED if exhausted else EventType.FAILED,
+                state,
+                at=iso(now),
+                reason=verdict.reason if isinstance(verdict, Exhaust) else None,
+                actor=self.actor,
+            )
+            try:
+                self.notifier.publish(signal)
+            except (NotifierUnavailable, ObservabilityError) as publish_error:
+                # The retry index already holds a retryable failure: the sweep still finds it.
+                log.error("failure signal not published: %s", publish_error)
+                exc.add_note(
+                    f"observability: the failure signal was not published: {publish_error}"
+                )
+
+    def _heartbeat(self, state: BatchState, now: datetime) -> BatchState:
+        try:
+            new = self.store.update(heartbeat(state, self.table, now=now))
+        except ConditionFailed:
+            self._forget(state.key)
+            raise RunSuperseded(
+                f"run {state.run_id} of {state.job_id}/{state.batch_id} lost its batch"
+            ) from None
+        self._remember(new)
+        return new

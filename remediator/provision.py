@@ -1,0 +1,241 @@
+"""Creates (or checks) what the code expects: table with GSI and TTL, topic, queues, subscription.
+
+Idempotent: every step first looks, then creates only what is missing. Terraform does the
+same in production (infra/terraform); a drift test keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from observability.keys import DUE_AT, DUE_INDEX, DUE_PK, TTL_ATTRIBUTE
+from remediator.errors import ProvisionError
+
+if TYPE_CHECKING:
+    from observability.clients import AwsClients
+
+__all__ = [
+    "ALERT_FILTER",
+    "DLQ_MAX_RECEIVE_COUNT",
+    "SIGNAL_FILTER",
+    "Resources",
+    "bootstrap",
+    "names_for",
+    "table_definition",
+]
+
+DLQ_MAX_RECEIVE_COUNT = 5
+# The remediator hears failures; people hear exhausted and non-retryable batches.
+SIGNAL_FILTER = {"event": ["FAILED"]}
+ALERT_FILTER = {"event": ["EXHAUSTED", "CIRCUIT_OPEN"]}
+SIGNAL_VISIBILITY_SECONDS = 120
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """CreateTable arguments: on-demand, the sparse due-index GSI, encryption at rest."""
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", DUE_PK, DUE_AT)
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": DUE_INDEX,
+                "KeySchema": [
+                    {"AttributeName": DUE_PK, "KeyType": "HASH"},
+                    {"AttributeName": DUE_AT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "SSESpecification": {"Enabled": True},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    table: str
+    topic: str
+    queue: str
+    dlq: str
+    alerts: str
+
+
+def names_for(table_name: str, prefix: str | None = None) -> Names:
+    base = prefix or table_name
+    return Names(
+        table=table_name,
+        topic=f"{base}-signals",
+        queue=f"{base}-remediator",
+        dlq=f"{base}-remediator-dlq",
+        alerts=f"{base}-alerts",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    table_name: str
+    topic_arn: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    alerts_queue_url: str
+    subscription_arn: str
+    alerts_subscription_arn: str
+
+    def exports(self, endpoint_url: str | None = None, region: str | None = None) -> list[str]:
+        lines = [
+            f"export REMEDIATOR_TABLE_NAME={self.table_name}",
+            f"export REMEDIATOR_TOPIC_ARN={self.topic_arn}",
+            f"export REMEDIATOR_QUEUE_URL={self.queue_url}",
+        ]
+        if region:
+            lines.append(f"export AWS_REGION={region}")
+        if endpoint_url:
+            lines.append(f"export AWS_ENDPOINT_URL={endpoint_url}")
+        return lines
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _ensure_table(ddb: Any, table_name: str) -> None:
+    try:
+        ddb.create_table(**table_definition(table_name))
+    except ClientError as exc:
+        if _code(exc) != "ResourceInUseException":
+            raise
+    ddb.get_waiter("table_exists").wait(
+        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    described = ddb.describe_table(TableName=table_name)["Table"]
+    indexes = {g["IndexName"] for g in described.get("GlobalSecondaryIndexes", [])}
+    if DUE_INDEX not in indexes:
+        raise ProvisionError(
+            f"table {table_name!r} exists without the {DUE_INDEX!r} GSI; "
+            "it was not created by this project: choose another REMEDIATOR_TABLE_NAME"
+        )
+    ttl = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        ddb.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+    backups = ddb.describe_continuous_backups(TableName=table_name)["ContinuousBackupsDescription"]
+    pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+    if pitr != "ENABLED":
+        ddb.update_continuous_backups(
+            TableName=table_name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+
+
+def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    try:
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    except ClientError as exc:
+        if _code(exc) not in ("QueueAlreadyExists", "QueueNameExists"):
+            raise
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return url, arn
+
+
+def _allow_topic(sqs: Any, queue_url: str, queue_arn: str, topic_arn: str) -> None:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+
+
+def _subscribe(sns: Any, topic_arn: str, queue_arn: str, filter_policy: dict[str, Any]) -> str:
+    attributes = {"RawMessageDelivery": "true", "FilterPolicy": json.dumps(filter_policy)}
+    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+        for sub in page.get("Subscriptions", []):
+            if sub.get("Endpoint") == queue_arn and sub.get("Protocol") == "sqs":
+                arn = str(sub["SubscriptionArn"])
+                for name, value in attributes.items():
+                    sns.set_subscription_attributes(
+                        SubscriptionArn=arn, AttributeName=name, AttributeValue=value
+                    )
+                return arn
+    reply = sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes=attributes,
+        ReturnSubscriptionArn=True,
+    )
+    return str(reply["SubscriptionArn"])
+
+
+def bootstrap(clients: AwsClients, table_name: str, *, prefix: str | None = None) -> Resources:
+    """Create what is missing and return every identifier the settings need."""
+    names = names_for(table_name, prefix)
+    ddb, sns, sqs = clients.client("dynamodb"), clients.client("sns"), clients.client("sqs")
+    try:
+        _ensure_table(ddb, names.table)
+        topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
+        dlq_url, dlq_arn = _queue(
+            sqs, names.dlq, {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}
+        )
+        queue_url, queue_arn = _queue(
+            sqs,
+            names.queue,
+            {
+                "VisibilityTimeout": str(SIGNAL_VISIBILITY_SECONDS),
+                "ReceiveMessageWaitTimeSeconds": "20",
+                "MessageRetentionPeriod": "345600",
+                "SqsManagedSseEnabled": "true",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": DLQ_MAX_RECEIVE_COUNT}
+                ),
+            },
+        )
+        alerts_url, alerts_arn = _queue(
+            sqs, names.alerts, {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}
+        )
+        _allow_topic(sqs, queue_url, queue_arn, topic_arn)
+        _allow_topic(sqs, alerts_url, alerts_arn, topic_arn)
+        subscription = _subscribe(sns, topic_arn, queue_arn, SIGNAL_FILTER)
+        alerts_subscription = _subscribe(sns, topic_arn, alerts_arn, ALERT_FILTER)
+    except (ClientError, BotoCoreError) as exc:
+        raise ProvisionError(f"bootstrap failed: {exc}") from exc
+    return Resources(
+        table_name=names.table,
+        topic_arn=topic_arn,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        alerts_queue_url=alerts_url,
+        subscription_arn=subscription,
+        alerts_subscription_arn=alerts_subscription,
+    )

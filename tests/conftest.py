@@ -1,0 +1,117 @@
+"""Shared fixtures: one moto server per session (real HTTP on loopback), fresh names per test."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+REGION = "us-east-1"
+
+# Tests must never see a developer's real configuration or credentials.
+for _name in list(os.environ):
+    if _name.startswith("REMEDIATOR_") or _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        del os.environ[_name]
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION=REGION,
+    AWS_REGION=REGION,
+)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on a free loopback port, started by the suite itself."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def clients(moto_endpoint: str) -> Any:
+    from observability.clients import AwsClients
+
+    return AwsClients(region=REGION, endpoint_url=moto_endpoint)
+
+
+@pytest.fixture
+def resources(clients: Any) -> Any:
+    """Table, topic, queues and subscriptions under names no other test uses."""
+    from remediator.provision import bootstrap
+
+    return bootstrap(clients, f"audit-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def settings_kwargs(resources: Any) -> dict[str, Any]:
+    return {
+        "table_name": resources.table_name,
+        "topic_arn": resources.topic_arn,
+        "queue_url": resources.queue_url,
+        "region": REGION,
+        "_env_file": None,
+    }
+
+
+@pytest.fixture
+def settings(settings_kwargs: dict[str, Any]) -> Any:
+    from observability.settings import Settings
+
+    return Settings(**settings_kwargs)
+
+
+class Clock:
+    """A settable clock: tests move time instead of sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def drain(sqs: Any, queue_url: str, *, wait: int = 1, limit: int = 100) -> list[dict[str, Any]]:
+    """Every message now on a queue (received and deleted), with attributes."""
+    out: list[dict[str, Any]] = []
+    while len(out) < limit:
+        reply = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        )
+        messages = reply.get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        out.extend(messages)
+        wait = 0
+    return out
+
+
+def new_id(prefix: str = "job") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
