@@ -127,6 +127,7 @@ class BatchState:
     due_at: str | None = None
     first_failed_at: str | None = None
     attempt_floor: int = 0
+    alerted: bool = False
     expires_at: int = 0
 
     @property
@@ -165,6 +166,7 @@ class BatchState:
             due_at=_s(item, "due_at"),
             first_failed_at=_s(item, "first_failed_at"),
             attempt_floor=_n(item, "attempt_floor"),
+            alerted=_b(item, "alerted", False),
             expires_at=_n(item, "expires_at"),
         )
 

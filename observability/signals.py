@@ -13,7 +13,23 @@ from typing import Any
 from observability.models import BatchState, EventType
 from observability.transitions import truncate
 
-__all__ = ["MAX_SIGNAL_BYTES", "SCHEMA_VERSION", "Signal"]
+__all__ = [
+    "ALERT_EVENTS",
+    "CIRCUIT_OPEN",
+    "EXHAUSTED",
+    "FAILED",
+    "MAX_SIGNAL_BYTES",
+    "RECOVERED",
+    "SCHEMA_VERSION",
+    "Signal",
+]
+
+# The `event` attribute of every message on the topic.
+FAILED = "FAILED"  # a retryable failure: for the remediator
+EXHAUSTED = "EXHAUSTED"  # attempts used up, or not retryable: for people
+RECOVERED = "RECOVERED"  # an exhausted batch succeeded later: resolves its alert
+CIRCUIT_OPEN = "CIRCUIT_OPEN"  # a job's retries are paused: for people
+ALERT_EVENTS = (EXHAUSTED, RECOVERED, CIRCUIT_OPEN)
 
 SCHEMA_VERSION = 1
 # SNS allows 256 KB; ids (<= 200 bytes each) and a 1 KiB error keep every signal far below this.
@@ -43,7 +59,7 @@ class Signal:
     @classmethod
     def of(
         cls,
-        event: EventType,
+        event: EventType | str,
         state: BatchState,
         *,
         at: str,
@@ -51,7 +67,7 @@ class Signal:
         actor: str | None = None,
     ) -> Signal:
         return cls(
-            event=event.value,
+            event=str(event),
             job_id=state.job_id,
             batch_id=state.batch_id,
             attempt=state.attempt,

@@ -23,7 +23,6 @@ from observability.errors import (
     BatchAlreadyRunning,
     InvalidInput,
     NonRetryableError,
-    NotifierUnavailable,
     ObservabilityError,
     RunSuperseded,
     StoreUnavailable,
@@ -31,10 +30,10 @@ from observability.errors import (
 from observability.keys import BatchKey, validate_id
 from observability.logger import bind
 from observability.metrics import Metrics
-from observability.models import AuditEvent, BatchState, EventType, Status, from_iso, iso
+from observability.models import AuditEvent, BatchState, Status, from_iso, iso
 from observability.notifier import Notifier
 from observability.settings import Settings, load_settings
-from observability.signals import Signal
+from observability.signals import EXHAUSTED, FAILED, RECOVERED, Signal
 from observability.transitions import (
     TableConfig,
     Write,
@@ -316,12 +315,16 @@ class AuditTrail:
     def _succeed(self, run: BatchRun) -> None:
         now = self.now()
         first_failed = run.state.first_failed_at
+        was_alerted = run.state.alerted
         state = self._commit_own(run, success(run.state, self.table, now=now, actor=self.actor))
         values: dict[str, float] = {"JobSuccess": 1, "JobDurationMs": state.duration_ms or 0}
         if first_failed:
             values["TimeToRecoverySeconds"] = (now - from_iso(first_failed)).total_seconds()
         self.metrics.emit(run.job_id, values)
         log.info("batch succeeded", extra={"duration_ms": state.duration_ms})
+        if was_alerted and self.publish_failures:
+            # Only a batch that paged someone announces its recovery: the floor stays 2 calls.
+            self._publish(Signal.of(RECOVERED, state, at=iso(now), actor=self.actor), None)
 
     def _retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, self._non_retryable):
@@ -373,20 +376,22 @@ class AuditTrail:
         )
         if self.publish_failures:
             signal = Signal.of(
-                EventType.EXHAUSTED if exhausted else EventType.FAILED,
+                EXHAUSTED if exhausted else FAILED,
                 state,
                 at=iso(now),
                 reason=verdict.reason if isinstance(verdict, Exhaust) else None,
                 actor=self.actor,
             )
-            try:
-                self.notifier.publish(signal)
-            except (NotifierUnavailable, ObservabilityError) as publish_error:
-                # The retry index already holds a retryable failure: the sweep still finds it.
-                log.error("failure signal not published: %s", publish_error)
-                exc.add_note(
-                    f"observability: the failure signal was not published: {publish_error}"
-                )
+            self._publish(signal, exc)
+
+    def _publish(self, signal: Signal, exc: BaseException | None) -> None:
+        try:
+            self.notifier.publish(signal)
+        except ObservabilityError as publish_error:
+            # A retryable failure is already in the retry index: the sweep still finds it.
+            log.error("%s signal not published: %s", signal.event, publish_error)
+            if exc is not None:
+                exc.add_note(f"observability: the signal was not published: {publish_error}")
 
     def _heartbeat(self, state: BatchState, now: datetime) -> BatchState:
         try:

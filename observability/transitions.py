@@ -342,7 +342,7 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
             "duration_ms": duration,
             "expires_at": cfg.expires_at(now),
         },
-        remove=("due_pk", "due_at", "error_type", "error_message", "first_failed_at"),
+        remove=("due_pk", "due_at", "error_type", "error_message", "first_failed_at", "alerted"),
         events=(event,),
     )
 
@@ -425,7 +425,7 @@ def failure(
         key=run.key,
         condition=condition,
         values=values,
-        set={**common, "status": Status.EXHAUSTED.value, "version": version + 1},
+        set={**common, "status": Status.EXHAUSTED.value, "version": version + 1, "alerted": True},
         remove=("due_pk", "due_at"),
         events=(failed, exhausted),
     )

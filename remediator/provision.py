@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.keys import DUE_AT, DUE_INDEX, DUE_PK, TTL_ATTRIBUTE
+from observability.signals import ALERT_EVENTS, FAILED
 from remediator.errors import ProvisionError
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ __all__ = [
 
 DLQ_MAX_RECEIVE_COUNT = 5
 # The remediator hears failures; people hear exhausted and non-retryable batches.
-SIGNAL_FILTER = {"event": ["FAILED"]}
-ALERT_FILTER = {"event": ["EXHAUSTED", "CIRCUIT_OPEN"]}
+SIGNAL_FILTER = {"event": [FAILED]}
+ALERT_FILTER = {"event": list(ALERT_EVENTS)}
 SIGNAL_VISIBILITY_SECONDS = 120
 
 

@@ -308,3 +308,21 @@ def test_metrics_are_emf_lines(settings, clients, clock):
     assert records[1]["JobDurationMs"] == 1500
     assert all(r["JobId"] == job for r in records)
     assert records[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["JobId"]]
+
+
+def test_exhausted_batch_that_later_succeeds_announces_recovery(
+    settings_kwargs, clients, clock, resources
+):
+    settings = Settings(**settings_kwargs, max_attempts=1)
+    trail = make_trail(settings, clients, clock)
+    job = new_id()
+    with pytest.raises(Boom), trail.batch(job, "b"):
+        raise Boom
+    with trail.batch(job, "b"):
+        pass
+    with trail.batch(job, "b"):  # an ordinary success afterwards announces nothing
+        pass
+    events = [
+        json.loads(m["Body"])["event"] for m in drain(clients.sqs(), resources.alerts_queue_url)
+    ]
+    assert events == ["EXHAUSTED", "RECOVERED"]
