@@ -1,0 +1,139 @@
+"""Turns records into what a person reads: aligned tables, colour only on a terminal. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from observability.models import AuditEvent, BatchState, Status, from_iso
+
+__all__ = ["Style", "history_table", "relative", "status_counts", "status_table", "table"]
+
+_COLOURS = {
+    "SUCCESS": "32",
+    "FAILED": "31",
+    "EXHAUSTED": "1;31",
+    "RETRYING": "33",
+    "STARTED": "36",
+    "STALE": "35",
+    "RETRY_TRIGGERED": "33",
+    "REPLAY_TRIGGERED": "33",
+}
+
+
+class Style:
+    """ANSI colour when writing to a terminal, plain text otherwise (pipes, files, CI)."""
+
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def status(self, text: str) -> str:
+        code = _COLOURS.get(text)
+        return f"\033[{code}m{text}\033[0m" if self.colour and code else text
+
+    def dim(self, text: str) -> str:
+        return f"\033[2m{text}\033[0m" if self.colour else text
+
+    def bold(self, text: str) -> str:
+        return f"\033[1m{text}\033[0m" if self.colour else text
+
+
+def _visible(text: str) -> int:
+    # Width without ANSI escapes, so coloured cells still align.
+    out, skip = 0, False
+    for ch in text:
+        if ch == "\033":
+            skip = True
+        elif skip and ch == "m":
+            skip = False
+        elif not skip:
+            out += 1
+    return out
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, _visible(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [c + " " * (w - _visible(c)) for c, w in zip(cells, widths, strict=True)]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def relative(stamp: str | None, now: datetime) -> str:
+    """'in 4m', '2h ago': when, at a glance."""
+    if not stamp:
+        return ""
+    seconds = (from_iso(stamp) - now).total_seconds()
+    span = abs(seconds)
+    if span < 60:
+        amount = f"{int(span)}s"
+    elif span < 3600:
+        amount = f"{int(span // 60)}m"
+    elif span < 86400:
+        amount = f"{span / 3600:.1f}h"
+    else:
+        amount = f"{span / 86400:.1f}d"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
+
+
+def status_counts(states: Sequence[BatchState]) -> dict[str, int]:
+    counts = {status.value: 0 for status in Status}
+    for state in states:
+        counts[state.status.value] += 1
+    return counts
+
+
+def is_stale(state: BatchState, now: datetime, stale_after_seconds: float) -> bool:
+    if state.status is not Status.STARTED or not state.heartbeat_at:
+        return False
+    return (now - from_iso(state.heartbeat_at)).total_seconds() > stale_after_seconds
+
+
+def status_table(
+    job_id: str,
+    states: Sequence[BatchState],
+    now: datetime,
+    stale_after_seconds: float,
+    style: Style,
+) -> str:
+    counts = status_counts(states)
+    summary = "  ".join(f"{style.status(k)} {v}" for k, v in counts.items() if v)
+    rows = []
+    for s in states:
+        stale = is_stale(s, now, stale_after_seconds)
+        note = s.error_type or ""
+        if stale:
+            note = style.status("STALE") + f" no heartbeat {relative(s.heartbeat_at, now)}"
+        rows.append(
+            [
+                s.batch_id,
+                style.status(s.status.value),
+                str(s.attempt),
+                relative(s.updated_at, now),
+                relative(s.next_retry_at, now),
+                note,
+            ]
+        )
+    head = f"{style.bold(job_id)}: {len(states)} batches  {summary or 'none recorded'}"
+    if not rows:
+        return head
+    return (
+        head + "\n\n" + table(["BATCH", "STATUS", "ATTEMPT", "UPDATED", "NEXT RETRY", "NOTE"], rows)
+    )
+
+
+def history_table(events: Sequence[AuditEvent], style: Style) -> str:
+    rows = []
+    for e in events:
+        detail = e.error_type or ""
+        if e.error_message:
+            detail += f": {e.error_message}"
+        for key in ("reason", "response_id", "next_retry_at", "operator"):
+            if key in e.detail:
+                detail += f" {key}={e.detail[key]}"
+        rows.append([e.at, style.status(e.event.value), str(e.attempt), e.actor, detail.strip()])
+    return table(["AT", "EVENT", "ATTEMPT", "ACTOR", "DETAIL"], rows)

@@ -1,0 +1,37 @@
+"""Remediator settings: the shared ones plus the service's own (same REMEDIATOR_ prefix)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+
+from observability.settings import Settings
+
+__all__ = ["RemediatorSettings"]
+
+
+def _replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class RemediatorSettings(Settings):
+    """Everything `remediator run` reads; defaults suit one replica on Fargate."""
+
+    replica_id: str = Field(default_factory=_replica_id, min_length=1, max_length=128)
+    lease_seconds: float = Field(300.0, ge=5, le=3600)
+    poll_wait_seconds: int = Field(20, ge=0, le=20)
+    visibility_timeout_seconds: int = Field(120, ge=10, le=43_200)
+    sweep_interval_seconds: float = Field(30.0, ge=0, le=3600)
+    max_age_seconds: float | None = Field(None, gt=0)
+    budget_per_minute: int = Field(600, ge=0, le=1_000_000)
+    breaker_failures: int = Field(5, ge=0, le=10_000)
+    breaker_window_seconds: float = Field(600.0, ge=1)
+    breaker_pause_seconds: float = Field(900.0, ge=1)
+    trigger_attempts: int = Field(4, ge=1, le=20)
+    trigger_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(8080, ge=0, le=65535)
+    health_max_silence_seconds: float = Field(90.0, ge=5)
+    shutdown_grace_seconds: float = Field(8.0, ge=0, le=120)
