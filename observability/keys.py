@@ -7,8 +7,9 @@ One partition per job holds a state item per batch and an event item per transit
 
 so `status JOB` is one Query over STATE#, and `history JOB BATCH` one Query over
 EVENT#<batch_id>#. The sparse `due-index` GSI holds only batches that need the remediator:
-partition FAILED#<shard> (retry due at `due_at`) or LIVE#<shard> (a run or a re-trigger that
-must show progress by `due_at`, else it is stale).
+partition FAILED#<shard> (retry due at `due_at`), LIVE#<shard> (a run or a re-trigger that
+must show progress by `due_at`, else it is stale), or EXHAUSTED#<shard> (waiting for a person;
+never swept, listed by `remediator failed`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ __all__ = [
     "TTL_ATTRIBUTE",
     "BatchKey",
     "batch_id_from_sk",
+    "breaker_key",
+    "budget_key",
     "event_prefix",
     "event_sk",
+    "exhausted_partition",
+    "exhausted_partitions",
     "failed_partition",
     "failed_partitions",
     "job_pk",
@@ -115,6 +120,16 @@ def event_sk(batch_id: str, version: int) -> str:
     return f"{event_prefix(batch_id)}{version:010d}"
 
 
+def breaker_key(job_id: str) -> tuple[str, str]:
+    """The per-job circuit breaker item: in the job's partition, outside STATE#/EVENT#."""
+    return (job_pk(job_id), "BREAKER")
+
+
+def budget_key(window: str) -> tuple[str, str]:
+    """The fleet-wide retry budget counter of one time window."""
+    return ("FLEET", f"BUDGET{DELIMITER}{window}")
+
+
 def batch_id_from_sk(sk: str) -> str:
     return sk.removeprefix(_STATE)
 
@@ -130,6 +145,14 @@ def failed_partition(key: BatchKey, shards: int) -> str:
 
 def live_partition(key: BatchKey, shards: int) -> str:
     return f"LIVE{DELIMITER}{shard_of(key, shards)}"
+
+
+def exhausted_partition(key: BatchKey, shards: int) -> str:
+    return f"EXHAUSTED{DELIMITER}{shard_of(key, shards)}"
+
+
+def exhausted_partitions(shards: int) -> list[str]:
+    return [f"EXHAUSTED{DELIMITER}{n}" for n in range(shards)]
 
 
 def failed_partitions(shards: int) -> list[str]:

@@ -54,6 +54,8 @@ class Signal:
     next_retry_at: str | None = None
     reason: str | None = None
     actor: str | None = None
+    first_failed_at: str | None = None
+    attempt_floor: int = 0
     v: int = SCHEMA_VERSION
 
     @classmethod
@@ -81,6 +83,8 @@ class Signal:
             next_retry_at=state.next_retry_at,
             reason=reason,
             actor=actor,
+            first_failed_at=state.first_failed_at,
+            attempt_floor=state.attempt_floor,
         )
 
     def body(self) -> str:

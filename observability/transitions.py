@@ -15,7 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from observability.backoff import Exhaust, RetryAt, Verdict
-from observability.keys import BatchKey, event_sk, failed_partition, live_partition
+from observability.keys import (
+    BatchKey,
+    event_sk,
+    exhausted_partition,
+    failed_partition,
+    live_partition,
+)
 from observability.models import BatchState, EventType, Status, av, iso
 
 __all__ = [
@@ -425,8 +431,14 @@ def failure(
         key=run.key,
         condition=condition,
         values=values,
-        set={**common, "status": Status.EXHAUSTED.value, "version": version + 1, "alerted": True},
-        remove=("due_pk", "due_at"),
+        set={
+            **common,
+            "status": Status.EXHAUSTED.value,
+            "version": version + 1,
+            "alerted": True,
+            "due_pk": exhausted_partition(run.key, cfg.shards),
+            "due_at": iso(now),
+        },
         events=(failed, exhausted),
     )
 

@@ -6,21 +6,36 @@ Exit codes: 0 done, 1 failed, 2 usage. Errors are one line on stderr (`--debug` 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from observability.audit import AuditStore
 from observability.clients import AwsClients
-from observability.errors import ObservabilityError
-from observability.keys import BatchKey, validate_id
+from observability.errors import ConfigError, ObservabilityError
+from observability.keys import BatchKey, exhausted_partitions, failed_partitions, validate_id
+from observability.logger import configure_logging
+from observability.models import TERMINAL_FAILURES
 from observability.settings import Settings, load_settings
+from remediator.consumer import SignalConsumer
 from remediator.errors import RemediatorError
 from remediator.provision import bootstrap
-from remediator.render import Style, history_table, is_stale, status_counts, status_table
+from remediator.remediation import Remediator
+from remediator.render import (
+    Style,
+    failed_table,
+    history_table,
+    is_stale,
+    replay_plan,
+    status_counts,
+    status_table,
+)
+from remediator.service import Service
+from remediator.settings import RemediatorSettings
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -29,6 +44,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 class CommandFailed(Exception):
     """A command ran and found something wrong; the message is for the user."""
+
+
+class UsageError(Exception):
+    """The command line asks for something contradictory: exit 2."""
 
 
 class Context:
@@ -101,6 +120,142 @@ def cmd_status(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _remediator_settings(ctx: Context) -> RemediatorSettings:
+    settings = ctx.settings(RemediatorSettings)
+    assert isinstance(settings, RemediatorSettings)
+    return settings
+
+
+def cmd_run(ctx: Context) -> int:
+    settings = _remediator_settings(ctx)
+    if not settings.queue_url:
+        raise ConfigError(
+            "REMEDIATOR_QUEUE_URL is not set: `remediator run` needs the signal queue"
+        )
+    configure_logging(ctx.args.log_level)
+    remediator = Remediator(settings, clients=ctx.clients())
+    consumer = SignalConsumer(
+        ctx.clients(),
+        settings.queue_url,
+        wait_seconds=settings.poll_wait_seconds,
+        visibility_timeout=settings.visibility_timeout_seconds,
+    )
+    service = Service(remediator, consumer)
+    if not ctx.args.once:
+        return service.run_forever()
+    summary = service.run_once()
+    if ctx.args.output == "json":
+        ctx.json({"signals": summary.signals, "swept": summary.swept, "outcomes": summary.outcomes})
+    else:
+        outcomes = (
+            ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())) or "nothing to do"
+        )
+        ctx.print(f"signals {summary.signals}, swept {summary.swept}: {outcomes}")
+    return EXIT_OK
+
+
+def cmd_failed(ctx: Context) -> int:
+    settings = ctx.settings()
+    now = ctx.now()
+    store = ctx.store()
+    if ctx.args.job:
+        job = validate_id("job_id", ctx.args.job)
+        states = [s for s in store.states(job, now) if s.status in TERMINAL_FAILURES]
+    else:
+        partitions = failed_partitions(settings.retry_shards) + exhausted_partitions(
+            settings.retry_shards
+        )
+        far = now + timedelta(days=3650)
+        states = [
+            s
+            for p in partitions
+            for s in store.due(p, until=far, now=now)
+            if s.status in TERMINAL_FAILURES
+        ]
+        states.sort(key=lambda s: (s.job_id, s.batch_id))
+    if ctx.args.output == "json":
+        ctx.json([s.as_dict() for s in states])
+    elif states:
+        ctx.print(failed_table(states, now, ctx.style()))
+    else:
+        ctx.print("no FAILED or EXHAUSTED batches")
+    return EXIT_OK
+
+
+def cmd_replay(ctx: Context) -> int:
+    settings = _remediator_settings(ctx)
+    args = ctx.args
+    job = validate_id("job_id", args.job)
+    if bool(args.batches) == bool(args.all_failed):
+        raise UsageError("name the batches to replay, or pass --all-failed (not both)")
+    now = ctx.now()
+    store = ctx.store()
+    if args.all_failed:
+        chosen = [s for s in store.states(job, now) if s.status in TERMINAL_FAILURES]
+    else:
+        keys = [BatchKey.of(job, b) for b in args.batches]
+        found = store.get_many(job, [k.batch_id for k in keys], now)
+        missing = [k.batch_id for k in keys if k.batch_id not in found]
+        if missing:
+            raise CommandFailed(f"no record of batch(es) {', '.join(missing)} in job {job!r}")
+        chosen = [found[k.batch_id] for k in keys]
+        refused = [s for s in chosen if s.status not in TERMINAL_FAILURES]
+        if refused:
+            listing = ", ".join(f"{s.batch_id} ({s.status.value})" for s in refused)
+            raise CommandFailed(f"only FAILED or EXHAUSTED batches are replayed; not {listing}")
+    plan = [
+        {
+            "job_id": s.job_id,
+            "batch_id": s.batch_id,
+            "status": s.status.value,
+            "attempt": s.attempt,
+            "next_attempt": s.attempt + 1,
+        }
+        for s in chosen
+    ]
+    if args.output == "json" and args.dry_run:
+        ctx.json({"dry_run": True, "plan": plan})
+        return EXIT_OK
+    if args.output != "json":
+        ctx.print(replay_plan(chosen, ctx.style()))
+    if not chosen:
+        return EXIT_OK
+    if args.dry_run:
+        ctx.print("dry run: nothing was written or triggered")
+        return EXIT_OK
+    if not args.yes and not _confirm(f"re-trigger {len(chosen)} batch(es) of {job}?"):
+        raise CommandFailed(
+            "not confirmed; nothing was triggered (pass --yes to skip the question)"
+        )
+    remediator = Remediator(settings, clients=ctx.clients())
+    operator = args.operator or _operator()
+    results = []
+    for state in chosen:
+        outcome = remediator.replay(state, operator=operator, reason=args.reason)
+        results.append({"batch_id": state.batch_id, "outcome": outcome.kind, **outcome.detail})
+        if args.output != "json":
+            ctx.print(
+                f"{state.batch_id}: {outcome.kind} {' '.join(outcome.detail.values())}".rstrip()
+            )
+    if args.output == "json":
+        ctx.json({"dry_run": False, "operator": operator, "results": results})
+    failed = [r for r in results if r["outcome"] != "triggered"]
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} needs a confirmation: pass --yes when not on a terminal")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
 def cmd_history(ctx: Context) -> int:
     key = BatchKey.of(ctx.args.job, ctx.args.batch)
     events = ctx.store().history(key, ctx.now())
@@ -170,6 +325,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job")
     p.add_argument("batch")
     _output(p)
+
+    p = command(
+        "run",
+        cmd_run,
+        "the service: hear signals, sweep the retry index, re-trigger, record",
+        "remediator run --once",
+    )
+    p.add_argument("--once", action="store_true", help="drain waiting signals, sweep once, exit")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    _output(p)
+
+    p = command(
+        "failed",
+        cmd_failed,
+        "FAILED and EXHAUSTED batches across jobs (from the retry index, no table scan)",
+        "remediator failed --job ingest-sales",
+    )
+    p.add_argument("--job", help="only this job")
+    _output(p)
+
+    p = command(
+        "replay",
+        cmd_replay,
+        "re-trigger FAILED or EXHAUSTED batches now, recorded with the operator's name",
+        "remediator replay ingest-sales 2024-05 2024-09 --reason 'schema fixed' --yes",
+    )
+    p.add_argument("job")
+    p.add_argument("batches", nargs="*", metavar="BATCH")
+    p.add_argument("--all-failed", action="store_true", help="every FAILED/EXHAUSTED batch of JOB")
+    p.add_argument("--dry-run", action="store_true", help="show the plan; write nothing")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--reason", help="why, for the audit trail")
+    p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
+    _output(p)
     return parser
 
 
@@ -179,6 +368,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     ctx = Context(args, out or sys.stdout)
     try:
         return int(args.fn(ctx))
+    except UsageError as exc:
+        print(f"remediator: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (CommandFailed, ObservabilityError, RemediatorError) as exc:
         if args.debug:
             traceback.print_exc()

@@ -7,7 +7,17 @@ from datetime import datetime
 
 from observability.models import AuditEvent, BatchState, Status, from_iso
 
-__all__ = ["Style", "history_table", "relative", "status_counts", "status_table", "table"]
+__all__ = [
+    "Style",
+    "failed_table",
+    "history_table",
+    "is_stale",
+    "relative",
+    "replay_plan",
+    "status_counts",
+    "status_table",
+    "table",
+]
 
 _COLOURS = {
     "SUCCESS": "32",
@@ -124,6 +134,39 @@ def status_table(
     return (
         head + "\n\n" + table(["BATCH", "STATUS", "ATTEMPT", "UPDATED", "NEXT RETRY", "NOTE"], rows)
     )
+
+
+def failed_table(states: Sequence[BatchState], now: datetime, style: Style) -> str:
+    rows = [
+        [
+            s.job_id,
+            s.batch_id,
+            style.status(s.status.value),
+            str(s.attempt),
+            relative(s.updated_at, now),
+            relative(s.next_retry_at, now),
+            f"{s.error_type or ''}: {s.error_message or ''}".strip(": "),
+        ]
+        for s in states
+    ]
+    return table(["JOB", "BATCH", "STATUS", "ATTEMPT", "UPDATED", "NEXT RETRY", "ERROR"], rows)
+
+
+def replay_plan(states: Sequence[BatchState], style: Style) -> str:
+    if not states:
+        return "nothing to replay: no FAILED or EXHAUSTED batch matched"
+    rows = [
+        [
+            s.batch_id,
+            style.status(s.status.value),
+            str(s.attempt),
+            str(s.attempt + 1),
+            s.error_type or "",
+        ]
+        for s in states
+    ]
+    head = f"plan: re-trigger {len(states)} batch(es)"
+    return head + "\n" + table(["BATCH", "STATUS", "ATTEMPT", "NEXT ATTEMPT", "LAST ERROR"], rows)
 
 
 def history_table(events: Sequence[AuditEvent], style: Style) -> str:

@@ -92,7 +92,7 @@ def clock() -> Clock:
     return Clock()
 
 
-def drain(sqs: Any, queue_url: str, *, wait: int = 1, limit: int = 100) -> list[dict[str, Any]]:
+def drain(sqs: Any, queue_url: str, *, wait: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
     """Every message now on a queue (received and deleted), with attributes."""
     out: list[dict[str, Any]] = []
     while len(out) < limit:

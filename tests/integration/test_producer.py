@@ -211,7 +211,7 @@ def test_retry_index_attributes_only_on_retryable_failures(settings, clients, cl
     }
     assert "due_pk" not in by_batch["ok"]
     assert by_batch["retry"]["due_pk"]["S"].startswith("FAILED#")
-    assert "due_pk" not in by_batch["fatal"]
+    assert by_batch["fatal"]["due_pk"]["S"].startswith("EXHAUSTED#")  # listed, never swept
     assert by_batch["fatal"]["status"]["S"] == "EXHAUSTED"
     # A non-retryable failure is an alert at once, for people, not a signal for the remediator.
     alerts = drain(clients.sqs(), resources.alerts_queue_url)

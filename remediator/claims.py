@@ -1,0 +1,260 @@
+"""The remediator's writes: claim, record a trigger, release, exhaust, mark stale, replay. Pure.
+
+A claim is one conditional UpdateItem on the state item (status, attempt, version, no live
+lease). It also moves `due_at` to the lease's expiry, so if this replica dies before it
+records the trigger, the sweep finds the batch again exactly when the lease runs out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from observability.backoff import Exhaust as ExhaustVerdict
+from observability.backoff import RetryAt, Verdict
+from observability.keys import exhausted_partition, failed_partition, live_partition
+from observability.models import BatchState, EventType, Status, iso
+from observability.transitions import Scalar, TableConfig, Write, event_item
+
+__all__ = ["claim", "exhaust", "mark_stale", "recorded", "release"]
+
+_NO_LIVE_LEASE = "(attribute_not_exists(#lease_expires_at) OR #lease_expires_at <= :now)"
+
+
+def claim(
+    state: BatchState,
+    *,
+    owner: str,
+    now: datetime,
+    lease_seconds: float,
+    require_due: bool = True,
+) -> Write:
+    """Take the batch for `lease_seconds`, on condition that it is exactly as `state` says."""
+    expires = iso(now + timedelta(seconds=lease_seconds))
+    condition = (
+        "#status = :status AND #attempt = :attempt AND #version = :version "
+        f"AND #expires_at > :now_epoch AND {_NO_LIVE_LEASE}"
+    )
+    values: dict[str, Scalar] = {
+        ":status": state.status.value,
+        ":attempt": state.attempt,
+        ":version": state.version,
+        ":now": iso(now),
+        ":now_epoch": int(now.timestamp()),
+    }
+    fields: dict[str, Scalar] = {"lease_owner": owner, "lease_expires_at": expires}
+    if require_due:
+        condition += " AND #due_at <= :now"
+    if state.due_pk:
+        fields["due_at"] = expires
+    return Write(key=state.key, condition=condition, values=values, set=fields)
+
+
+def _owned(state: BatchState, owner: str) -> tuple[str, dict[str, Scalar]]:
+    return (
+        "#lease_owner = :owner AND #status = :status AND #version = :version",
+        {":owner": owner, ":status": state.status.value, ":version": state.version},
+    )
+
+
+def recorded(
+    claimed: BatchState,
+    cfg: TableConfig,
+    *,
+    owner: str,
+    actor: str,
+    now: datetime,
+    event: EventType,
+    detail: dict[str, Any],
+    attempt_floor: int | None = None,
+) -> Write:
+    """After a trigger went out: RETRYING until the re-run writes STARTED, watched for staleness.
+
+    RETRY_TRIGGERED and REPLAY_TRIGGERED carry the attempt the re-run will be.
+    """
+    version = claimed.version + 1
+    condition, values = _owned(claimed, owner)
+    expires = cfg.expires_at(now)
+    fields: dict[str, Scalar] = {
+        "status": Status.RETRYING.value,
+        "version": version,
+        "updated_at": iso(now),
+        "due_pk": live_partition(claimed.key, cfg.shards),
+        "due_at": cfg.stale_at(now),
+        "expires_at": expires,
+    }
+    if attempt_floor is not None:
+        fields["attempt_floor"] = attempt_floor
+    ev = event_item(
+        claimed.key,
+        event=event,
+        version=version,
+        attempt=claimed.attempt + 1,
+        status=Status.RETRYING,
+        at=now,
+        actor=actor,
+        trace_id=claimed.trace_id,
+        expires_at=expires,
+        detail=detail,
+    )
+    return Write(
+        key=claimed.key,
+        condition=condition,
+        values=values,
+        set=fields,
+        remove=("lease_owner", "lease_expires_at"),
+        events=(ev,),
+    )
+
+
+def release(claimed: BatchState, *, owner: str, retry_at: datetime | None) -> Write:
+    """Give a claim back (trigger failed, or shutting down): due again at `retry_at`."""
+    condition, values = _owned(claimed, owner)
+    fields: dict[str, Scalar] = {}
+    if retry_at is not None and claimed.due_pk:
+        fields["due_at"] = iso(retry_at)
+    return Write(
+        key=claimed.key,
+        condition=condition,
+        values=values,
+        set=fields,
+        remove=("lease_owner", "lease_expires_at"),
+    )
+
+
+def exhaust(
+    state: BatchState, cfg: TableConfig, *, actor: str, now: datetime, reason: str
+) -> Write:
+    """EXHAUSTED: out of the retry index for good, until a person replays it."""
+    version = state.version + 1
+    expires = cfg.expires_at(now)
+    ev = event_item(
+        state.key,
+        event=EventType.EXHAUSTED,
+        version=version,
+        attempt=state.attempt,
+        status=Status.EXHAUSTED,
+        at=now,
+        actor=actor,
+        trace_id=state.trace_id,
+        expires_at=expires,
+        error_type=state.error_type,
+        error_message=state.error_message,
+        detail={"reason": reason},
+    )
+    return Write(
+        key=state.key,
+        condition=f"#status = :status AND #version = :version AND {_NO_LIVE_LEASE}",
+        values={":status": state.status.value, ":version": state.version, ":now": iso(now)},
+        set={
+            "status": Status.EXHAUSTED.value,
+            "version": version,
+            "updated_at": iso(now),
+            "alerted": True,
+            "expires_at": expires,
+            "due_pk": exhausted_partition(state.key, cfg.shards),
+            "due_at": iso(now),
+        },
+        remove=("lease_owner", "lease_expires_at"),
+        events=(ev,),
+    )
+
+
+def mark_stale(
+    state: BatchState,
+    cfg: TableConfig,
+    *,
+    actor: str,
+    now: datetime,
+    verdict: Verdict,
+) -> Write:
+    """A STARTED run without heartbeat, or a RETRYING batch whose re-run never started.
+
+    The first failed as its own attempt; the second counts the attempt it never made, so a
+    dead worker cannot keep a batch out of the cap. It becomes FAILED (due for its retry)
+    or, with no retry left, EXHAUSTED; the STALE event commits with it. The condition on
+    `due_at` means a heartbeat that landed since the sweep read the item wins.
+    """
+    never_started = state.status is Status.RETRYING
+    attempt = state.attempt + 1 if never_started else state.attempt
+    version = state.version + 1
+    expires = cfg.expires_at(now)
+    since = state.heartbeat_at if not never_started else state.updated_at
+    message = (
+        f"re-run of attempt {attempt} never started (triggered {since})"
+        if never_started
+        else f"no heartbeat since {since}"
+    )
+    error_type = "NeverStarted" if never_started else "Stale"
+    fields: dict[str, Scalar] = {
+        "attempt": attempt,
+        "version": version,
+        "updated_at": iso(now),
+        "finished_at": iso(now),
+        "error_type": error_type,
+        "error_message": message,
+        "retryable": True,
+        "first_failed_at": state.first_failed_at or iso(now),
+        "expires_at": expires,
+    }
+    events = [
+        event_item(
+            state.key,
+            event=EventType.STALE,
+            version=version,
+            attempt=attempt,
+            status=Status.FAILED,
+            at=now,
+            actor=actor,
+            trace_id=state.trace_id,
+            expires_at=expires,
+            error_type=error_type,
+            error_message=message,
+            detail={"was": state.status.value},
+        )
+    ]
+    remove: tuple[str, ...] = ("lease_owner", "lease_expires_at")
+    if isinstance(verdict, RetryAt):
+        fields.update(
+            status=Status.FAILED.value,
+            due_pk=failed_partition(state.key, cfg.shards),
+            due_at=iso(verdict.at),
+        )
+    else:
+        assert isinstance(verdict, ExhaustVerdict)
+        version += 1
+        fields.update(
+            status=Status.EXHAUSTED.value,
+            version=version,
+            alerted=True,
+            due_pk=exhausted_partition(state.key, cfg.shards),
+            due_at=iso(now),
+        )
+        events.append(
+            event_item(
+                state.key,
+                event=EventType.EXHAUSTED,
+                version=version,
+                attempt=attempt,
+                status=Status.EXHAUSTED,
+                at=now,
+                actor=actor,
+                trace_id=state.trace_id,
+                expires_at=expires,
+                error_type=error_type,
+                error_message=message,
+                detail={"reason": verdict.reason},
+            )
+        )
+    return Write(
+        key=state.key,
+        condition="#status = :status AND #version = :version AND #due_at = :due_at",
+        values={
+            ":status": state.status.value,
+            ":version": state.version,
+            ":due_at": state.due_at or "",
+        },
+        set=fields,
+        remove=remove,
+        events=tuple(events),
+    )

@@ -1,0 +1,192 @@
+"""Fleet safety: a retry budget shared by every replica, and a circuit breaker per job.
+
+Both live in the audit table, so they hold across replicas and restarts: a dead downstream
+is not hammered by N replicas each keeping its own count.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from observability.errors import StoreUnavailable
+from observability.keys import breaker_key, budget_key
+from observability.models import iso
+
+if TYPE_CHECKING:
+    from observability.clients import AwsClients
+
+__all__ = ["CircuitBreaker", "RetryBudget"]
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class _Item:
+    """Conditional updates of one small item; ClientErrors become StoreUnavailable."""
+
+    def __init__(self, clients: AwsClients, table: str) -> None:
+        self._clients = clients
+        self.table = table
+
+    def update(self, key: tuple[str, str], **kwargs: Any) -> dict[str, Any] | None:
+        """The new attributes, or None when the condition failed."""
+        try:
+            reply = self._clients.client("dynamodb").update_item(
+                TableName=self.table,
+                Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+                ReturnValues="ALL_NEW",
+                **kwargs,
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise StoreUnavailable(f"UpdateItem on {self.table!r} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailable(f"UpdateItem on {self.table!r} failed: {exc}") from exc
+        return dict(reply.get("Attributes", {}))
+
+    def get(self, key: tuple[str, str]) -> dict[str, Any]:
+        try:
+            reply = self._clients.client("dynamodb").get_item(
+                TableName=self.table, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}}
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailable(f"GetItem on {self.table!r} failed: {exc}") from exc
+        return dict(reply.get("Item", {}))
+
+
+class RetryBudget:
+    """At most `per_minute` re-triggers per calendar minute across the whole fleet.
+
+    One atomic counter per minute (ADD under a condition); 0 means unlimited, no call made.
+    """
+
+    def __init__(self, clients: AwsClients, table: str, per_minute: int) -> None:
+        self._item = _Item(clients, table)
+        self.per_minute = per_minute
+
+    def take(self, now: datetime) -> bool:
+        if self.per_minute <= 0:
+            return True
+        window = now.strftime("%Y-%m-%dT%H:%M")
+        reply = self._item.update(
+            budget_key(window),
+            UpdateExpression="ADD #used :one SET #expires_at = :expires",
+            ConditionExpression="attribute_not_exists(#used) OR #used < :limit",
+            ExpressionAttributeNames={"#used": "used", "#expires_at": "expires_at"},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":limit": {"N": str(self.per_minute)},
+                ":expires": {"N": str(int((now + timedelta(days=1)).timestamp()))},
+            },
+        )
+        return reply is not None
+
+
+class CircuitBreaker:
+    """`failures` failed re-runs of one job within `window_seconds` pause its retries.
+
+    Opening is a conditional write, so exactly one replica wins it and sends the one alert.
+    Whether a job is paused is cached for a few seconds per replica to spare reads.
+    """
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        table: str,
+        *,
+        failures: int,
+        window_seconds: float,
+        pause_seconds: float,
+        cache_seconds: float = 5.0,
+        ttl_days: int = 7,
+    ) -> None:
+        self._item = _Item(clients, table)
+        self.failures = failures
+        self.window = timedelta(seconds=window_seconds)
+        self.pause = timedelta(seconds=pause_seconds)
+        self._cache_seconds = cache_seconds
+        self._ttl = timedelta(days=ttl_days)
+        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.failures > 0
+
+    def record_failure(self, job_id: str, now: datetime) -> str | None:
+        """Count one failed re-run; returns the pause's end when this call opened the circuit."""
+        if not self.enabled:
+            return None
+        key = breaker_key(job_id)
+        names = {"#failures": "failures", "#window_start": "window_start", "#exp": "expires_at"}
+        expires = {"N": str(int((now + self._ttl).timestamp()))}
+        cutoff = {"S": iso(now - self.window)}
+        counted = self._item.update(
+            key,
+            UpdateExpression="ADD #failures :one SET #exp = :exp",
+            ConditionExpression="#window_start > :cutoff",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":one": {"N": "1"}, ":cutoff": cutoff, ":exp": expires},
+        )
+        if counted is None:  # no window yet, or it ended: start a new one at 1
+            counted = self._item.update(
+                key,
+                UpdateExpression="SET #failures = :one, #window_start = :now, #exp = :exp",
+                ConditionExpression=(
+                    "attribute_not_exists(#window_start) OR #window_start <= :cutoff"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":now": {"S": iso(now)},
+                    ":cutoff": cutoff,
+                    ":exp": expires,
+                },
+            )
+            if counted is None:  # another replica just started the window: count in it
+                return self.record_failure(job_id, now)
+        if int(counted["failures"]["N"]) < self.failures:
+            return None
+        until = iso(now + self.pause)
+        opened = self._item.update(
+            key,
+            UpdateExpression="SET #open_until = :until, #failures = :zero, #window_start = :now",
+            ConditionExpression="attribute_not_exists(#open_until) OR #open_until <= :now",
+            ExpressionAttributeNames={
+                "#open_until": "open_until",
+                "#failures": "failures",
+                "#window_start": "window_start",
+            },
+            ExpressionAttributeValues={
+                ":until": {"S": until},
+                ":zero": {"N": "0"},
+                ":now": {"S": iso(now)},
+            },
+        )
+        if opened is None:
+            return None
+        with self._lock:
+            self._cache[job_id] = (time.monotonic(), until)
+        return until
+
+    def paused_until(self, job_id: str, now: datetime) -> str | None:
+        """When the job's retries resume, if they are paused now."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            cached = self._cache.get(job_id)
+        if cached is None or time.monotonic() - cached[0] > self._cache_seconds:
+            item = self._item.get(breaker_key(job_id))
+            until = item.get("open_until", {}).get("S")
+            cached = (time.monotonic(), until)
+            with self._lock:
+                self._cache[job_id] = cached
+        until = cached[1]
+        return until if until and until > iso(now) else None

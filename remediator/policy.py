@@ -1,0 +1,80 @@
+"""What the remediator does with a batch it has heard of or found. Pure: no clock, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from observability.backoff import RetryPolicy
+from observability.models import BatchState, Status, from_iso, iso
+
+__all__ = ["Action", "Exhaust", "MarkStale", "NotDue", "Skip", "Trigger", "decide"]
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Claim and re-trigger now; the re-run will be attempt `attempt`."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotDue:
+    """Leave it: the sweep will find it at `at`."""
+
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exhaust:
+    """No retry is allowed any more: record EXHAUSTED and alert."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkStale:
+    """A run (or a triggered re-run) showed no sign of life by its deadline."""
+
+    never_started: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Nothing to do (already handled, claimed by someone else, or not ours to touch)."""
+
+    reason: str
+
+
+Action = Trigger | NotDue | Exhaust | MarkStale | Skip
+
+
+def _age_seconds(state: BatchState, now: datetime) -> float:
+    if not state.first_failed_at:
+        return 0.0
+    return max(0.0, (now - from_iso(state.first_failed_at)).total_seconds())
+
+
+def decide(state: BatchState, now: datetime, policy: RetryPolicy) -> Action:
+    """The one place that turns a state and the policy into an action."""
+    stamp = iso(now)
+    if state.lease_expires_at and state.lease_expires_at > stamp:
+        return Skip("claimed")
+    if state.status in (Status.STARTED, Status.RETRYING):
+        if state.due_pk and state.due_at and state.due_at <= stamp:
+            return MarkStale(never_started=state.status is Status.RETRYING)
+        return Skip("running")
+    if state.status is not Status.FAILED:
+        return Skip(state.status.value.lower())
+    if not state.retryable:
+        return Exhaust("non_retryable")
+    if policy.exhausted(state.attempt, _age_seconds(state, now), state.attempt_floor):
+        reason = "max_attempts"
+        if state.attempt - state.attempt_floor < policy.max_attempts:
+            reason = "max_age"
+        return Exhaust(reason)
+    if not state.due_at:
+        return Skip("not_indexed")
+    if state.due_at > stamp:
+        return NotDue(state.due_at)
+    return Trigger(state.attempt + 1)

@@ -1,0 +1,353 @@
+"""One batch at a time: decide, claim, re-trigger, record. Used by signals, sweeps and replays.
+
+The order matters. The claim is written before the trigger goes out, and the trigger is
+recorded before the signal is deleted; a crash anywhere leaves either an expiring lease or
+a message that comes back, never a batch nobody will look at again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from observability.audit import AuditStore, ConditionFailed
+from observability.backoff import RetryPolicy
+from observability.clients import AwsClients
+from observability.errors import ObservabilityError
+from observability.logger import bind
+from observability.metrics import Metrics
+from observability.models import BatchState, EventType, Status, from_iso, iso
+from observability.notifier import Notifier
+from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, Signal
+from observability.transitions import TableConfig, Write, applied
+from remediator import claims
+from remediator.errors import TriggerError, TriggerRejected
+from remediator.guards import CircuitBreaker, RetryBudget
+from remediator.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
+from remediator.settings import RemediatorSettings
+from remediator.triggers import TriggerContext, fire
+
+__all__ = ["Outcome", "Remediator"]
+
+log = logging.getLogger("remediator")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one batch: `kind` is counted, `detail` is for logs and the CLI."""
+
+    kind: str
+    key: str = ""
+    attempt: int = 0
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+class Remediator:
+    """The remediation logic of one replica; thread-safe, every dependency injectable."""
+
+    def __init__(
+        self,
+        settings: RemediatorSettings,
+        *,
+        clients: AwsClients,
+        trigger_clients: AwsClients | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self.settings = settings
+        self.replica = settings.replica_id
+        self.store = AuditStore(clients, settings.table_name)
+        self.notifier = Notifier(clients, settings.topic_arn)
+        # Retries of a trigger belong to tenacity alone: botocore's are switched off here.
+        self.trigger_clients = trigger_clients or AwsClients(
+            region=settings.region, max_attempts=1, read_timeout=settings.trigger_timeout_seconds
+        )
+        self.metrics = metrics or Metrics(
+            settings.metrics_namespace, enabled=settings.metrics_enabled
+        )
+        self.budget = RetryBudget(clients, settings.table_name, settings.budget_per_minute)
+        self.breaker = CircuitBreaker(
+            clients,
+            settings.table_name,
+            failures=settings.breaker_failures,
+            window_seconds=settings.breaker_window_seconds,
+            pause_seconds=settings.breaker_pause_seconds,
+        )
+        self.policy = RetryPolicy.from_settings(settings, max_age_seconds=settings.max_age_seconds)
+        self.table = TableConfig(
+            shards=settings.retry_shards,
+            stale_after_seconds=settings.stale_after_seconds,
+            ttl_days=settings.ttl_days,
+        )
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self.stopping = stopping or threading.Event()
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def _count(self, outcome: Outcome) -> Outcome:
+        with self._lock:
+            self.counts[outcome.kind] += 1
+        return outcome
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def handle_signal(self, signal: Signal) -> Outcome:
+        """A failure heard on the queue: act on it now if it is due, else leave it to the sweep."""
+        now = self.now()
+        key = f"{signal.job_id}#{signal.batch_id}"
+        if signal.event != FAILED:
+            return self._count(Outcome("ignored", key, detail={"event": signal.event}))
+        if signal.attempt >= 2:
+            self._failed_rerun(signal.job_id, now)
+        if not signal.next_retry_at:
+            return self._count(Outcome("skipped", key, detail={"reason": "not_retryable"}))
+        # The signal carries everything the claim's condition needs: no read before it.
+        hint = BatchState(
+            job_id=signal.job_id,
+            batch_id=signal.batch_id,
+            status=Status.FAILED,
+            attempt=signal.attempt,
+            version=signal.version,
+            trace_id=signal.trace_id,
+            retryable=signal.retryable,
+            due_pk="hint",
+            due_at=signal.next_retry_at,
+            first_failed_at=signal.first_failed_at,
+            attempt_floor=signal.attempt_floor,
+            error_type=signal.error_type,
+            error_message=signal.error_message,
+        )
+        return self.remediate(hint)
+
+    def remediate(self, state: BatchState, now: datetime | None = None) -> Outcome:
+        """Act on one batch as the policy says (state from the index or a signal: a hint)."""
+        now = now or self.now()
+        action = decide(state, now, self.policy)
+        key = state.key.token
+        with bind(job_id=state.job_id, batch_id=state.batch_id, trace_id=state.trace_id):
+            if isinstance(action, Trigger):
+                return self._count(self._retry(state, action.attempt, now))
+            if isinstance(action, Exhaust):
+                return self._count(self._exhaust(state, action.reason, now))
+            if isinstance(action, MarkStale):
+                return self._count(self._stale(state, now))
+            if isinstance(action, NotDue):
+                return self._count(Outcome("not_due", key, detail={"at": action.at}))
+            assert isinstance(action, Skip)
+            return self._count(Outcome("skipped", key, detail={"reason": action.reason}))
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _claim(self, state: BatchState, now: datetime, *, require_due: bool) -> BatchState | None:
+        write = claims.claim(
+            state,
+            owner=self.replica,
+            now=now,
+            lease_seconds=self.settings.lease_seconds,
+            require_due=require_due,
+        )
+        try:
+            return self.store.update(write)
+        except ConditionFailed:
+            # Someone else has it, or it moved on: counted, never retried.
+            self.metrics.emit(state.job_id, {"ClaimConflicts": 1})
+            return None
+
+    def _retry(self, state: BatchState, attempt: int, now: datetime) -> Outcome:
+        key = state.key.token
+        paused = self.breaker.paused_until(state.job_id, now)
+        if paused:
+            return Outcome("paused", key, attempt, {"until": paused})
+        if not self.budget.take(now):
+            log.warning("retry budget of %d/min used up", self.budget.per_minute)
+            return Outcome("budget", key, attempt)
+        claimed = self._claim(state, now, require_due=True)
+        if claimed is None:
+            return Outcome("conflict", key, attempt)
+        if not claimed.trigger:
+            self._release(claimed, None)
+            fresh = self.store.get(claimed.key, now)
+            if fresh is None:
+                return Outcome("skipped", key, attempt, {"reason": "gone"})
+            return self._exhaust(fresh, "no_trigger", now)
+        return self._fire_and_record(
+            claimed, attempt, now, event=EventType.RETRY_TRIGGERED, actor=self.replica
+        )
+
+    def _fire_and_record(
+        self,
+        claimed: BatchState,
+        attempt: int,
+        now: datetime,
+        *,
+        event: EventType,
+        actor: str,
+        detail: dict[str, str] | None = None,
+        attempt_floor: int | None = None,
+        reason: str = "retry",
+    ) -> Outcome:
+        key = claimed.key.token
+        ctx = TriggerContext(claimed.key, attempt, claimed.trace_id, reason)
+        try:
+            response_id = fire(
+                self.trigger_clients,
+                claimed.trigger,
+                ctx,
+                attempts=self.settings.trigger_attempts,
+                timeout_seconds=self.settings.trigger_timeout_seconds,
+                sleep=self._sleep,
+            )
+        except (TriggerError, TriggerRejected) as exc:
+            delay = self.policy.delay(max(1, claimed.attempt), self._rng)
+            self._release(claimed, now + timedelta(seconds=delay))
+            self._failed_rerun(claimed.job_id, now)
+            log.warning("re-trigger failed: %s", exc)
+            self.metrics.emit(claimed.job_id, {"TriggerFailures": 1})
+            return Outcome("trigger_failed", key, attempt, {"error": str(exc)})
+        kind = str((claimed.trigger or {}).get("kind", ""))
+        write = claims.recorded(
+            claimed,
+            self.table,
+            owner=self.replica,
+            actor=actor,
+            now=self.now(),
+            event=event,
+            detail={"response_id": response_id, "trigger": kind, **(detail or {})},
+            attempt_floor=attempt_floor,
+        )
+        try:
+            self.store.apply(write, writer=self.replica)
+        except ConditionFailed:
+            # The lease ran out while the trigger was in flight and another replica took the
+            # batch: its trigger may repeat this one unless the target is idempotent.
+            log.error("triggered attempt %d but lost the lease before recording it", attempt)
+            return Outcome("triggered_unrecorded", key, attempt, {"response_id": response_id})
+        self.metrics.emit(claimed.job_id, {"RemediationTriggered": 1})
+        log.info(
+            "re-triggered",
+            extra={"attempt": attempt, "response_id": response_id, "trigger": kind},
+        )
+        return Outcome("triggered", key, attempt, {"response_id": response_id})
+
+    def _release(self, claimed: BatchState, retry_at: datetime | None) -> None:
+        try:
+            self.store.update(claims.release(claimed, owner=self.replica, retry_at=retry_at))
+        except (ConditionFailed, ObservabilityError) as exc:
+            log.warning("could not release claim (its lease will expire): %s", exc)
+
+    def _exhaust(self, state: BatchState, reason: str, now: datetime) -> Outcome:
+        write = claims.exhaust(state, self.table, actor=self.replica, now=now, reason=reason)
+        return self._commit_exhausting(state, write, reason, now)
+
+    def _commit_exhausting(
+        self, state: BatchState, write: Write, reason: str, now: datetime
+    ) -> Outcome:
+        key = state.key.token
+        try:
+            self.store.apply(write, writer=self.replica)
+        except ConditionFailed:
+            return Outcome("conflict", key, state.attempt)
+        after = applied(state, write)
+        if after.status is Status.EXHAUSTED:
+            self.metrics.emit(state.job_id, {"RemediationExhausted": 1})
+            self._alert(Signal.of(EXHAUSTED, after, at=iso(now), reason=reason, actor=self.replica))
+            log.warning("batch exhausted", extra={"reason": reason, "attempt": after.attempt})
+            return Outcome("exhausted", key, after.attempt, {"reason": reason})
+        return Outcome("stale", key, after.attempt, {"next_retry_at": after.due_at or ""})
+
+    def _stale(self, state: BatchState, now: datetime) -> Outcome:
+        never_started = state.status is Status.RETRYING
+        attempt = state.attempt + 1 if never_started else state.attempt
+        age = 0.0
+        if state.first_failed_at:
+            age = (now - from_iso(state.first_failed_at)).total_seconds()
+        verdict = self.policy.after_failure(
+            attempt=attempt,
+            retryable=True,
+            now=now,
+            rng=self._rng,
+            age_seconds=age,
+            attempt_floor=state.attempt_floor,
+        )
+        write = claims.mark_stale(state, self.table, actor=self.replica, now=now, verdict=verdict)
+        reason = getattr(verdict, "reason", "stale")
+        outcome = self._commit_exhausting(state, write, reason, now)
+        if outcome.kind == "stale":
+            log.warning("stale run marked FAILED", extra={"attempt": attempt})
+        return outcome
+
+    def _failed_rerun(self, job_id: str, now: datetime) -> None:
+        until = self.breaker.record_failure(job_id, now)
+        if until:
+            log.error("circuit open: retries of job %s paused until %s", job_id, until)
+            self._alert(
+                Signal(
+                    event=CIRCUIT_OPEN,
+                    job_id=job_id,
+                    batch_id="-",
+                    attempt=0,
+                    version=0,
+                    status="PAUSED",
+                    error_type=None,
+                    error_message=(
+                        f"{self.breaker.failures} failed re-runs within "
+                        f"{int(self.breaker.window.total_seconds())} s; retries paused"
+                    ),
+                    retryable=True,
+                    trace_id=None,
+                    at=iso(now),
+                    next_retry_at=until,
+                    reason="circuit_open",
+                    actor=self.replica,
+                )
+            )
+
+    def _alert(self, signal: Signal) -> None:
+        try:
+            self.notifier.publish(signal)
+        except ObservabilityError as exc:
+            log.error("alert not published: %s", exc)
+
+    # -- replay (operators) ---------------------------------------------------------------
+
+    def replay(self, state: BatchState, *, operator: str, reason: str | None) -> Outcome:
+        """Re-trigger now on a person's word: any FAILED or EXHAUSTED batch, a fresh budget."""
+        now = self.now()
+        key = state.key.token
+        if state.status not in (Status.FAILED, Status.EXHAUSTED):
+            return self._count(Outcome("skipped", key, detail={"reason": state.status.value}))
+        claimed = self._claim(state, now, require_due=False)
+        if claimed is None:
+            return self._count(Outcome("conflict", key, state.attempt + 1))
+        if not claimed.trigger:
+            self._release(claimed, None)
+            return self._count(Outcome("no_trigger", key, state.attempt + 1))
+        detail = {"operator": operator}
+        if reason:
+            detail["reason"] = reason
+        return self._count(
+            self._fire_and_record(
+                claimed,
+                claimed.attempt + 1,
+                now,
+                event=EventType.REPLAY_TRIGGERED,
+                actor=operator,
+                detail=detail,
+                attempt_floor=claimed.attempt,
+                reason="replay",
+            )
+        )

@@ -1,0 +1,46 @@
+"""The guarantee behind the signals: every shard of the due-index, read for what has come due.
+
+Signals give speed; the sweep gives progress when a signal is lost, a replica died holding a
+lease, or a run stopped without a word. What the index returns is a hint: every action on it
+is a conditional write against the base table.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from observability.keys import failed_partitions, live_partitions
+from remediator.remediation import Remediator
+
+__all__ = ["Sweeper"]
+
+
+class Sweeper:
+    """Reads only the sparse index (what needs action), never the whole table."""
+
+    def __init__(self, remediator: Remediator, *, rng: random.Random | None = None) -> None:
+        self.remediator = remediator
+        self._rng = rng or random.Random(remediator.replica)
+
+    def partitions(self) -> list[str]:
+        # Stale runs first: marking them FAILED makes them due in the same sweep. Each replica
+        # walks shards in its own order so that replicas rarely race for the same batch.
+        shards = self.remediator.settings.retry_shards
+        live, failed = live_partitions(shards), failed_partitions(shards)
+        self._rng.shuffle(live)
+        self._rng.shuffle(failed)
+        return live + failed
+
+    def sweep(self) -> Counter[str]:
+        """One pass over every shard; returns what happened, by outcome kind."""
+        seen: Counter[str] = Counter()
+        store = self.remediator.store
+        for partition in self.partitions():
+            for state in store.due(
+                partition, until=self.remediator.now(), now=self.remediator.now()
+            ):
+                if self.remediator.stopping.is_set():
+                    return seen
+                seen[self.remediator.remediate(state).kind] += 1
+        return seen

@@ -1,0 +1,301 @@
+"""The remediator against a moto server: heal, cap, backoff, stale, lost signals, guards."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from observability import Status
+from observability.models import from_iso
+from tests.conftest import Clock, drain, new_id
+from tests.integration.harness import Stack
+
+
+@pytest.fixture
+def stack(settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock) -> Stack:
+    return Stack(settings_kwargs, clients, moto_endpoint, clock)
+
+
+def events(stack: Stack, job: str, batch: str) -> list[str]:
+    return [e.event.value for e in stack.trail.history(job, batch)]
+
+
+def ok(_: str) -> None:
+    return None
+
+
+def boom(batch: str) -> None:
+    raise RuntimeError(f"{batch} failed again")
+
+
+def test_heal_one_failure_one_retry(stack: Stack):
+    job = new_id()
+    stack.fail(job, "b1")
+    summary = stack.service.run_once()
+    assert summary.outcomes.get("triggered") == 1
+    triggers = stack.work()
+    assert len(triggers) == 1
+    msg = triggers[0]
+    assert (msg["job_id"], msg["batch_id"], msg["attempt"]) == (job, "b1", "2")
+    assert msg["body"] == {"batch": "b1"}
+    state = stack.trail.get(job, "b1")
+    assert (state.status, state.attempt) == (Status.RETRYING, 1)
+    assert msg["trace_id"] == state.trace_id
+
+    stack.rerun(triggers, job, ok)
+    assert events(stack, job, "b1") == [
+        "STARTED",
+        "FAILED",
+        "RETRY_TRIGGERED",
+        "STARTED",
+        "SUCCESS",
+    ]
+    history = stack.trail.history(job, "b1")
+    assert history[2].actor == "replica-1"
+    assert history[2].attempt == 2
+    assert history[2].detail["response_id"]
+    assert stack.trail.get(job, "b1").status is Status.SUCCESS
+
+    again = stack.service.run_once()
+    assert again.outcomes.get("triggered") is None
+    assert stack.work() == []
+    assert stack.metric_total("RemediationTriggered") == 1
+
+
+def test_cap_retries_twice_then_exhausts_and_alerts_once(stack: Stack, resources: Any):
+    job = new_id()
+    stack.fail(job, "b1")
+    triggered = 0
+    for _ in range(5):
+        stack.service.run_once()
+        messages = stack.work()
+        triggered += len(messages)
+        stack.rerun(messages, job, boom)
+    assert triggered == 2
+    state = stack.trail.get(job, "b1")
+    assert (state.status, state.attempt) == (Status.EXHAUSTED, 3)
+    alerts = [json.loads(m["Body"]) for m in drain(stack.clients.sqs(), resources.alerts_queue_url)]
+    assert [(a["event"], a["batch_id"], a["reason"]) for a in alerts] == [
+        ("EXHAUSTED", "b1", "max_attempts")
+    ]
+    assert events(stack, job, "b1") == [
+        "STARTED", "FAILED", "RETRY_TRIGGERED", "STARTED", "FAILED", "RETRY_TRIGGERED",
+        "STARTED", "FAILED", "EXHAUSTED",
+    ]  # fmt: skip
+    stack.service.run_once()
+    assert stack.work() == []
+
+
+def test_backoff_nothing_before_next_retry_at_then_triggered(
+    settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock
+):
+    stack = Stack(settings_kwargs, clients, moto_endpoint, clock, backoff_base_seconds=60)
+    job = new_id()
+    stack.fail(job, "b1")
+    due = from_iso(stack.trail.get(job, "b1").next_retry_at)
+    assert 0 <= (due - clock.now).total_seconds() <= 60
+    # Just before: the signal is heard, nothing is triggered, nothing is slept.
+    clock.now = due.replace(microsecond=0) if due.microsecond else due
+    clock.advance(-0.5)
+    first = stack.service.run_once()
+    assert first.outcomes.get("not_due") == 1
+    assert stack.work() == []
+    # Just after: the sweep finds it due.
+    clock.now = due
+    clock.advance(0.001)
+    second = stack.service.run_once()
+    assert second.outcomes.get("triggered") == 1
+    assert [m["attempt"] for m in stack.work()] == ["2"]
+
+
+def test_lost_signal_is_found_by_the_sweep(stack: Stack, resources: Any):
+    job = new_id()
+    stack.fail(job, "b1")
+    drain(stack.clients.sqs(), resources.queue_url)  # the signal is lost
+    summary = stack.service.run_once()
+    assert summary.signals == 0
+    assert summary.outcomes.get("triggered") == 1
+    assert len(stack.work()) == 1
+
+
+def test_stale_run_is_marked_and_retried(stack: Stack):
+    job = new_id()
+    stack.trail.batch(job, "hung", trigger=stack.trigger("hung")).__enter__()  # never finishes
+    stack.service.run_once()
+    assert stack.work() == []  # still alive
+    stack.clock.advance(stack.settings.stale_after_seconds + 1)
+    summary = stack.service.run_once()
+    assert summary.outcomes.get("stale") == 1
+    assert summary.outcomes.get("triggered") == 1
+    assert events(stack, job, "hung") == ["STARTED", "STALE", "RETRY_TRIGGERED"]
+    stale = stack.trail.history(job, "hung")[1]
+    assert stale.error_type == "Stale"
+    assert [m["attempt"] for m in stack.work()] == ["2"]
+
+
+def test_trigger_that_never_starts_counts_as_an_attempt(stack: Stack):
+    job = new_id()
+    stack.fail(job, "b1")
+    stack.service.run_once()
+    assert len(stack.work()) == 1  # the worker loses it: the re-run never starts
+    stack.clock.advance(stack.settings.stale_after_seconds + 1)
+    stack.service.run_once()
+    state_events = events(stack, job, "b1")
+    assert state_events == ["STARTED", "FAILED", "RETRY_TRIGGERED", "STALE", "RETRY_TRIGGERED"]
+    assert [m["attempt"] for m in stack.work()] == ["3"]
+    stack.clock.advance(stack.settings.stale_after_seconds + 1)
+    stack.service.run_once()
+    assert stack.trail.get(job, "b1").status is Status.EXHAUSTED
+
+
+def test_heartbeat_defeats_the_stale_sweep(stack: Stack):
+    job = new_id()
+    with stack.trail.batch(job, "long", trigger=stack.trigger("long")) as run:
+        for _ in range(3):
+            stack.clock.advance(stack.settings.stale_after_seconds * 0.9)
+            run.heartbeat()
+            summary = stack.service.run_once()
+            assert summary.outcomes.get("stale") is None
+    assert events(stack, job, "long") == ["STARTED", "SUCCESS"]
+
+
+def test_malformed_messages_reach_the_dlq_and_the_service_survives(stack: Stack, resources: Any):
+    sqs = stack.clients.sqs()
+    bad = [
+        "not json",
+        "[1, 2]",
+        json.dumps({"event": "FAILED"}),
+        json.dumps(
+            {"event": "FAILED", "job_id": "a#b", "batch_id": "x", "attempt": 1, "version": 1}
+        ),
+        json.dumps({"Type": "Notification", "Message": "{broken"}),
+        "x" * 200_000,
+        "\ud83d".encode("utf-8", "surrogatepass").decode("utf-8", "replace") * 10,
+    ]
+    for body in bad:
+        sqs.send_message(QueueUrl=resources.queue_url, MessageBody=body)
+    job = new_id()
+    stack.fail(job, "good")  # a real signal among them
+    triggered = 0
+    for _ in range(8):
+        triggered += stack.service.run_once().outcomes.get("triggered", 0)
+    assert triggered == 1
+    dead = drain(sqs, resources.dlq_url)
+    assert sorted(m["Body"] for m in dead) == sorted(bad)
+    assert drain(sqs, resources.queue_url) == []
+
+
+def test_sns_enveloped_signal_is_accepted(stack: Stack, resources: Any):
+    job = new_id()
+    stack.fail(job, "b1")
+    raw = drain(stack.clients.sqs(), resources.queue_url)
+    envelope = {"Type": "Notification", "MessageId": "m", "Message": raw[0]["Body"]}
+    stack.clients.sqs().send_message(QueueUrl=resources.queue_url, MessageBody=json.dumps(envelope))
+    summary = stack.service.run_once()
+    assert summary.signals == 1
+    assert len(stack.work()) == 1
+
+
+def test_duplicate_signals_trigger_once(stack: Stack, resources: Any):
+    job = new_id()
+    stack.fail(job, "b1")
+    body = drain(stack.clients.sqs(), resources.queue_url)[0]["Body"]
+    for _ in range(5):
+        stack.clients.sqs().send_message(QueueUrl=resources.queue_url, MessageBody=body)
+    summary = stack.service.run_once()
+    assert summary.outcomes.get("triggered") == 1
+    assert summary.outcomes.get("conflict", 0) + summary.outcomes.get("skipped", 0) >= 4
+    assert len(stack.work()) == 1
+
+
+def test_retry_budget_limits_triggers_per_minute(
+    settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock
+):
+    stack = Stack(settings_kwargs, clients, moto_endpoint, clock, budget_per_minute=2)
+    job = new_id()
+    for n in range(5):
+        stack.fail(job, f"b{n}")
+    first = stack.service.run_once()
+    assert first.outcomes.get("triggered") == 2
+    assert len(stack.work()) == 2
+    clock.advance(60)
+    stack.service.run_once()
+    assert len(stack.work()) == 2
+    clock.advance(60)
+    stack.service.run_once()
+    assert len(stack.work()) == 1
+
+
+def test_circuit_breaker_pauses_a_failing_job_and_alerts_once(
+    settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock, resources: Any
+):
+    stack = Stack(
+        settings_kwargs, clients, moto_endpoint, clock,
+        breaker_failures=3, breaker_window_seconds=600, breaker_pause_seconds=900, max_attempts=10,
+    )  # fmt: skip
+    job, other = new_id(), new_id()
+    for n in range(4):
+        stack.fail(job, f"b{n}")
+    stack.fail(other, "x")
+    stack.service.run_once()
+    messages = stack.work()
+    assert len(messages) == 5
+    # Every re-run of `job` fails again: the third failed re-run opens its circuit, so the
+    # two signals heard before it are re-triggered and the rest wait.
+    stack.rerun([m for m in messages if m["job_id"] == job], job, boom)
+    summary = stack.service.run_once()
+    assert summary.outcomes.get("paused") == 4  # two signals, then the same two in the sweep
+    assert len(stack.work()) == 2
+    alerts = [json.loads(m["Body"]) for m in drain(clients.sqs(), resources.alerts_queue_url)]
+    assert [(a["event"], a["job_id"]) for a in alerts] == [("CIRCUIT_OPEN", job)]
+    assert stack.service.run_once().outcomes.get("paused") == 2
+    assert stack.work() == []
+    # The other job is not affected.
+    stack.fail(other, "y")
+    stack.service.run_once()
+    assert [m["job_id"] for m in stack.work()] == [other]
+    # After the pause, retries of the job resume.
+    clock.advance(901)
+    stack.service.run_once()
+    assert sorted(m["batch_id"] for m in stack.work()) == ["b2", "b3"]
+
+
+def test_unreachable_trigger_target_releases_the_claim_with_backoff(
+    settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock
+):
+    stack = Stack(settings_kwargs, clients, moto_endpoint, clock, backoff_base_seconds=30)
+    job = new_id()
+    stack.work_queue = stack.work_queue + "-deleted"
+    stack.fail(job, "b1")
+    clock.advance(31)
+    summary = stack.service.run_once()
+    assert summary.outcomes.get("trigger_failed") == 1
+    state = stack.trail.get(job, "b1")
+    assert state.status is Status.FAILED
+    assert state.lease_owner is None
+    assert state.next_retry_at is not None
+    assert from_iso(state.next_retry_at) > clock.now
+
+
+def test_replay_gives_a_fresh_budget_and_records_the_operator(stack: Stack):
+    job = new_id()
+    stack.settings = stack.settings.model_copy(update={"max_attempts": 1})
+    stack.trail = stack.producer()
+    stack.fail(job, "b1")
+    assert stack.trail.get(job, "b1").status is Status.EXHAUSTED
+    replayer = stack.make_remediator(max_attempts=1)
+    outcome = replayer.replay(stack.trail.get(job, "b1"), operator="alice", reason="schema fixed")
+    assert outcome.kind == "triggered"
+    replayed = stack.trail.history(job, "b1")[-1]
+    assert (replayed.event.value, replayed.actor, replayed.attempt) == (
+        "REPLAY_TRIGGERED",
+        "alice",
+        2,
+    )
+    assert replayed.detail["reason"] == "schema fixed"
+    messages = stack.work()
+    assert [m["attempt"] for m in messages] == ["2"]
+    stack.rerun(messages, job, ok)
+    assert stack.trail.get(job, "b1").status is Status.SUCCESS

@@ -1,0 +1,162 @@
+"""EMF records and the emitter (observability/metrics.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from observability.metrics import COUNT, MILLISECONDS, SECONDS, Metrics, emf_record
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123_000, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_emf_record_structure() -> None:
+    record = emf_record(
+        "Pipelines",
+        {"JobFailureCount": 1, "JobDurationMs": 250.5},
+        {"JobId": "ingest-sales"},
+        T0,
+        {"trace_id": "t-1"},
+    )
+    assert record == {
+        "_aws": {
+            "Timestamp": 1714564800123,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": "Pipelines",
+                    "Dimensions": [["JobId"]],
+                    "Metrics": [
+                        {"Name": "JobFailureCount", "Unit": "Count"},
+                        {"Name": "JobDurationMs", "Unit": "Milliseconds"},
+                    ],
+                }
+            ],
+        },
+        "JobId": "ingest-sales",
+        "JobFailureCount": 1,
+        "JobDurationMs": 250.5,
+        "trace_id": "t-1",
+    }
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))  # noqa: DTZ001
+def test_timestamp_is_integer_milliseconds_since_epoch(naive: datetime) -> None:
+    moment = naive.replace(tzinfo=UTC)
+    stamp = emf_record("N", {"X": 1}, {}, moment)["_aws"]["Timestamp"]
+    assert isinstance(stamp, int)
+    assert stamp == (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def test_timestamp_of_a_non_utc_moment_is_the_same_instant() -> None:
+    local = T0.astimezone(timezone(timedelta(hours=-7)))
+    assert emf_record("N", {"X": 1}, {}, local)["_aws"]["Timestamp"] == 1714564800123
+
+
+@pytest.mark.parametrize(
+    ("name", "unit"),
+    [
+        ("JobStarted", COUNT),
+        ("JobSuccess", COUNT),
+        ("JobFailureCount", COUNT),
+        ("JobDurationMs", MILLISECONDS),
+        ("RemediationTriggered", COUNT),
+        ("RemediationExhausted", COUNT),
+        ("ClaimConflicts", COUNT),
+        ("TimeToRecoverySeconds", SECONDS),
+        ("SomethingNew", COUNT),
+    ],
+)
+def test_metric_units(name: str, unit: str) -> None:
+    (metric,) = emf_record("N", {name: 1}, {}, T0)["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    assert metric == {"Name": name, "Unit": unit}
+
+
+def test_every_dimension_and_metric_is_a_root_member() -> None:
+    """The spec: each referenced dimension is a string, each metric a number, at the root."""
+    record = emf_record("N", {"A": 1, "B": 2.5}, {"JobId": "j", "Stage": "load"}, T0)
+    directive = record["_aws"]["CloudWatchMetrics"][0]
+    for dimension_set in directive["Dimensions"]:
+        assert len(dimension_set) <= 30
+        for name in dimension_set:
+            assert isinstance(record[name], str)
+    for metric in directive["Metrics"]:
+        assert isinstance(record[metric["Name"]], int | float)
+    assert directive["Dimensions"] == [["JobId", "Stage"]]
+
+
+def test_no_dimensions_gives_one_empty_dimension_set() -> None:
+    directive = emf_record("N", {"A": 1}, {}, T0)["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Dimensions"] == [[]]
+
+
+def test_values_and_dimensions_win_over_same_named_properties() -> None:
+    record = emf_record("N", {"A": 1}, {"JobId": "j"}, T0, {"A": "prop", "JobId": "x"})
+    assert (record["A"], record["JobId"]) == (1, "j")
+
+
+def _metrics(**kwargs: object) -> tuple[Metrics, io.StringIO]:
+    stream = io.StringIO()
+    return Metrics("Ns", stream=stream, clock=lambda: T0, **kwargs), stream  # type: ignore[arg-type]
+
+
+def test_emit_writes_one_json_line() -> None:
+    metrics, stream = _metrics()
+    metrics.emit("ingest-sales", {"JobStarted": 1}, batch_id="2024-05")
+    text = stream.getvalue()
+    assert text.endswith("\n")
+    assert text.count("\n") == 1
+    record = json.loads(text)
+    assert record == emf_record(
+        "Ns", {"JobStarted": 1}, {"JobId": "ingest-sales"}, T0, {"batch_id": "2024-05"}
+    )
+
+
+def test_emit_keeps_batch_ids_out_of_the_dimensions() -> None:
+    metrics, stream = _metrics()
+    metrics.emit("j", {"JobStarted": 1}, batch_id="b")
+    record = json.loads(stream.getvalue())
+    assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["JobId"]]
+
+
+def test_emit_without_a_job_has_no_dimension() -> None:
+    metrics, stream = _metrics()
+    metrics.emit(None, {"ClaimConflicts": 2})
+    record = json.loads(stream.getvalue())
+    assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
+    assert "JobId" not in record
+
+
+def test_emit_serialises_odd_properties_as_strings() -> None:
+    metrics, stream = _metrics()
+    metrics.emit("j", {"JobStarted": 1}, at=T0)
+    assert json.loads(stream.getvalue())["at"] == str(T0)
+
+
+def test_each_emit_is_its_own_line() -> None:
+    metrics, stream = _metrics()
+    for n in range(3):
+        metrics.emit("j", {"JobStarted": n})
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["JobStarted"] for line in lines] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("enabled", "values"), [(False, {"JobStarted": 1}), (True, {})])
+def test_emit_does_nothing_when_disabled_or_empty(enabled: bool, values: dict[str, float]) -> None:
+    metrics, stream = _metrics(enabled=enabled)
+    metrics.emit("j", values)
+    assert stream.getvalue() == ""
+
+
+def test_default_stream_is_stdout_looked_up_at_write_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    Metrics(clock=lambda: T0).emit("j", {"JobSuccess": 1})
+    record = json.loads(capsys.readouterr().out)
+    assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SelfHealingPipelines"
+    assert record["JobSuccess"] == 1

@@ -1,0 +1,514 @@
+"""What each transition writes, and on which condition (observability/transitions.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from observability.backoff import Exhaust, RetryAt
+from observability.keys import BatchKey, event_sk, failed_partition, live_partition, shard_of
+from observability.models import AuditEvent, BatchState, EventType, Status, av, iso
+from observability.transitions import (
+    MAX_ERROR_CHARS,
+    TableConfig,
+    Write,
+    applied,
+    failure,
+    heartbeat,
+    holder,
+    start_again,
+    start_new,
+    success,
+    truncate,
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+CFG = TableConfig(shards=8, stale_after_seconds=600, ttl_days=90)
+KEY = BatchKey.of("ingest-sales", "2024-05")
+TRIGGER = '{"kind":"sqs","queue_url":"q"}'
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def _start() -> Write:
+    return start_new(
+        KEY, CFG, now=T0, run_id="run-1", trace_id="trace-1", actor="pipe", trigger_json=TRIGGER
+    )
+
+
+def _running() -> BatchState:
+    return applied(None, _start())
+
+
+def _placeholders(text: str) -> tuple[set[str], set[str]]:
+    return set(re.findall(r"#\w+", text)), set(re.findall(r":\w+", text))
+
+
+def assert_well_formed(write: Write) -> None:
+    """Every #name and :value the expressions use is defined, and nothing extra is."""
+    names, values = _placeholders(write.condition)
+    if not write.put:
+        more_names, more_values = _placeholders(write.update_expression())
+        names |= more_names
+        values |= more_values
+    assert set(write.names()) == names
+    assert all(write.names()[n] == n[1:] for n in names)
+    assert set(write.expression_values()) == values
+
+
+# --- Write ---------------------------------------------------------------------------------
+
+
+def test_write_expressions_for_an_update() -> None:
+    write = Write(
+        key=KEY,
+        condition="#version = :version AND #status = :s",
+        values={":version": 3, ":s": "STARTED"},
+        set={"version": 4, "status": "SUCCESS"},
+        remove=("due_pk", "due_at"),
+    )
+    assert write.names() == {
+        "#due_at": "due_at",
+        "#due_pk": "due_pk",
+        "#status": "status",
+        "#version": "version",
+    }
+    assert write.update_expression() == (
+        "SET #version = :set_version, #status = :set_status REMOVE #due_pk, #due_at"
+    )
+    assert write.expression_values() == {
+        ":version": 3,
+        ":s": "STARTED",
+        ":set_version": 4,
+        ":set_status": "SUCCESS",
+    }
+    assert write.new_version == 4
+    assert_well_formed(write)
+
+
+def test_write_expressions_for_a_put_only_name_the_condition() -> None:
+    write = _start()
+    assert write.put
+    assert write.names() == {"#expires_at": "expires_at", "#pk": "pk"}
+    assert write.expression_values() == {":now_epoch": int(T0.timestamp())}
+    item = write.item()
+    assert (item["pk"], item["sk"]) == (KEY.pk, KEY.sk)
+    assert item["status"] == "STARTED"
+
+
+@pytest.mark.parametrize(
+    ("set_", "remove", "expected"),
+    [
+        ({"a": 1}, (), "SET #a = :set_a"),
+        ({}, ("a", "b"), "REMOVE #a, #b"),
+        ({}, (), ""),
+    ],
+)
+def test_update_expression_parts(
+    set_: dict[str, Any], remove: tuple[str, ...], expected: str
+) -> None:
+    assert Write(key=KEY, condition="", set=set_, remove=remove).update_expression() == expected
+
+
+# --- start_new -----------------------------------------------------------------------------
+
+
+def test_start_new_puts_attempt_one_unless_a_live_item_exists() -> None:
+    write = _start()
+    assert write.condition == "attribute_not_exists(#pk) OR #expires_at <= :now_epoch"
+    assert write.new_version == 1
+    fields = write.set
+    assert fields["status"] == "STARTED"
+    assert (fields["attempt"], fields["version"]) == (1, 1)
+    assert (fields["job_id"], fields["batch_id"]) == ("ingest-sales", "2024-05")
+    assert fields["run_id"] == "run-1"
+    assert fields["trace_id"] == "trace-1"
+    assert fields["started_at"] == fields["heartbeat_at"] == fields["updated_at"] == iso(T0)
+    assert fields["due_pk"] == live_partition(KEY, 8)
+    assert fields["due_at"] == iso(at(600))
+    assert fields["expires_at"] == int((T0 + timedelta(days=90)).timestamp())
+    assert fields["trigger"] == TRIGGER
+    assert_well_formed(write)
+
+
+def test_start_new_without_trigger_omits_it() -> None:
+    write = start_new(KEY, CFG, now=T0, run_id="r", trace_id="t", actor="a", trigger_json=None)
+    assert "trigger" not in write.set
+
+
+def test_start_new_writes_a_started_event_at_version_one() -> None:
+    (event,) = _start().events
+    assert event == {
+        "pk": KEY.pk,
+        "sk": event_sk(KEY.batch_id, 1),
+        "job_id": "ingest-sales",
+        "batch_id": "2024-05",
+        "event": "STARTED",
+        "version": 1,
+        "attempt": 1,
+        "status": "STARTED",
+        "at": iso(T0),
+        "actor": "pipe",
+        "expires_at": CFG.expires_at(T0),
+        "trace_id": "trace-1",
+    }
+
+
+# --- start_again ---------------------------------------------------------------------------
+
+
+def _failed(retry_in: float = 60) -> BatchState:
+    run = _running()
+    return applied(
+        run,
+        failure(
+            run,
+            CFG,
+            now=at(10),
+            actor="pipe",
+            error_type="ValueError",
+            error_message="boom",
+            retryable=True,
+            verdict=RetryAt(at(10 + retry_in), 2),
+        ),
+    )
+
+
+def test_start_again_bumps_attempt_and_version_on_an_unchanged_item() -> None:
+    prev = _failed()
+    write = start_again(prev, CFG, now=at(100), run_id="run-2", actor="pipe", trigger_json=None)
+    assert write.condition == "#version = :version AND #expires_at > :now_epoch"
+    assert write.values == {":version": prev.version, ":now_epoch": int(at(100).timestamp())}
+    assert not write.put
+    assert (write.set["attempt"], write.set["version"]) == (prev.attempt + 1, prev.version + 1)
+    assert write.set["run_id"] == "run-2"
+    assert write.set["trace_id"] == "trace-1"  # the trace follows the batch across retries
+    assert write.set["due_pk"] == live_partition(KEY, 8)
+    assert write.set["due_at"] == iso(at(700))
+    assert set(write.remove) == {
+        "finished_at",
+        "duration_ms",
+        "error_type",
+        "error_message",
+        "lease_owner",
+        "lease_expires_at",
+    }
+    (event,) = write.events
+    assert (event["event"], event["version"], event["attempt"]) == ("STARTED", 3, 2)
+    assert event["sk"] == event_sk(KEY.batch_id, 3)
+    assert_well_formed(write)
+
+
+def test_start_again_without_a_trace_uses_the_run_id() -> None:
+    prev = BatchState(job_id="j", batch_id="b", status=Status.SUCCESS, attempt=1, version=2)
+    write = start_again(prev, CFG, now=T0, run_id="run-9", actor="a", trigger_json=None)
+    assert write.set["trace_id"] == "run-9"
+
+
+def test_start_again_applied_clears_the_previous_error() -> None:
+    prev = _failed()
+    state = applied(
+        prev, start_again(prev, CFG, now=at(100), run_id="run-2", actor="p", trigger_json=None)
+    )
+    assert state.status is Status.STARTED
+    assert state.error_type is None
+    assert state.finished_at is None
+    assert state.first_failed_at == iso(at(10))  # kept: recovery time is measured from it
+
+
+# --- success -------------------------------------------------------------------------------
+
+
+def test_success_only_from_the_run_that_started() -> None:
+    run = _running()
+    write = success(run, CFG, now=at(2.5), actor="pipe")
+    assert write.condition == "#run_id = :run_id AND #status = :started AND #version = :version"
+    assert write.values == {":run_id": "run-1", ":started": "STARTED", ":version": 1}
+    assert write.set["status"] == "SUCCESS"
+    assert write.new_version == 2
+    assert write.set["duration_ms"] == 2500
+    assert write.set["finished_at"] == iso(at(2.5))
+    assert {"due_pk", "due_at", "error_type", "error_message"} <= set(write.remove)
+    (event,) = write.events
+    assert (event["event"], event["version"], event["duration_ms"]) == ("SUCCESS", 2, 2500)
+    assert "detail" not in event
+    assert_well_formed(write)
+
+
+def test_success_after_failures_records_time_to_recovery() -> None:
+    prev = _failed()
+    run = applied(
+        prev, start_again(prev, CFG, now=at(100), run_id="run-2", actor="p", trigger_json=None)
+    )
+    write = success(run, CFG, now=at(130), actor="pipe")
+    (event,) = write.events
+    assert json.loads(str(event["detail"])) == {"recovered_after_seconds": 120.0}
+    state = applied(run, write)
+    assert state.status is Status.SUCCESS
+    assert state.due_pk is None
+    assert state.first_failed_at is None
+    assert state.next_retry_at is None
+
+
+def test_duration_is_never_negative() -> None:
+    assert success(_running(), CFG, now=at(-5), actor="p").set["duration_ms"] == 0
+
+
+# --- failure -------------------------------------------------------------------------------
+
+
+def test_retryable_failure_indexes_the_batch_for_its_retry() -> None:
+    run = _running()
+    write = failure(
+        run,
+        CFG,
+        now=at(10),
+        actor="pipe",
+        error_type="ValueError",
+        error_message="boom",
+        retryable=True,
+        verdict=RetryAt(at(70), 2),
+    )
+    assert write.condition == "#run_id = :run_id AND #status = :started AND #version = :version"
+    assert write.set["status"] == "FAILED"
+    assert write.new_version == 2
+    assert write.set["due_pk"] == failed_partition(KEY, 8)
+    assert write.set["due_at"] == iso(at(70))
+    assert write.set["first_failed_at"] == iso(at(10))
+    assert write.set["retryable"] is True
+    assert write.remove == ()
+    (event,) = write.events
+    assert (event["event"], event["version"], event["attempt"]) == ("FAILED", 2, 1)
+    assert (event["error_type"], event["error_message"]) == ("ValueError", "boom")
+    assert json.loads(str(event["detail"])) == {"retryable": True, "next_retry_at": iso(at(70))}
+    assert_well_formed(write)
+    state = applied(run, write)
+    assert state.next_retry_at == iso(at(70))
+
+
+def test_later_failure_keeps_the_first_failure_time() -> None:
+    prev = _failed()
+    run = applied(
+        prev, start_again(prev, CFG, now=at(100), run_id="run-2", actor="p", trigger_json=None)
+    )
+    write = failure(
+        run,
+        CFG,
+        now=at(200),
+        actor="p",
+        error_type="E",
+        error_message="m",
+        retryable=True,
+        verdict=RetryAt(at(300), 3),
+    )
+    assert write.set["first_failed_at"] == iso(at(10))
+
+
+@pytest.mark.parametrize("reason", ["max_attempts", "max_age", "non_retryable"])
+def test_exhausted_failure_writes_two_events_with_consecutive_versions(reason: str) -> None:
+    run = _running()
+    write = failure(
+        run,
+        CFG,
+        now=at(10),
+        actor="pipe",
+        error_type="ValueError",
+        error_message="boom",
+        retryable=reason != "non_retryable",
+        verdict=Exhaust(reason),
+    )
+    failed, exhausted = write.events
+    assert (failed["event"], exhausted["event"]) == ("FAILED", "EXHAUSTED")
+    assert (failed["version"], exhausted["version"]) == (2, 3)
+    assert str(failed["sk"]) < str(exhausted["sk"])
+    assert write.new_version == 3
+    assert write.set["status"] == "EXHAUSTED"
+    assert write.set["alerted"] is True
+    assert json.loads(str(exhausted["detail"])) == {"reason": reason}
+    assert "next_retry_at" not in json.loads(str(failed["detail"]))
+    assert_well_formed(write)
+    state = applied(run, write)
+    assert state.status is Status.EXHAUSTED
+    assert state.next_retry_at is None
+    # Out of the retry (FAILED#) and stale-run (LIVE#) partitions: either unindexed, or
+    # indexed apart for people (EXHAUSTED#<shard>), never swept as a retry.
+    assert state.due_pk in (None, f"EXHAUSTED#{shard_of(KEY, 8)}")
+    assert (state.due_pk is None) == (state.due_at is None)
+
+
+def test_event_items_read_back_as_audit_events() -> None:
+    write = failure(
+        _running(),
+        CFG,
+        now=at(10),
+        actor="pipe",
+        error_type="ValueError",
+        error_message="boom",
+        retryable=False,
+        verdict=Exhaust("non_retryable"),
+    )
+    failed, exhausted = (
+        AuditEvent.from_item({k: av(v) for k, v in item.items()}) for item in write.events
+    )
+    assert (failed.event, failed.status, failed.version) == (EventType.FAILED, Status.FAILED, 2)
+    assert (failed.duration_ms, failed.detail) == (10_000, {"retryable": False})
+    assert (exhausted.event, exhausted.version) == (EventType.EXHAUSTED, 3)
+    assert exhausted.as_dict()["reason"] == "non_retryable"
+    assert (exhausted.at, exhausted.actor, exhausted.trace_id) == (iso(at(10)), "pipe", "trace-1")
+
+
+def test_failure_truncates_the_error_message_everywhere() -> None:
+    write = failure(
+        _running(),
+        CFG,
+        now=at(1),
+        actor="p",
+        error_type="E",
+        error_message="x" * 10_000,
+        retryable=True,
+        verdict=RetryAt(at(2), 2),
+    )
+    assert len(str(write.set["error_message"])) == MAX_ERROR_CHARS
+    assert len(str(write.events[0]["error_message"])) == MAX_ERROR_CHARS
+
+
+# --- heartbeat -----------------------------------------------------------------------------
+
+
+def test_heartbeat_moves_the_stale_deadline_without_an_event() -> None:
+    run = _running()
+    write = heartbeat(run, CFG, now=at(300))
+    assert write.condition == "#run_id = :run_id AND #status = :started"
+    assert write.values == {":run_id": "run-1", ":started": "STARTED"}
+    assert write.set == {"heartbeat_at": iso(at(300)), "due_at": iso(at(900))}
+    assert write.events == ()
+    assert "version" not in write.set  # not a transition
+    assert_well_formed(write)
+    state = applied(run, write)
+    assert (state.version, state.heartbeat_at) == (run.version, iso(at(300)))
+
+
+# --- holder --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "held"),
+    [(0, True), (599, True), (600, False), (601, False)],
+)
+def test_holder_of_a_started_run_until_it_goes_stale(elapsed: float, held: bool) -> None:
+    run = _running()
+    expected = ("run run-1", iso(at(600))) if held else None
+    assert holder(run, at(elapsed), 600) == expected
+
+
+@pytest.mark.parametrize("status", [Status.SUCCESS, Status.FAILED, Status.EXHAUSTED])
+def test_finished_batches_are_free(status: Status) -> None:
+    state = BatchState(
+        job_id="j", batch_id="b", status=status, attempt=1, version=2, heartbeat_at=iso(T0)
+    )
+    assert holder(state, T0, 600) is None
+
+
+def test_started_without_heartbeat_is_free() -> None:
+    state = BatchState(job_id="j", batch_id="b", status=Status.STARTED, attempt=1, version=1)
+    assert holder(state, T0, 600) is None
+
+
+@pytest.mark.parametrize(
+    ("owner", "expires_in", "expected_owner"),
+    [
+        ("remediator-7", 30, "remediator-7"),
+        (None, 30, "remediator"),
+        ("r", 0, None),
+        ("r", -1, None),
+    ],
+)
+def test_lease_holds_until_it_expires(
+    owner: str | None, expires_in: float, expected_owner: str | None
+) -> None:
+    state = BatchState(
+        job_id="j",
+        batch_id="b",
+        status=Status.RETRYING,
+        attempt=1,
+        version=3,
+        lease_owner=owner,
+        lease_expires_at=iso(at(expires_in)),
+    )
+    expected = (expected_owner, iso(at(expires_in))) if expected_owner else None
+    assert holder(state, T0, 600) == expected
+
+
+def test_lease_wins_over_a_stale_run() -> None:
+    state = BatchState(
+        job_id="j",
+        batch_id="b",
+        status=Status.STARTED,
+        attempt=1,
+        version=1,
+        heartbeat_at=iso(at(-10_000)),
+        lease_owner="r",
+        lease_expires_at=iso(at(60)),
+    )
+    assert holder(state, T0, 600) == ("r", iso(at(60)))
+
+
+# --- applied / truncate --------------------------------------------------------------------
+
+
+def test_applied_matches_the_written_fields() -> None:
+    state = _running()
+    assert state.key == KEY
+    assert state.status is Status.STARTED
+    assert (state.attempt, state.version) == (1, 1)
+    assert state.trigger == json.loads(TRIGGER)
+    assert state.due_pk == live_partition(KEY, 8)
+
+
+def test_applied_merges_into_the_previous_state_and_removes() -> None:
+    prev = _failed()
+    write = Write(key=KEY, condition="", set={"attempt": 9}, remove=("error_type", "trace_id"))
+    state = applied(prev, write)
+    assert state.attempt == 9
+    assert (state.error_type, state.trace_id) == (None, None)
+    assert state.error_message == prev.error_message
+    assert state.version == prev.version
+
+
+def test_applied_put_replaces_the_previous_state() -> None:
+    state = applied(_failed(), _start())
+    assert state.error_type is None
+    assert state.first_failed_at is None
+    assert state.version == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("short", 10, "short"),
+        ("exactly10!", 10, "exactly10!"),
+        ("eleven chrs", 10, "eleven ch…"),
+        ("", 5, ""),
+    ],
+)
+def test_truncate(text: str, limit: int, expected: str) -> None:
+    assert truncate(text, limit) == expected
+    assert len(truncate(text, limit)) <= limit
+
+
+def test_truncate_default_limit() -> None:
+    assert truncate("y" * MAX_ERROR_CHARS) == "y" * MAX_ERROR_CHARS
+    out = truncate("y" * (MAX_ERROR_CHARS + 1))
+    assert len(out) == MAX_ERROR_CHARS
+    assert out.endswith("…")
+
+
+def test_table_config_times() -> None:
+    assert CFG.stale_at(T0) == iso(at(600))
+    assert CFG.expires_at(T0) == int(T0.timestamp()) + 90 * 86_400
