@@ -66,7 +66,10 @@ def validate_id(field: str, value: object) -> str:
         raise InvalidInput(field, "must not be empty or blank")
     if DELIMITER in text:
         raise InvalidInput(field, f"must not contain the key delimiter {DELIMITER!r}: {text!r}")
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInput(field, f"is not valid Unicode text: {text!r}") from None
     if size > MAX_ID_BYTES:
         raise InvalidInput(field, f"is {size} bytes of UTF-8; the limit is {MAX_ID_BYTES} bytes")
     if any(unicodedata.category(ch) == "Cc" for ch in text):

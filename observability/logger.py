@@ -45,16 +45,17 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, bound fields, extras, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        out.update(_fields.get())
+        out: dict[str, Any] = dict(_fields.get())
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 out[key] = value
+        # The core keys come last, so that no bound field or extra can shadow them.
+        out.update(
+            ts=datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            level=record.levelname,
+            logger=record.name,
+            message=record.getMessage(),
+        )
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, ensure_ascii=False)

@@ -259,5 +259,6 @@ class AuditEvent:
             out["error_message"] = self.error_message
         if self.duration_ms is not None:
             out["duration_ms"] = self.duration_ms
-        out.update(self.detail)
+        # Detail adds context; it never overrides the fields every consumer relies on.
+        out.update({k: v for k, v in self.detail.items() if k not in out})
         return out

@@ -23,7 +23,11 @@ class Settings(BaseSettings):
     """Settings shared by the producer library and the remediator."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,  # Settings(region=...) works as well as AWS_REGION
     )
 
     table_name: str = "pipeline-audit"
@@ -48,6 +52,11 @@ class Settings(BaseSettings):
         if not _TABLE_NAME.match(value):
             raise ValueError("must be 3 to 255 characters of A-Z a-z 0-9 _ . -")
         return value
+
+    @field_validator("topic_arn", "queue_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("topic_arn")
     @classmethod

@@ -29,7 +29,8 @@ MAX_TRIGGER_BYTES = 64 * 1024
 
 def _json_size(field_name: str, value: Any) -> int:
     try:
-        return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+        # allow_nan=False: NaN and Infinity are not JSON, and targets would reject them.
+        return len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8"))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(field_name, f"must be JSON-serialisable ({exc})") from None
 

@@ -10,7 +10,7 @@ from observability.keys import validate_id
 from observability.signals import Signal
 from remediator.errors import RemediatorError
 
-__all__ = ["MAX_BODY_BYTES", "MalformedSignal", "parse_signal"]
+__all__ = ["MAX_BODY_BYTES", "MalformedSignal", "parse_signal", "unwrap"]
 
 # SQS bodies can be 256 KB; a signal is a few hundred bytes. Refuse to parse giants.
 MAX_BODY_BYTES = 64 * 1024
@@ -20,18 +20,30 @@ class MalformedSignal(RemediatorError):
     """The message is not a signal this service understands; it is left for the DLQ."""
 
 
-def _unwrap(body: str) -> dict[str, Any]:
+def _object(text: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedSignal(f"{what} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedSignal(f"{what} is a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def unwrap(body: str) -> dict[str, Any]:
+    """The signal object of a body, taken out of its SNS envelope if it has one.
+
+    Raw message delivery gives the signal itself; a subscription without it wraps the
+    signal in an envelope's `Message`. Both are accepted.
+    """
     if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
         raise MalformedSignal(f"body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedSignal(f"body is not JSON: {exc}") from None
-    if isinstance(data, dict) and data.get("Type") == "Notification" and "Message" in data:
-        # Delivered without raw message delivery: the signal is the envelope's Message.
-        return _unwrap(str(data["Message"]))
-    if not isinstance(data, dict):
-        raise MalformedSignal(f"body is JSON {type(data).__name__}, not an object")
+    data = _object(body, "body")
+    if data.get("Type") == "Notification" and "Message" in data:
+        message = data["Message"]
+        if not isinstance(message, str):
+            raise MalformedSignal("SNS envelope: Message is not a string")
+        data = _object(message, "SNS envelope Message")
     return data
 
 
@@ -44,7 +56,7 @@ def _int(data: dict[str, Any], name: str) -> int:
 
 def parse_signal(body: str) -> Signal:
     """The signal in a message body, or MalformedSignal saying what is wrong with it."""
-    data = _unwrap(body)
+    data = unwrap(body)
     event = data.get("event")
     if not isinstance(event, str) or not event:
         raise MalformedSignal("field 'event' is missing")

@@ -34,6 +34,7 @@ DLQ_MAX_RECEIVE_COUNT = 5
 SIGNAL_FILTER = {"event": [FAILED]}
 ALERT_FILTER = {"event": list(ALERT_EVENTS)}
 SIGNAL_VISIBILITY_SECONDS = 120
+ALERTS_VISIBILITY_SECONDS = 360
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
@@ -69,6 +70,7 @@ class Names:
     queue: str
     dlq: str
     alerts: str
+    alerts_dlq: str
 
 
 def names_for(table_name: str, prefix: str | None = None) -> Names:
@@ -79,6 +81,7 @@ def names_for(table_name: str, prefix: str | None = None) -> Names:
         queue=f"{base}-remediator",
         dlq=f"{base}-remediator-dlq",
         alerts=f"{base}-alerts",
+        alerts_dlq=f"{base}-alerts-dlq",
     )
 
 
@@ -91,6 +94,7 @@ class Resources:
     dlq_url: str
     dlq_arn: str
     alerts_queue_url: str
+    alerts_dlq_url: str
     subscription_arn: str
     alerts_subscription_arn: str
 
@@ -220,8 +224,26 @@ def bootstrap(clients: AwsClients, table_name: str, *, prefix: str | None = None
                 ),
             },
         )
+        alerts_dlq_url, alerts_dlq_arn = _queue(
+            sqs,
+            names.alerts_dlq,
+            {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"},
+        )
         alerts_url, alerts_arn = _queue(
-            sqs, names.alerts, {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}
+            sqs,
+            names.alerts,
+            {
+                # Six times the alert router's worst case, as Lambda event sources want.
+                "VisibilityTimeout": str(ALERTS_VISIBILITY_SECONDS),
+                "MessageRetentionPeriod": "1209600",
+                "SqsManagedSseEnabled": "true",
+                "RedrivePolicy": json.dumps(
+                    {
+                        "deadLetterTargetArn": alerts_dlq_arn,
+                        "maxReceiveCount": DLQ_MAX_RECEIVE_COUNT,
+                    }
+                ),
+            },
         )
         _allow_topic(sqs, queue_url, queue_arn, topic_arn)
         _allow_topic(sqs, alerts_url, alerts_arn, topic_arn)
@@ -237,6 +259,7 @@ def bootstrap(clients: AwsClients, table_name: str, *, prefix: str | None = None
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
         alerts_queue_url=alerts_url,
+        alerts_dlq_url=alerts_dlq_url,
         subscription_arn=subscription,
         alerts_subscription_arn=alerts_subscription,
     )

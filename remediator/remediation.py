@@ -298,7 +298,7 @@ class Remediator:
                 Signal(
                     event=CIRCUIT_OPEN,
                     job_id=job_id,
-                    batch_id="-",
+                    batch_id="",  # a job-wide alert: no batch
                     attempt=0,
                     version=0,
                     status="PAUSED",

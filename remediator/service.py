@@ -143,6 +143,7 @@ class Service:
 
     def _loop(self, name: str, turn: Callable[[], None], pause: Callable[[], float]) -> None:
         failures = 0
+        self.beats.tick(name)  # a loop stuck in its first turn must still age into unhealthy
         while not self.stopping.is_set():
             try:
                 turn()

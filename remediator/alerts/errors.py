@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from remediator.errors import RemediatorError
+from remediator.messages import MalformedSignal  # one type for every unreadable signal
 
 __all__ = [
     "AlertConfigError",
@@ -20,10 +21,6 @@ class AlertError(RemediatorError):
 
 class AlertConfigError(AlertError):
     """A setting is missing, ambiguous or out of range; the message names the variable."""
-
-
-class MalformedSignal(AlertError):
-    """A record body is not a signal this code understands; the message names the problem."""
 
 
 class DestinationUnavailable(AlertError):

@@ -7,40 +7,16 @@ fields a Signal requires but such an alert lacks get neutral defaults here.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from observability.signals import CIRCUIT_OPEN, RECOVERED, SCHEMA_VERSION, Signal
-from remediator.alerts.errors import MalformedSignal
+from remediator.messages import MalformedSignal, unwrap
 
 __all__ = ["parse_body", "unwrap"]
 
 # A job-wide alert (or the recovery that ends one) may name no batch.
 _BATCH_OPTIONAL = frozenset({CIRCUIT_OPEN, RECOVERED})
 _OPTIONAL_TEXT = ("error_type", "error_message", "trace_id", "next_retry_at", "reason", "actor")
-# What the remediator's circuit breaker puts in batch_id when it pauses a whole job.
-_NO_BATCH = "-"
-
-
-def _object(text: str, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise MalformedSignal(f"{what} is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MalformedSignal(f"{what} is a JSON {type(data).__name__}, not an object")
-    return data
-
-
-def unwrap(body: str) -> dict[str, Any]:
-    """The signal object of a body, taken out of its SNS envelope if it has one."""
-    data = _object(body, "body")
-    if data.get("Type") == "Notification" and "Message" in data:
-        message = data["Message"]
-        if not isinstance(message, str):
-            raise MalformedSignal("SNS envelope: Message is not a string")
-        data = _object(message, "SNS envelope Message")
-    return data
 
 
 def _text(data: dict[str, Any], field: str, *, required: bool = False) -> str | None:
@@ -72,8 +48,6 @@ def parse_body(body: str) -> Signal:
     event = _text(data, "event", required=True)
     job_id = _text(data, "job_id", required=True)
     batch_id = _text(data, "batch_id", required=event not in _BATCH_OPTIONAL) or ""
-    if event in _BATCH_OPTIONAL and batch_id == _NO_BATCH:
-        batch_id = ""
     retryable = data.get("retryable", False)
     if not isinstance(retryable, bool):
         raise MalformedSignal(f"retryable: must be a boolean, got {retryable!r}")

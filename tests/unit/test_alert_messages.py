@@ -282,8 +282,8 @@ def test_which_statuses_are_retried(status, transient):
     assert is_transient_status(status) is transient
 
 
-def test_the_circuit_breakers_placeholder_batch_means_no_batch():
-    signal = make(CIRCUIT_OPEN, batch_id="-", next_retry_at="2024-06-01T04:00:00.000000Z")
+def test_a_job_wide_alert_has_no_batch():
+    signal = make(CIRCUIT_OPEN, batch_id="", next_retry_at="2024-06-01T04:00:00.000000Z")
     parsed = parse_body(signal.body())
     assert parsed.batch_id == ""
     assert dedup_key(parsed) == "ingest-sales#circuit"
@@ -291,6 +291,8 @@ def test_the_circuit_breakers_placeholder_batch_means_no_batch():
     assert "*Paused until*\n2024-06-01T04:00:00.000000Z" in [f["text"] for f in fields]
     # For an EXHAUSTED batch, "-" is just an id.
     assert parse_body(make(batch_id="-").body()).batch_id == "-"
+    with pytest.raises(MalformedSignal, match="batch_id"):
+        parse_body(make(batch_id="").body())
 
 
 def test_fields_routing_does_not_read_pass_through():

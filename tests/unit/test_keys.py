@@ -128,11 +128,6 @@ def test_ints_are_accepted_while_short_enough(value: int) -> None:
     assert validate_id("batch_id", value) == str(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keys.validate_id encodes to UTF-8 unguarded: a lone surrogate raises "
-    "UnicodeEncodeError, not an InvalidInput naming the field",
-)
 def test_lone_surrogate_is_rejected_as_invalid_input() -> None:
     with pytest.raises(InvalidInput, match="batch_id"):
         validate_id("batch_id", "month-\ud800")

@@ -188,11 +188,6 @@ def test_aws_region_variables_are_honoured(
     assert Settings(_env_file=None).region == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Settings.region has only a validation_alias and no populate_by_name: "
-    "Settings(region=...) is silently ignored (extra='ignore')",
-)
 def test_region_keyword_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     assert Settings(region="eu-west-1", _env_file=None).region == "eu-west-1"
