@@ -19,6 +19,7 @@ from observability.clients import AwsClients
 from observability.errors import ConfigError, ObservabilityError
 from observability.keys import BatchKey, exhausted_partitions, failed_partitions, validate_id
 from observability.logger import configure_logging
+from observability.metrics import Metrics
 from observability.models import TERMINAL_FAILURES
 from observability.settings import Settings, load_settings
 from remediator.consumer import SignalConsumer
@@ -227,7 +228,8 @@ def cmd_replay(ctx: Context) -> int:
         raise CommandFailed(
             "not confirmed; nothing was triggered (pass --yes to skip the question)"
         )
-    remediator = Remediator(settings, clients=ctx.clients())
+    # EMF lines belong to the service's log stream, not to a person's terminal.
+    remediator = Remediator(settings, clients=ctx.clients(), metrics=Metrics(enabled=False))
     operator = args.operator or _operator()
     results = []
     for state in chosen:

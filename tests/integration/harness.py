@@ -36,6 +36,7 @@ class Stack:
         self.clock = clock
         self.endpoint = endpoint
         self.emf = io.StringIO()
+        self.producer_emf = io.StringIO()
         self.work_queue = clients.sqs().create_queue(QueueName=f"work-{uuid.uuid4().hex[:8]}")[
             "QueueUrl"
         ]
@@ -51,7 +52,7 @@ class Stack:
             shared,
             clients=self.clients,
             clock=self.clock,
-            metrics=Metrics(stream=io.StringIO()),
+            metrics=Metrics(stream=self.producer_emf),
             **kw,
         )
 
@@ -111,7 +112,6 @@ class Stack:
             except RuntimeError:
                 pass
 
-    def metric_total(self, name: str) -> float:
-        return sum(
-            json.loads(line).get(name, 0) for line in self.emf.getvalue().splitlines() if line
-        )
+    def metric_total(self, name: str, *, producer: bool = False) -> float:
+        stream = self.producer_emf if producer else self.emf
+        return sum(json.loads(line).get(name, 0) for line in stream.getvalue().splitlines() if line)

@@ -299,3 +299,35 @@ def test_replay_gives_a_fresh_budget_and_records_the_operator(stack: Stack):
     assert [m["attempt"] for m in messages] == ["2"]
     stack.rerun(messages, job, ok)
     assert stack.trail.get(job, "b1").status is Status.SUCCESS
+
+
+def test_lease_of_a_crashed_replica_is_taken_over_after_it_expires(stack: Stack):
+    job = new_id()
+    stack.fail(job, "b1")
+    crashed = stack.make_remediator("replica-crashed")
+    state = stack.trail.get(job, "b1")
+    assert crashed._claim(state, stack.clock.now, require_due=True) is not None  # then dies
+    survivor = stack.make_service(stack.make_remediator("replica-2"))
+    first = survivor.run_once()
+    assert first.outcomes.get("triggered") is None
+    assert stack.work() == []
+    stack.clock.advance(stack.settings.lease_seconds + 1)
+    second = survivor.run_once()
+    assert second.outcomes.get("triggered") == 1
+    assert [m["attempt"] for m in stack.work()] == ["2"]
+    retries = [e for e in stack.trail.history(job, "b1") if e.event.value == "RETRY_TRIGGERED"]
+    assert [e.actor for e in retries] == ["replica-2"]
+
+
+def test_metrics_of_a_heal(stack: Stack):
+    job = new_id()
+    stack.fail(job, "b1")
+    stack.clock.advance(5)
+    stack.service.run_once()
+    stack.clock.advance(7)
+    stack.rerun(stack.work(), job, ok)
+    assert stack.metric_total("RemediationTriggered") == 1
+    assert stack.metric_total("ClaimConflicts") == 0
+    assert stack.metric_total("TimeToRecoverySeconds", producer=True) == 12
+    assert stack.metric_total("JobFailureCount", producer=True) == 1
+    assert stack.metric_total("JobSuccess", producer=True) == 1
