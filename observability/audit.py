@@ -32,10 +32,11 @@ _TOKEN_NAMESPACE = uuid.UUID("5f0c2a52-9a7e-4d1f-8d2b-0b7f6a0d3c11")
 class ConditionFailed(ObservabilityError):
     """A conditional write lost: `old` is the item as it stood (None on a transaction conflict)."""
 
-    def __init__(self, old: Item | None, conflict: bool = False) -> None:
+    def __init__(self, old: Item | None, conflict: bool = False, index: int = 0) -> None:
         super().__init__("conditional write rejected" + (" (conflict)" if conflict else ""))
         self.old = old
         self.conflict = conflict
+        self.index = index  # 0: the state item; 1 and up: the event items, in order
 
 
 class TableMissing(StoreUnavailable):
@@ -103,8 +104,10 @@ class AuditStore:
         """
         state = self._state_op(write)
         ops: list[dict[str, Any]] = [{"Put": state} if write.put else {"Update": state}]
-        ops += [{"Put": {"TableName": self.table_name, "Item": _ser(ev)}} for ev in write.events]
-        token = uuid.uuid5(_TOKEN_NAMESPACE, f"{write.key.token}#{write.new_version}#{writer}")
+        ops += [{"Put": self._event_op(ev, write.event_condition)} for ev in write.events]
+        # Event sort keys carry versions: they name this transition uniquely.
+        slots = ",".join(str(ev["sk"]) for ev in write.events)
+        token = uuid.uuid5(_TOKEN_NAMESPACE, f"{write.key.token}#{slots}#{writer}")
         try:
             self._ddb().transact_write_items(
                 TransactItems=ops,
@@ -114,14 +117,32 @@ class AuditStore:
             error = exc.response.get("Error", {})
             if error.get("Code") == "TransactionCanceledException":
                 reasons: list[Any] = list(exc.response.get("CancellationReasons", []))
-                first = reasons[0] if reasons else {}
-                if first.get("Code") == "ConditionalCheckFailed":
-                    raise ConditionFailed(first.get("Item")) from None
+                for index, reason in enumerate(reasons):
+                    if reason.get("Code") == "ConditionalCheckFailed":
+                        old = reasons[0].get("Item") if index == 0 else None
+                        raise ConditionFailed(old, index=index) from None
                 if any(r.get("Code") == "TransactionConflict" for r in reasons):
                     raise ConditionFailed(None, conflict=True) from None
             _raise_store(exc, self.table_name, "TransactWriteItems")
         except BotoCoreError as exc:
             _raise_store(exc, self.table_name, "TransactWriteItems")
+
+    def _event_op(self, event: Mapping[str, Scalar], conditional: bool) -> dict[str, Any]:
+        op: dict[str, Any] = {"TableName": self.table_name, "Item": _ser(event)}
+        if conditional:
+            op["ConditionExpression"] = "attribute_not_exists(sk)"
+        return op
+
+    def put_event(self, event: Mapping[str, Scalar]) -> None:
+        """Write one event into its reserved version slot, once; ConditionFailed if taken."""
+        try:
+            self._ddb().put_item(**self._event_op(event, True))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConditionFailed(None, index=1) from None
+            _raise_store(exc, self.table_name, "PutItem")
+        except BotoCoreError as exc:
+            _raise_store(exc, self.table_name, "PutItem")
 
     def update(self, write: Write) -> BatchState:
         """One conditional UpdateItem with no event (claims, heartbeats); returns the new state."""

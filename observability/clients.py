@@ -49,6 +49,17 @@ class AwsClients:
         self._pool = max_pool_connections
         self._max_attempts = max_attempts
 
+    def derive(self, *, max_attempts: int, read_timeout: float | None = None) -> AwsClients:
+        """Clients on the same session and endpoint with other retry and timeout settings."""
+        return AwsClients(
+            endpoint_url=self._endpoint_url,
+            session=self._session,
+            max_pool_connections=self._pool,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout if read_timeout is None else read_timeout,
+            max_attempts=max_attempts,
+        )
+
     @property
     def region(self) -> str:
         region = self._session.region_name

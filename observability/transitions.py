@@ -75,10 +75,8 @@ class Write:
     remove: tuple[str, ...] = ()
     events: tuple[Mapping[str, Scalar], ...] = ()
     put: bool = False
-
-    @property
-    def new_version(self) -> int:
-        return int(self.set["version"])
+    # Events normally land on a fresh version; a reserved slot must not be written twice.
+    event_condition: bool = False
 
     def names(self) -> dict[str, str]:
         used = set(_NAME.findall(self.condition))
@@ -160,10 +158,12 @@ def event_item(
 
 
 def holder(state: BatchState, now: datetime, stale_after_seconds: float) -> tuple[str, str] | None:
-    """Who holds the batch right now, and until when; None when it is free to start."""
+    """Who holds the batch right now, and until when; None when it is free to start.
+
+    Only a live run holds a batch. A remediator's lease marks a re-trigger in flight: the
+    run it triggers must be able to start at once, even before the trigger is recorded.
+    """
     stamp = iso(now)
-    if state.lease_expires_at and state.lease_expires_at > stamp:
-        return (state.lease_owner or "remediator", state.lease_expires_at)
     if state.status is Status.STARTED and state.heartbeat_at:
         until = iso(
             datetime.fromisoformat(state.heartbeat_at.replace("Z", "+00:00"))

@@ -1,8 +1,11 @@
-"""The remediator's writes: claim, record a trigger, release, exhaust, mark stale, replay. Pure.
+"""The remediator's writes: claim, record a trigger, release, exhaust, mark stale. Pure.
 
 A claim is one conditional UpdateItem on the state item (status, attempt, version, no live
-lease). It also moves `due_at` to the lease's expiry, so if this replica dies before it
-records the trigger, the sweep finds the batch again exactly when the lease runs out.
+lease) that moves the batch to RETRYING under a lease and reserves the next version for the
+RETRY_TRIGGERED (or REPLAY_TRIGGERED) event. So the re-run it triggers may write STARTED the
+moment the trigger lands, and the event still sorts before it. The lease's expiry is also
+the batch's `due_at` in the LIVE# index: if this replica dies before recording its trigger,
+the sweep finds the batch exactly when the lease runs out and triggers the same attempt.
 """
 
 from __future__ import annotations
@@ -16,25 +19,33 @@ from observability.keys import exhausted_partition, failed_partition, live_parti
 from observability.models import BatchState, EventType, Status, iso
 from observability.transitions import Scalar, TableConfig, Write, event_item
 
-__all__ = ["claim", "exhaust", "mark_stale", "recorded", "release"]
+__all__ = ["claim", "exhaust", "mark_stale", "recorded", "release", "trigger_event"]
 
 _NO_LIVE_LEASE = "(attribute_not_exists(#lease_expires_at) OR #lease_expires_at <= :now)"
 
 
 def claim(
     state: BatchState,
+    cfg: TableConfig,
     *,
     owner: str,
     now: datetime,
     lease_seconds: float,
     require_due: bool = True,
+    attempt_floor: int | None = None,
 ) -> Write:
-    """Take the batch for `lease_seconds`, on condition that it is exactly as `state` says."""
+    """Take the batch for `lease_seconds`, on condition that it is exactly as `state` says.
+
+    From FAILED or EXHAUSTED it becomes RETRYING (version + 1, the event's slot); a RETRYING
+    batch whose lease ran out is taken over as it is, for the same attempt.
+    """
     expires = iso(now + timedelta(seconds=lease_seconds))
     condition = (
         "#status = :status AND #attempt = :attempt AND #version = :version "
         f"AND #expires_at > :now_epoch AND {_NO_LIVE_LEASE}"
     )
+    if require_due:
+        condition += " AND #due_at <= :now"
     values: dict[str, Scalar] = {
         ":status": state.status.value,
         ":attempt": state.attempt,
@@ -42,18 +53,52 @@ def claim(
         ":now": iso(now),
         ":now_epoch": int(now.timestamp()),
     }
-    fields: dict[str, Scalar] = {"lease_owner": owner, "lease_expires_at": expires}
-    if require_due:
-        condition += " AND #due_at <= :now"
-    if state.due_pk:
-        fields["due_at"] = expires
+    fields: dict[str, Scalar] = {
+        "lease_owner": owner,
+        "lease_expires_at": expires,
+        "due_at": expires,
+        "updated_at": iso(now),
+    }
+    if state.status is not Status.RETRYING:
+        fields.update(
+            status=Status.RETRYING.value,
+            version=state.version + 1,
+            due_pk=live_partition(state.key, cfg.shards),
+        )
+    if attempt_floor is not None:
+        fields["attempt_floor"] = attempt_floor
     return Write(key=state.key, condition=condition, values=values, set=fields)
 
 
-def _owned(state: BatchState, owner: str) -> tuple[str, dict[str, Scalar]]:
+def _owned(claimed: BatchState, owner: str) -> tuple[str, dict[str, Scalar]]:
     return (
         "#lease_owner = :owner AND #status = :status AND #version = :version",
-        {":owner": owner, ":status": state.status.value, ":version": state.version},
+        {":owner": owner, ":status": claimed.status.value, ":version": claimed.version},
+    )
+
+
+def trigger_event(
+    claimed: BatchState,
+    cfg: TableConfig,
+    *,
+    actor: str,
+    now: datetime,
+    event: EventType,
+    detail: dict[str, Any],
+) -> dict[str, Scalar]:
+    """RETRY_TRIGGERED / REPLAY_TRIGGERED in the slot the claim reserved, with the attempt
+    the re-run will be."""
+    return event_item(
+        claimed.key,
+        event=event,
+        version=claimed.version,
+        attempt=claimed.attempt + 1,
+        status=Status.RETRYING,
+        at=now,
+        actor=actor,
+        trace_id=claimed.trace_id,
+        expires_at=cfg.expires_at(now),
+        detail=detail,
     )
 
 
@@ -66,66 +111,49 @@ def recorded(
     now: datetime,
     event: EventType,
     detail: dict[str, Any],
-    attempt_floor: int | None = None,
 ) -> Write:
-    """After a trigger went out: RETRYING until the re-run writes STARTED, watched for staleness.
-
-    RETRY_TRIGGERED and REPLAY_TRIGGERED carry the attempt the re-run will be.
-    """
-    version = claimed.version + 1
+    """After the trigger went out: the event, and the lease handed back; from now on the
+    re-run must show up (STARTED) before its stale deadline."""
     condition, values = _owned(claimed, owner)
-    expires = cfg.expires_at(now)
-    fields: dict[str, Scalar] = {
-        "status": Status.RETRYING.value,
-        "version": version,
-        "updated_at": iso(now),
-        "due_pk": live_partition(claimed.key, cfg.shards),
-        "due_at": cfg.stale_at(now),
-        "expires_at": expires,
-    }
-    if attempt_floor is not None:
-        fields["attempt_floor"] = attempt_floor
-    ev = event_item(
-        claimed.key,
-        event=event,
-        version=version,
-        attempt=claimed.attempt + 1,
-        status=Status.RETRYING,
-        at=now,
-        actor=actor,
-        trace_id=claimed.trace_id,
-        expires_at=expires,
-        detail=detail,
-    )
     return Write(
         key=claimed.key,
         condition=condition,
         values=values,
-        set=fields,
+        set={
+            "due_at": cfg.stale_at(now),
+            "updated_at": iso(now),
+            "expires_at": cfg.expires_at(now),
+        },
         remove=("lease_owner", "lease_expires_at"),
-        events=(ev,),
+        events=(trigger_event(claimed, cfg, actor=actor, now=now, event=event, detail=detail),),
+        event_condition=True,
     )
 
 
-def release(claimed: BatchState, *, owner: str, retry_at: datetime | None) -> Write:
-    """Give a claim back (trigger failed, or shutting down): due again at `retry_at`."""
+def release(claimed: BatchState, *, owner: str, retry_at: datetime) -> Write:
+    """The trigger failed: keep the claim's RETRYING state but let its lease end at
+    `retry_at`, when any replica (this one included) may trigger the same attempt again."""
     condition, values = _owned(claimed, owner)
-    fields: dict[str, Scalar] = {}
-    if retry_at is not None and claimed.due_pk:
-        fields["due_at"] = iso(retry_at)
     return Write(
         key=claimed.key,
         condition=condition,
         values=values,
-        set=fields,
-        remove=("lease_owner", "lease_expires_at"),
+        set={"lease_expires_at": iso(retry_at), "due_at": iso(retry_at)},
     )
 
 
 def exhaust(
-    state: BatchState, cfg: TableConfig, *, actor: str, now: datetime, reason: str
+    state: BatchState,
+    cfg: TableConfig,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str,
+    owner: str | None = None,
 ) -> Write:
-    """EXHAUSTED: out of the retry index for good, until a person replays it."""
+    """EXHAUSTED: listed under EXHAUSTED#, never swept, until a person replays it.
+
+    With `owner`, from a claim this replica holds (a batch found to have no trigger)."""
     version = state.version + 1
     expires = cfg.expires_at(now)
     ev = event_item(
@@ -142,10 +170,17 @@ def exhaust(
         error_message=state.error_message,
         detail={"reason": reason},
     )
+    values: dict[str, Scalar] = {":status": state.status.value, ":version": state.version}
+    if owner:
+        lease = "#lease_owner = :owner"
+        values[":owner"] = owner
+    else:
+        lease = _NO_LIVE_LEASE
+        values[":now"] = iso(now)
     return Write(
         key=state.key,
-        condition=f"#status = :status AND #version = :version AND {_NO_LIVE_LEASE}",
-        values={":status": state.status.value, ":version": state.version, ":now": iso(now)},
+        condition=f"#status = :status AND #version = :version AND {lease}",
+        values=values,
         set={
             "status": Status.EXHAUSTED.value,
             "version": version,

@@ -9,6 +9,7 @@ import argparse
 import getpass
 import json
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from observability.metrics import Metrics
 from observability.models import TERMINAL_FAILURES
 from observability.settings import Settings, load_settings
 from remediator.consumer import SignalConsumer
+from remediator.demo import run_demo
 from remediator.errors import RemediatorError
 from remediator.provision import bootstrap
 from remediator.remediation import Remediator
@@ -258,6 +260,25 @@ def _confirm(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
+def cmd_demo(ctx: Context) -> int:
+    def wait_forever() -> None:
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            ctx.print("\nstopped")
+
+    result = run_demo(
+        ctx.out, colour=ctx.out.isatty(), keep=ctx.args.keep, wait_forever=wait_forever
+    )
+    if not result.ok:
+        raise CommandFailed(
+            f"the story did not complete in time (healed={result.healed}, "
+            f"exhausted={result.exhausted}, alerts={result.alerts})"
+        )
+    return EXIT_OK
+
+
 def cmd_history(ctx: Context) -> int:
     key = BatchKey.of(ctx.args.job, ctx.args.batch)
     events = ctx.store().history(key, ctx.now())
@@ -327,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job")
     p.add_argument("batch")
     _output(p)
+
+    p = command(
+        "demo",
+        cmd_demo,
+        "the whole story on an embedded local AWS (moto), no account needed",
+        "remediator demo --keep",
+    )
+    p.add_argument("--keep", action="store_true", help="leave the local AWS up to try commands")
 
     p = command(
         "run",

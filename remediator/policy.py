@@ -60,6 +60,10 @@ def decide(state: BatchState, now: datetime, policy: RetryPolicy) -> Action:
     stamp = iso(now)
     if state.lease_expires_at and state.lease_expires_at > stamp:
         return Skip("claimed")
+    if state.status is Status.RETRYING and state.lease_owner:
+        # Claimed, but its trigger was never recorded (the replica died, or the target
+        # refused it): trigger the same attempt again; a dead replica costs no attempt.
+        return Trigger(state.attempt + 1)
     if state.status in (Status.STARTED, Status.RETRYING):
         if state.due_pk and state.due_at and state.due_at <= stamp:
             return MarkStale(never_started=state.status is Status.RETRYING)

@@ -68,8 +68,8 @@ class Remediator:
         self.store = AuditStore(clients, settings.table_name)
         self.notifier = Notifier(clients, settings.topic_arn)
         # Retries of a trigger belong to tenacity alone: botocore's are switched off here.
-        self.trigger_clients = trigger_clients or AwsClients(
-            region=settings.region, max_attempts=1, read_timeout=settings.trigger_timeout_seconds
+        self.trigger_clients = trigger_clients or clients.derive(
+            max_attempts=1, read_timeout=settings.trigger_timeout_seconds
         )
         self.metrics = metrics or Metrics(
             settings.metrics_namespace, enabled=settings.metrics_enabled
@@ -152,13 +152,22 @@ class Remediator:
 
     # -- actions --------------------------------------------------------------------------
 
-    def _claim(self, state: BatchState, now: datetime, *, require_due: bool) -> BatchState | None:
+    def _claim(
+        self,
+        state: BatchState,
+        now: datetime,
+        *,
+        require_due: bool,
+        attempt_floor: int | None = None,
+    ) -> BatchState | None:
         write = claims.claim(
             state,
+            self.table,
             owner=self.replica,
             now=now,
             lease_seconds=self.settings.lease_seconds,
             require_due=require_due,
+            attempt_floor=attempt_floor,
         )
         try:
             return self.store.update(write)
@@ -179,29 +188,33 @@ class Remediator:
         if claimed is None:
             return Outcome("conflict", key, attempt)
         if not claimed.trigger:
-            self._release(claimed, None)
-            fresh = self.store.get(claimed.key, now)
-            if fresh is None:
-                return Outcome("skipped", key, attempt, {"reason": "gone"})
-            return self._exhaust(fresh, "no_trigger", now)
+            write = claims.exhaust(
+                claimed,
+                self.table,
+                actor=self.replica,
+                now=now,
+                reason="no_trigger",
+                owner=self.replica,
+            )
+            return self._commit_exhausting(claimed, write, "no_trigger", now)
         return self._fire_and_record(
-            claimed, attempt, now, event=EventType.RETRY_TRIGGERED, actor=self.replica
+            claimed, now, event=EventType.RETRY_TRIGGERED, actor=self.replica
         )
 
     def _fire_and_record(
         self,
         claimed: BatchState,
-        attempt: int,
         now: datetime,
         *,
         event: EventType,
         actor: str,
         detail: dict[str, str] | None = None,
-        attempt_floor: int | None = None,
         reason: str = "retry",
     ) -> Outcome:
         key = claimed.key.token
+        attempt = claimed.attempt + 1
         ctx = TriggerContext(claimed.key, attempt, claimed.trace_id, reason)
+        now = self.now()
         try:
             response_id = fire(
                 self.trigger_clients,
@@ -218,23 +231,11 @@ class Remediator:
             log.warning("re-trigger failed: %s", exc)
             self.metrics.emit(claimed.job_id, {"TriggerFailures": 1})
             return Outcome("trigger_failed", key, attempt, {"error": str(exc)})
+        # Stamped with the moment before the send: the triggered run can only start later.
+        fired_at = now
         kind = str((claimed.trigger or {}).get("kind", ""))
-        write = claims.recorded(
-            claimed,
-            self.table,
-            owner=self.replica,
-            actor=actor,
-            now=self.now(),
-            event=event,
-            detail={"response_id": response_id, "trigger": kind, **(detail or {})},
-            attempt_floor=attempt_floor,
-        )
-        try:
-            self.store.apply(write, writer=self.replica)
-        except ConditionFailed:
-            # The lease ran out while the trigger was in flight and another replica took the
-            # batch: its trigger may repeat this one unless the target is idempotent.
-            log.error("triggered attempt %d but lost the lease before recording it", attempt)
+        detail = {"response_id": response_id, "trigger": kind, **(detail or {})}
+        if not self._record(claimed, fired_at, event=event, actor=actor, detail=detail):
             return Outcome("triggered_unrecorded", key, attempt, {"response_id": response_id})
         self.metrics.emit(claimed.job_id, {"RemediationTriggered": 1})
         log.info(
@@ -243,7 +244,52 @@ class Remediator:
         )
         return Outcome("triggered", key, attempt, {"response_id": response_id})
 
-    def _release(self, claimed: BatchState, retry_at: datetime | None) -> None:
+    def _record(
+        self,
+        claimed: BatchState,
+        now: datetime,
+        *,
+        event: EventType,
+        actor: str,
+        detail: dict[str, str],
+    ) -> bool:
+        """Write the trigger's event (at the time it was fired) into its reserved slot;
+        False if the claim was lost."""
+        write = claims.recorded(
+            claimed,
+            self.table,
+            owner=self.replica,
+            actor=actor,
+            now=now,
+            event=event,
+            detail=detail,
+        )
+        try:
+            self.store.apply(write, writer=self.replica)
+            return True
+        except ConditionFailed as lost:
+            state_lost = lost.index == 0
+            current = BatchState.from_item(lost.old) if lost.old else None
+        if state_lost and current is not None and current.lease_owner is None:
+            # The re-run was quicker than this write and has started already: the event
+            # still belongs in the slot the claim reserved for it.
+            try:
+                self.store.put_event(
+                    claims.trigger_event(
+                        claimed, self.table, actor=actor, now=now, event=event, detail=detail
+                    )
+                )
+                return True
+            except ConditionFailed:
+                pass
+        # The lease ran out while the trigger was in flight and another replica took the
+        # batch: its trigger may repeat this one unless the target is idempotent.
+        log.error(
+            "triggered attempt %d but lost the claim before recording it", claimed.attempt + 1
+        )
+        return False
+
+    def _release(self, claimed: BatchState, retry_at: datetime) -> None:
         try:
             self.store.update(claims.release(claimed, owner=self.replica, retry_at=retry_at))
         except (ConditionFailed, ObservabilityError) as exc:
@@ -330,24 +376,21 @@ class Remediator:
         key = state.key.token
         if state.status not in (Status.FAILED, Status.EXHAUSTED):
             return self._count(Outcome("skipped", key, detail={"reason": state.status.value}))
-        claimed = self._claim(state, now, require_due=False)
+        if not state.trigger:
+            return self._count(Outcome("no_trigger", key, state.attempt + 1))
+        claimed = self._claim(state, now, require_due=False, attempt_floor=state.attempt)
         if claimed is None:
             return self._count(Outcome("conflict", key, state.attempt + 1))
-        if not claimed.trigger:
-            self._release(claimed, None)
-            return self._count(Outcome("no_trigger", key, state.attempt + 1))
         detail = {"operator": operator}
         if reason:
             detail["reason"] = reason
         return self._count(
             self._fire_and_record(
                 claimed,
-                claimed.attempt + 1,
                 now,
                 event=EventType.REPLAY_TRIGGERED,
                 actor=operator,
                 detail=detail,
-                attempt_floor=claimed.attempt,
                 reason="replay",
             )
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from observability import Status
+from observability import SqsTrigger, Status
 from observability.models import from_iso
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import Stack
@@ -267,16 +267,34 @@ def test_unreachable_trigger_target_releases_the_claim_with_backoff(
 ):
     stack = Stack(settings_kwargs, clients, moto_endpoint, clock, backoff_base_seconds=30)
     job = new_id()
+    good_queue = stack.work_queue
     stack.work_queue = stack.work_queue + "-deleted"
     stack.fail(job, "b1")
     clock.advance(31)
     summary = stack.service.run_once()
     assert summary.outcomes.get("trigger_failed") == 1
     state = stack.trail.get(job, "b1")
-    assert state.status is Status.FAILED
-    assert state.lease_owner is None
-    assert state.next_retry_at is not None
-    assert from_iso(state.next_retry_at) > clock.now
+    # Still the same attempt in flight: no attempt is spent on a trigger that never went out.
+    assert (state.status, state.attempt) == (Status.RETRYING, 1)
+    retry_at = from_iso(state.lease_expires_at)
+    assert clock.now < retry_at <= clock.now + __import__("datetime").timedelta(seconds=30)
+    assert stack.service.run_once().outcomes.get("trigger_failed") is None  # not before then
+    # The target comes back (the stored trigger is fixed); after the lease it is re-triggered.
+    stack.clients.dynamodb().update_item(
+        TableName=stack.settings.table_name,
+        Key={"pk": {"S": f"JOB#{job}"}, "sk": {"S": "STATE#b1"}},
+        UpdateExpression="SET #t = :t",
+        ExpressionAttributeNames={"#t": "trigger"},
+        ExpressionAttributeValues={
+            ":t": {"S": SqsTrigger(queue_url=good_queue, body={}).to_json()}
+        },
+    )
+    stack.work_queue = good_queue
+    clock.now = retry_at
+    clock.advance(0.001)
+    assert stack.service.run_once().outcomes.get("triggered") == 1
+    assert [m["attempt"] for m in stack.work()] == ["2"]
+    assert events(stack, job, "b1") == ["STARTED", "FAILED", "RETRY_TRIGGERED"]
 
 
 def test_replay_gives_a_fresh_budget_and_records_the_operator(stack: Stack):
@@ -331,3 +349,38 @@ def test_metrics_of_a_heal(stack: Stack):
     assert stack.metric_total("TimeToRecoverySeconds", producer=True) == 12
     assert stack.metric_total("JobFailureCount", producer=True) == 1
     assert stack.metric_total("JobSuccess", producer=True) == 1
+
+
+def test_a_rerun_that_starts_before_its_trigger_is_recorded(stack: Stack):
+    """The worker can be faster than the remediator's record write: both must succeed."""
+    from observability.triggers import CustomTrigger
+    from remediator.triggers import register_trigger
+
+    job = new_id()
+    started: list[int] = []
+
+    def instant_worker(params: dict[str, Any], ctx: Any) -> str:
+        # The re-run starts (and finishes) inside the trigger call itself.
+        with stack.trail.batch(job, "b1", trigger=CustomTrigger(name="instant")) as run:
+            started.append(run.attempt)
+        return "done-inline"
+
+    register_trigger("instant", instant_worker)
+    try:
+        with stack.trail.batch(job, "b1", trigger=CustomTrigger(name="instant")):
+            raise RuntimeError("first attempt")
+    except RuntimeError:
+        pass
+    summary = stack.service.run_once()
+    assert summary.outcomes.get("triggered") == 1
+    assert started == [2]
+    assert events(stack, job, "b1") == [
+        "STARTED",
+        "FAILED",
+        "RETRY_TRIGGERED",
+        "STARTED",
+        "SUCCESS",
+    ]
+    assert stack.trail.history(job, "b1")[2].detail["response_id"] == "done-inline"
+    state = stack.trail.get(job, "b1")
+    assert (state.status, state.attempt, state.lease_owner) == (Status.SUCCESS, 2, None)

@@ -1,0 +1,333 @@
+"""`remediator demo`: the whole story on an embedded local AWS, told as it happens.
+
+A 12-month pipeline records every batch. Month 5 fails once and is healed by the
+remediator's retry; month 9 fails every time, ends EXHAUSTED and raises an alert. A worker
+consumes the trigger queue and re-runs batches through the producer library. The timeline
+is read back from the audit table itself: what it prints is what the trail recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from observability import AuditTrail, SqsTrigger
+from observability.clients import AwsClients
+from observability.metrics import Metrics
+from observability.models import AuditEvent, Status, from_iso, iso
+from observability.settings import Settings
+from remediator.consumer import SignalConsumer
+from remediator.local import LOCAL_CREDENTIALS, LOCAL_REGION, LocalAws
+from remediator.provision import Resources, bootstrap
+from remediator.remediation import Remediator
+from remediator.render import Style, status_table
+from remediator.service import Service
+from remediator.settings import RemediatorSettings
+
+__all__ = ["DemoResult", "run_demo"]
+
+JOB = "ingest-sales"
+MONTHS = [f"2024-{m:02d}" for m in range(1, 13)]
+FLAKY, BROKEN = "2024-05", "2024-09"
+TIME_LIMIT_SECONDS = 50.0
+
+
+class WarehouseTimeout(Exception):
+    """The kind of failure a retry fixes."""
+
+
+class BadRecord(Exception):
+    """The kind of failure no retry fixes."""
+
+
+def load_month(month: str, attempt: int) -> None:
+    """The pipeline's work; two months misbehave, the others take a moment."""
+    time.sleep(0.02)
+    if month == FLAKY and attempt == 1:
+        raise WarehouseTimeout("warehouse connection timed out after 30 s")
+    if month == BROKEN:
+        raise BadRecord("row 1432: quantity is negative (-3)")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    healed: bool
+    exhausted: bool
+    alerts: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.healed and self.exhausted and self.alerts >= 1
+
+
+class Timeline:
+    """Prints each audit event once, in order, with the time since the demo began."""
+
+    def __init__(self, out: TextIO, style: Style, start: datetime) -> None:
+        self.out = out
+        self.style = style
+        self.start = start
+        self.seen: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+
+    def line(self, at: datetime, who: str, what: str, detail: str = "") -> None:
+        offset = (at - self.start).total_seconds()
+        with self._lock:
+            self.out.write(
+                f"  {offset:+6.1f}s  {who:<13} {what}{'  ' + detail if detail else ''}\n"
+            )
+            self.out.flush()
+
+    def event(self, e: AuditEvent) -> None:
+        if (e.batch_id, e.version) in self.seen:
+            return
+        self.seen.add((e.batch_id, e.version))
+        detail = f"attempt {e.attempt}"
+        if e.error_type:
+            detail += f"  {e.error_type}: {e.error_message}"
+        if "next_retry_at" in e.detail:
+            wait = (from_iso(e.detail["next_retry_at"]) - from_iso(e.at)).total_seconds()
+            detail += f"  (retry in {max(wait, 0):.1f}s)"
+        if "recovered_after_seconds" in e.detail:
+            detail += f"  (healed {e.detail['recovered_after_seconds']:.1f}s after the failure)"
+        if "reason" in e.detail and e.event.value == "EXHAUSTED":
+            detail += f"  reason: {e.detail['reason']}"
+        what = f"{e.batch_id}  {self.style.status(e.event.value):<16}"
+        if not self.style.colour:
+            what = f"{e.batch_id}  {e.event.value:<16}"
+        self.line(from_iso(e.at), e.actor, what, detail)
+
+
+def _daemon(target: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+class Demo:
+    """Everything the story needs, wired to one local endpoint."""
+
+    def __init__(self, endpoint: str, out: TextIO, style: Style) -> None:
+        self.out = out
+        self.style = style
+        self.endpoint = endpoint
+        self.clients = AwsClients(region=LOCAL_REGION, endpoint_url=endpoint)
+        self.resources: Resources = bootstrap(self.clients, "demo-audit")
+        self.work_queue = self.clients.sqs().create_queue(QueueName="demo-work")["QueueUrl"]
+        self.settings = RemediatorSettings(
+            table_name=self.resources.table_name,
+            topic_arn=self.resources.topic_arn,
+            queue_url=self.resources.queue_url,
+            region=LOCAL_REGION,
+            max_attempts=3,
+            backoff_base_seconds=0.5,
+            backoff_max_seconds=1.0,
+            stale_after_seconds=60,
+            sweep_interval_seconds=0.5,
+            poll_wait_seconds=1,
+            metrics_enabled=False,
+            health_port=0,
+            replica_id="remediator-1",
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        shared = Settings(**self.settings.model_dump(include=set(Settings.model_fields)))
+        quiet = Metrics(enabled=False, stream=io.StringIO())
+        self.pipeline = AuditTrail(shared, clients=self.clients, actor="pipeline", metrics=quiet)
+        self.worker = AuditTrail(shared, clients=self.clients, actor="worker", metrics=quiet)
+        remediator = Remediator(self.settings, clients=self.clients, metrics=quiet)
+        consumer = SignalConsumer(
+            self.clients, self.resources.queue_url, wait_seconds=1, visibility_timeout=30
+        )
+        self.service = Service(remediator, consumer)
+        self.stopping = remediator.stopping
+        self.start = datetime.now(UTC)
+        self.timeline = Timeline(out, style, self.start)
+        self.alerts: list[dict[str, Any]] = []
+        self.notes: list[tuple[str, Callable[[], None]]] = []
+        self._lock = threading.Lock()
+
+    def run_remediator(self) -> None:
+        self.service.run_forever(install_signals=False, health=False)
+
+    def trigger(self, month: str) -> SqsTrigger:
+        return SqsTrigger(queue_url=self.work_queue, body={"job": JOB, "month": month})
+
+    def run_pipeline(self) -> list[str]:
+        """The pipeline as its authors wrote it: record each month, carry on past failures."""
+        failed = []
+        for month in self.pipeline.pending(JOB, MONTHS):
+            try:
+                with self.pipeline.batch(JOB, month, trigger=self.trigger(month)) as run:
+                    load_month(month, run.attempt)
+            except (WarehouseTimeout, BadRecord):
+                failed.append(month)
+        return failed
+
+    def work_loop(self) -> None:
+        """The worker: takes re-run requests off the work queue, runs them through the library."""
+        sqs = self.clients.sqs()
+        while not self.stopping.is_set():
+            reply = sqs.receive_message(
+                QueueUrl=self.work_queue,
+                WaitTimeSeconds=1,
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+            )
+            for message in reply.get("Messages", []):
+                month = json.loads(message["Body"])["month"]
+                try:
+                    with self.worker.batch(JOB, month, trigger=self.trigger(month)) as run:
+                        load_month(month, run.attempt)
+                except (WarehouseTimeout, BadRecord):
+                    pass
+                finally:
+                    sqs.delete_message(
+                        QueueUrl=self.work_queue, ReceiptHandle=message["ReceiptHandle"]
+                    )
+
+    def alert_loop(self) -> None:
+        """Stands in for Slack and PagerDuty: reads the alerts queue and shows each alert."""
+        sqs = self.clients.sqs()
+        while not self.stopping.is_set():
+            reply = sqs.receive_message(
+                QueueUrl=self.resources.alerts_queue_url, WaitTimeSeconds=1, MaxNumberOfMessages=10
+            )
+            for message in reply.get("Messages", []):
+                alert = json.loads(message["Body"])
+                with self._lock:
+                    self.alerts.append(alert)
+                self.note(from_iso(alert["at"]), lambda a=alert: self.show_alert(a))  # type: ignore[misc]
+                sqs.delete_message(
+                    QueueUrl=self.resources.alerts_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def show_new_events(self) -> None:
+        """Print what the audit trail (and the alerts queue) gained since the last look."""
+        fresh: list[tuple[str, Callable[[], None]]] = [
+            (e.at, lambda e=e: self.timeline.event(e))  # type: ignore[misc]
+            for month in MONTHS
+            for e in self.pipeline.history(JOB, month)
+            if (e.batch_id, e.version) not in self.timeline.seen
+        ]
+        with self._lock:
+            notes, self.notes = self.notes, []
+        # Ties go to the audit events: an alert is the consequence of the event beside it.
+        fresh += [(at + "~", show) for at, show in notes]
+        for _, show in sorted(fresh, key=lambda pair: pair[0]):
+            show()
+
+    def note(self, at: datetime, show: Callable[[], None]) -> None:
+        with self._lock:
+            self.notes.append((iso(at), show))
+
+    def show_alert(self, alert: dict[str, Any]) -> None:
+        subject = f"{alert['job_id']}/{alert['batch_id']}".rstrip("/")
+        self.timeline.line(
+            from_iso(alert["at"]),
+            "ALERT",
+            self.style.bold(f"{alert['event']} {subject}"),
+            f"{alert.get('error_type') or alert.get('reason')}: {alert['error_message']}"
+            " -> Slack, PagerDuty",
+        )
+
+    def finished(self) -> tuple[bool, bool]:
+        flaky, broken = self.pipeline.get(JOB, FLAKY), self.pipeline.get(JOB, BROKEN)
+        healed = bool(flaky and flaky.status is Status.SUCCESS and flaky.attempt == 2)
+        exhausted = bool(broken and broken.status is Status.EXHAUSTED)
+        return healed, exhausted
+
+
+def run_demo(
+    out: TextIO,
+    *,
+    colour: bool = False,
+    keep: bool = False,
+    wait_forever: Callable[[], None] | None = None,
+) -> DemoResult:
+    """Play the story; with `keep`, leave everything running until `wait_forever` returns."""
+    for name in ("observability", "remediator", "werkzeug", "botocore"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    style = Style(colour)
+    local = LocalAws()
+    endpoint = local.start()
+    try:
+        demo = Demo(endpoint, out, style)
+        out.write(
+            f"{style.bold('Self-healing pipelines: the story on a local AWS')} ({endpoint})\n"
+            f"  table {demo.resources.table_name}, topic, signal queue (+DLQ), alerts queue: "
+            "created by `remediator bootstrap`\n"
+            f"  job {JOB}: 12 monthly batches; {FLAKY} fails once, {BROKEN} fails every time\n"
+            "  retries: at most 3 attempts, full-jitter backoff from 0.5 s\n\n"
+        )
+        _daemon(demo.run_remediator, "remediator")
+        _daemon(demo.work_loop, "worker")
+        _daemon(demo.alert_loop, "alerts")
+        failed = demo.run_pipeline()
+        finished_at = datetime.now(UTC)
+        demo.note(
+            finished_at,
+            lambda: demo.timeline.line(
+                finished_at,
+                "pipeline",
+                f"run finished: {12 - len(failed)} months done, {len(failed)} failed "
+                f"({', '.join(failed)}); the remediator takes it from here",
+            ),
+        )
+        deadline = time.monotonic() + TIME_LIMIT_SECONDS
+        healed = exhausted = False
+        while time.monotonic() < deadline:
+            demo.show_new_events()
+            healed, exhausted = demo.finished()
+            if healed and exhausted and demo.alerts:
+                break
+            time.sleep(0.2)
+        time.sleep(0.3)
+        demo.show_new_events()
+        seconds = (datetime.now(UTC) - demo.start).total_seconds()
+        out.write("\n" + _final_status(demo, style) + "\n")
+        pending = demo.pipeline.pending(JOB, MONTHS)
+        out.write(
+            f"\n  pending(): {pending} - a restarted pipeline would run only these.\n"
+            f"  {FLAKY}: {'healed by the remediator on attempt 2' if healed else 'NOT healed'}\n"
+            f"  {BROKEN}: "
+            f"{'EXHAUSTED after 3 attempts, alert sent' if exhausted else 'NOT exhausted'}\n"
+            f"  done in {seconds:.1f}s\n"
+        )
+        result = DemoResult(healed, exhausted, len(demo.alerts), seconds)
+        if keep:
+            _print_keep(out, demo, endpoint)
+            if wait_forever:
+                wait_forever()
+        demo.stopping.set()
+        return result
+    finally:
+        local.stop()
+
+
+def _final_status(demo: Demo, style: Style) -> str:
+    states = demo.pipeline.states(JOB)
+    return status_table(JOB, states, datetime.now(UTC), demo.settings.stale_after_seconds, style)
+
+
+def _print_keep(out: TextIO, demo: Demo, endpoint: str) -> None:
+    lines = demo.resources.exports(endpoint_url=endpoint, region=LOCAL_REGION)
+    lines += [f"export {k}={v}" for k, v in LOCAL_CREDENTIALS.items()]
+    out.write(
+        "\nThe local AWS and the remediator keep running. In another shell:\n\n"
+        + "\n".join(f"  {line}" for line in lines)
+        + "\n\n"
+        f"  remediator status {JOB}\n"
+        f"  remediator history {JOB} {FLAKY}\n"
+        "  remediator failed\n"
+        f"  remediator replay {JOB} {BROKEN} --dry-run\n\n"
+        "Press Ctrl-C to stop.\n"
+    )
+    out.flush()
