@@ -7,6 +7,7 @@ Retries of AWS calls belong to botocore's `standard` mode here and nowhere else.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ class AwsClients:
         max_pool_connections: int = 16,
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
-        max_attempts: int = 5,
+        max_attempts: int | None = None,
     ) -> None:
         self._session = session or boto3.Session(region_name=region)
         self._endpoint_url = endpoint_url
@@ -47,7 +48,8 @@ class AwsClients:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._pool = max_pool_connections
-        self._max_attempts = max_attempts
+        # AWS_MAX_ATTEMPTS is honoured, as botocore would; the explicit Config wins otherwise.
+        self._max_attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS", "5") or 5)
 
     def derive(self, *, max_attempts: int, read_timeout: float | None = None) -> AwsClients:
         """Clients on the same session and endpoint with other retry and timeout settings."""

@@ -15,21 +15,27 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from observability.audit import AuditStore
 from observability.clients import AwsClients
 from observability.errors import ConfigError, ObservabilityError
 from observability.keys import BatchKey, exhausted_partitions, failed_partitions, validate_id
 from observability.logger import configure_logging
 from observability.metrics import Metrics
-from observability.models import TERMINAL_FAILURES
+from observability.models import TERMINAL_FAILURES, iso
 from observability.settings import Settings, load_settings
 from remediator.consumer import SignalConsumer
 from remediator.demo import run_demo
+from remediator.diagnose import explain
+from remediator.doctor import FAIL, examine
 from remediator.errors import RemediatorError
 from remediator.provision import bootstrap
 from remediator.remediation import Remediator
 from remediator.render import (
+    Progress,
     Style,
+    doctor_report,
     failed_table,
     history_table,
     is_stale,
@@ -191,10 +197,17 @@ def cmd_replay(ctx: Context) -> int:
     job = validate_id("job_id", args.job)
     if bool(args.batches) == bool(args.all_failed):
         raise UsageError("name the batches to replay, or pass --all-failed (not both)")
+    if (args.since or args.error_type) and not args.all_failed:
+        raise UsageError("--since and --error-type select among --all-failed")
     now = ctx.now()
     store = ctx.store()
     if args.all_failed:
         chosen = [s for s in store.states(job, now) if s.status in TERMINAL_FAILURES]
+        if args.since:
+            since = iso(parse_since(args.since, now))
+            chosen = [s for s in chosen if (s.updated_at or "") >= since]
+        if args.error_type:
+            chosen = [s for s in chosen if s.error_type == args.error_type]
     else:
         keys = [BatchKey.of(job, b) for b in args.batches]
         found = store.get_many(job, [k.batch_id for k in keys], now)
@@ -234,10 +247,15 @@ def cmd_replay(ctx: Context) -> int:
     remediator = Remediator(settings, clients=ctx.clients(), metrics=Metrics(enabled=False))
     operator = args.operator or _operator()
     results = []
-    for state in chosen:
+    progress = Progress(len(chosen), sys.stderr, show=len(chosen) > 10 and sys.stderr.isatty())
+    pause = 1.0 / args.rate
+    for index, state in enumerate(chosen):
+        if index:
+            time.sleep(pause)  # a replay of hundreds must not stampede the downstream
         outcome = remediator.replay(state, operator=operator, reason=args.reason)
+        progress.step()
         results.append({"batch_id": state.batch_id, "outcome": outcome.kind, **outcome.detail})
-        if args.output != "json":
+        if args.output != "json" and not progress.show:
             ctx.print(
                 f"{state.batch_id}: {outcome.kind} {' '.join(outcome.detail.values())}".rstrip()
             )
@@ -245,6 +263,29 @@ def cmd_replay(ctx: Context) -> int:
         ctx.json({"dry_run": False, "operator": operator, "results": results})
     failed = [r for r in results if r["outcome"] != "triggered"]
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """`2024-05-01T00:00:00Z`, or a span back from now: `30m`, `6h`, `2d`."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text and text[-1] in units and text[:-1].isdigit():
+        return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r}: expected ISO 8601 or a span like 30m, 6h, 2d"
+        ) from None
+    if moment.tzinfo is None:
+        raise UsageError(f"--since {text!r}: give a time zone (e.g. Z for UTC)")
+    return moment.astimezone(UTC)
 
 
 def _operator() -> str:
@@ -277,6 +318,18 @@ def cmd_demo(ctx: Context) -> int:
             f"exhausted={result.exhausted}, alerts={result.alerts})"
         )
     return EXIT_OK
+
+
+def cmd_doctor(ctx: Context) -> int:
+    findings = examine(
+        lambda: load_settings(RemediatorSettings),
+        lambda settings: AwsClients(region=settings.region),
+    )
+    if ctx.args.output == "json":
+        ctx.json([f.as_dict() for f in findings])
+    else:
+        ctx.print(doctor_report(findings, ctx.style()))
+    return EXIT_FAILED if any(f.status == FAIL for f in findings) else EXIT_OK
 
 
 def cmd_history(ctx: Context) -> int:
@@ -350,6 +403,14 @@ def build_parser() -> argparse.ArgumentParser:
     _output(p)
 
     p = command(
+        "doctor",
+        cmd_doctor,
+        "check configuration, credentials, table, index, TTL, topic, queues, subscriptions",
+        "remediator doctor",
+    )
+    _output(p)
+
+    p = command(
         "demo",
         cmd_demo,
         "the whole story on an embedded local AWS (moto), no account needed",
@@ -389,6 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reason", help="why, for the audit trail")
     p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
+    p.add_argument("--since", help="with --all-failed: updated since (ISO 8601, or 30m, 6h, 2d)")
+    p.add_argument("--error-type", help="with --all-failed: only this error type")
+    p.add_argument(
+        "--rate", type=_positive, default=5.0, help="re-triggers per second at most (default 5)"
+    )
     _output(p)
     return parser
 
@@ -402,10 +468,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except UsageError as exc:
         print(f"remediator: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (CommandFailed, ObservabilityError, RemediatorError) as exc:
+    except (CommandFailed, ObservabilityError, RemediatorError, ClientError, BotoCoreError) as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"remediator: {exc}", file=sys.stderr)
+        print(f"remediator: {explain(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

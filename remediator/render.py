@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, TextIO
 
 from observability.models import AuditEvent, BatchState, Status, from_iso
 
 __all__ = [
+    "Progress",
     "Style",
+    "doctor_report",
     "failed_table",
     "history_table",
     "is_stale",
@@ -167,6 +170,41 @@ def replay_plan(states: Sequence[BatchState], style: Style) -> str:
     ]
     head = f"plan: re-trigger {len(states)} batch(es)"
     return head + "\n" + table(["BATCH", "STATUS", "ATTEMPT", "NEXT ATTEMPT", "LAST ERROR"], rows)
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, out: TextIO, *, show: bool, width: int = 30) -> None:
+        self.total, self.out, self.show, self.width = total, out, show, width
+        self.done = 0
+
+    def step(self) -> None:
+        self.done += 1
+        if not self.show:
+            return
+        filled = self.width * self.done // max(self.total, 1)
+        bar = "#" * filled + "." * (self.width - filled)
+        end = "\n" if self.done >= self.total else ""
+        self.out.write(f"\r  [{bar}] {self.done}/{self.total}{end}")
+        self.out.flush()
+
+
+def doctor_report(findings: Sequence[Any], style: Style) -> str:
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    colours = {"ok": "SUCCESS", "warn": "RETRYING", "fail": "FAILED"}
+    lines = []
+    for f in findings:
+        mark = marks.get(f.status, f.status)
+        if style.colour:
+            mark = style.status(colours[f.status]).replace(colours[f.status], mark)
+        lines.append(f"  {mark}  {f.check:<18} {f.detail}")
+        if f.fix:
+            lines.append(f"  {'':4}  {'':<18} fix: {f.fix}")
+    failed = sum(f.status == "fail" for f in findings)
+    lines.append("")
+    lines.append("all good" if not failed else f"{failed} problem(s) found")
+    return "\n".join(lines)
 
 
 def history_table(events: Sequence[AuditEvent], style: Style) -> str:

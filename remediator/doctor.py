@@ -1,0 +1,256 @@
+"""`remediator doctor`: checks configuration, credentials and every resource the code expects.
+
+Each finding says what was checked, what was found and, when wrong, how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from observability.clients import AwsClients
+from observability.errors import ConfigError
+from observability.keys import DUE_AT, DUE_INDEX, DUE_PK, TTL_ATTRIBUTE
+from observability.signals import EXHAUSTED, FAILED
+from remediator.diagnose import explain
+from remediator.provision import DLQ_MAX_RECEIVE_COUNT, table_definition
+from remediator.settings import RemediatorSettings
+
+__all__ = ["FAIL", "OK", "WARN", "Finding", "examine"]
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+BOOTSTRAP = "run `remediator bootstrap` and export the lines it prints"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _keys(schema: list[dict[str, str]]) -> dict[str, str]:
+    return {k["KeyType"]: k["AttributeName"] for k in schema}
+
+
+def _table(ddb: Any, name: str) -> list[Finding]:
+    try:
+        table = ddb.describe_table(TableName=name)["Table"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return [Finding("table", FAIL, f"table {name!r} does not exist", BOOTSTRAP)]
+        raise
+    expected = table_definition(name)
+    found: list[Finding] = []
+    if _keys(table["KeySchema"]) != _keys(expected["KeySchema"]):
+        found.append(
+            Finding(
+                "table",
+                FAIL,
+                f"table {name!r} has keys {_keys(table['KeySchema'])}, expected pk/sk",
+                "point REMEDIATOR_TABLE_NAME at the project's table",
+            )
+        )
+    else:
+        found.append(Finding("table", OK, f"{name} ({table.get('TableStatus', '?')}), keys pk/sk"))
+    indexes = {g["IndexName"]: g for g in table.get("GlobalSecondaryIndexes", [])}
+    gsi = indexes.get(DUE_INDEX)
+    if gsi is None:
+        found.append(Finding("retry index", FAIL, f"GSI {DUE_INDEX!r} is missing", BOOTSTRAP))
+    elif _keys(gsi["KeySchema"]) != {"HASH": DUE_PK, "RANGE": DUE_AT}:
+        found.append(
+            Finding(
+                "retry index",
+                FAIL,
+                f"GSI {DUE_INDEX!r} has keys {_keys(gsi['KeySchema'])}, expected {DUE_PK}/{DUE_AT}",
+                "recreate the index as infra/terraform/dynamodb.tf defines it",
+            )
+        )
+    else:
+        found.append(Finding("retry index", OK, f"{DUE_INDEX} on {DUE_PK}/{DUE_AT}"))
+    ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and (
+        ttl.get("AttributeName") == TTL_ATTRIBUTE
+    ):
+        found.append(Finding("ttl", OK, f"enabled on {TTL_ATTRIBUTE}"))
+    else:
+        found.append(
+            Finding(
+                "ttl",
+                FAIL,
+                f"TTL is {ttl.get('TimeToLiveStatus', 'DISABLED')} "
+                f"(attribute {ttl.get('AttributeName')!r})",
+                f"enable TTL on {TTL_ATTRIBUTE!r}: {BOOTSTRAP}",
+            )
+        )
+    return found
+
+
+def _queue(sqs: Any, url: str) -> tuple[list[Finding], str]:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    found = [Finding("signal queue", OK, url)]
+    redrive = json.loads(attrs.get("RedrivePolicy", "{}") or "{}")
+    if not redrive:
+        found.append(
+            Finding(
+                "dead-letter queue",
+                FAIL,
+                "no redrive policy: poison messages loop forever",
+                BOOTSTRAP,
+            )
+        )
+    else:
+        dlq_name = str(redrive["deadLetterTargetArn"]).rsplit(":", 1)[-1]
+        try:
+            sqs.get_queue_url(QueueName=dlq_name)
+            status = OK if int(redrive.get("maxReceiveCount", 0)) == DLQ_MAX_RECEIVE_COUNT else WARN
+            found.append(
+                Finding(
+                    "dead-letter queue",
+                    status,
+                    f"{dlq_name}, maxReceiveCount {redrive.get('maxReceiveCount')}"
+                    + ("" if status == OK else f" (the project uses {DLQ_MAX_RECEIVE_COUNT})"),
+                )
+            )
+        except ClientError:
+            found.append(
+                Finding("dead-letter queue", FAIL, f"{dlq_name} does not exist", BOOTSTRAP)
+            )
+    return found, str(attrs.get("QueueArn", ""))
+
+
+def _subscriptions(sns: Any, topic: str, queue_arn: str) -> list[Finding]:
+    subs = [
+        s
+        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
+        for s in page.get("Subscriptions", [])
+    ]
+    found: list[Finding] = []
+    hears: set[str] = set()
+    signal_ok = False
+    for sub in subs:
+        if sub.get("SubscriptionArn", "").startswith("PendingConfirmation"):
+            continue
+        attrs = sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])
+        attrs = attrs.get("Attributes", {})
+        events = set(json.loads(attrs.get("FilterPolicy", "{}") or "{}").get("event", []))
+        hears |= events or {FAILED, EXHAUSTED}
+        if sub.get("Endpoint") == queue_arn:
+            raw = attrs.get("RawMessageDelivery") == "true"
+            signal_ok = FAILED in events or not events
+            found.append(
+                Finding(
+                    "subscription",
+                    OK if signal_ok else FAIL,
+                    f"signal queue subscribed, raw delivery {'on' if raw else 'off'}, "
+                    f"filter {sorted(events) or 'none'}",
+                    "" if signal_ok else "the filter policy must let event=FAILED through",
+                )
+            )
+    if not any(f.check == "subscription" for f in found):
+        found.append(
+            Finding(
+                "subscription", FAIL, "the signal queue is not subscribed to the topic", BOOTSTRAP
+            )
+        )
+    if EXHAUSTED not in hears:
+        found.append(
+            Finding(
+                "alerts",
+                WARN,
+                "nobody subscribes to EXHAUSTED alerts",
+                "deploy the alert router (infra/terraform) or subscribe a queue or e-mail",
+            )
+        )
+    else:
+        found.append(Finding("alerts", OK, "EXHAUSTED alerts have a subscriber"))
+    return found
+
+
+def examine(
+    load: Callable[[], RemediatorSettings],
+    clients_for: Callable[[RemediatorSettings], AwsClients],
+) -> list[Finding]:
+    """Every check, in order; a check that cannot run says why and the rest go on."""
+    try:
+        settings = load()
+    except ConfigError as exc:
+        return [Finding("configuration", FAIL, str(exc), "fix the variable named above")]
+    findings = [
+        Finding(
+            "configuration",
+            OK,
+            f"table {settings.table_name}, max attempts {settings.max_attempts}, "
+            f"backoff {settings.backoff_base_seconds:g}-{settings.backoff_max_seconds:g} s",
+        )
+    ]
+    clients = clients_for(settings)
+    try:
+        findings.append(Finding("region", OK, clients.region))
+    except ConfigError as exc:
+        return [*findings, Finding("region", FAIL, str(exc), "set AWS_REGION")]
+
+    def attempt(check: str, fn: Callable[[], list[Finding]]) -> bool:
+        try:
+            findings.extend(fn())
+            return True
+        except (ClientError, BotoCoreError) as exc:
+            findings.append(Finding(check, FAIL, explain(exc)))
+            return False
+
+    def identity() -> list[Finding]:
+        who = clients.client("sts").get_caller_identity()
+        return [Finding("credentials", OK, f"account {who['Account']} as {who['Arn']}")]
+
+    if not attempt("credentials", identity):
+        return findings
+    attempt("table", lambda: _table(clients.client("dynamodb"), settings.table_name))
+    if not settings.topic_arn:
+        findings.append(
+            Finding(
+                "topic",
+                FAIL,
+                "REMEDIATOR_TOPIC_ARN is not set: failures cannot be signalled",
+                BOOTSTRAP,
+            )
+        )
+    else:
+        attempt(
+            "topic",
+            lambda: [
+                Finding("topic", OK, settings.topic_arn or "")
+                if clients.client("sns").get_topic_attributes(TopicArn=settings.topic_arn)
+                else Finding("topic", FAIL, "unknown topic")
+            ],
+        )
+    if not settings.queue_url:
+        findings.append(
+            Finding(
+                "signal queue",
+                FAIL,
+                "REMEDIATOR_QUEUE_URL is not set: `run` has nothing to poll",
+                BOOTSTRAP,
+            )
+        )
+        return findings
+    queue_arn = ""
+
+    def queue() -> list[Finding]:
+        nonlocal queue_arn
+        found, queue_arn = _queue(clients.client("sqs"), settings.queue_url or "")
+        return found
+
+    if attempt("signal queue", queue) and settings.topic_arn:
+        attempt(
+            "subscription",
+            lambda: _subscriptions(clients.client("sns"), settings.topic_arn or "", queue_arn),
+        )
+    return findings

@@ -1,0 +1,235 @@
+"""The operator's side as a new user meets it: doctor, errors without tracebacks, help."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import new_id
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    merged = {**os.environ, "AWS_MAX_ATTEMPTS": "2", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "remediator", *args],
+        env=merged,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def configured(resources: Any, endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "REMEDIATOR_TABLE_NAME": resources.table_name,
+        "REMEDIATOR_TOPIC_ARN": resources.topic_arn,
+        "REMEDIATOR_QUEUE_URL": resources.queue_url,
+    }
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    message = done.stderr.strip()
+    assert "\n" not in message, message
+    assert "Traceback" not in message
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_doctor_passes_on_a_bootstrapped_account(resources, moto_endpoint):
+    done = cli("doctor", "--output", "json", **configured(resources, moto_endpoint))
+    assert done.returncode == 0, done.stdout
+    findings = {f["check"]: f for f in json.loads(done.stdout)}
+    for check in (
+        "configuration",
+        "region",
+        "credentials",
+        "table",
+        "retry index",
+        "ttl",
+        "signal queue",
+        "dead-letter queue",
+        "subscription",
+        "alerts",
+    ):
+        assert findings[check]["status"] == "ok", findings[check]
+    human = cli("doctor", **configured(resources, moto_endpoint))
+    assert "all good" in human.stdout
+
+
+def test_doctor_finds_what_is_missing_and_says_how_to_fix_it(moto_endpoint, clients):
+    table = f"bare-{new_id()}"
+    clients.dynamodb().create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+    )
+    done = cli(
+        "doctor", "--output", "json", AWS_ENDPOINT_URL=moto_endpoint, REMEDIATOR_TABLE_NAME=table
+    )
+    assert done.returncode == 1
+    findings = {f["check"]: f for f in json.loads(done.stdout)}
+    assert findings["table"]["status"] == "ok"
+    assert findings["retry index"]["status"] == "fail"
+    assert findings["ttl"]["status"] == "fail"
+    assert findings["topic"]["status"] == "fail"
+    assert "REMEDIATOR_TOPIC_ARN" in findings["topic"]["detail"]
+    assert "remediator bootstrap" in findings["topic"]["fix"]
+    assert findings["signal queue"]["status"] == "fail"
+
+
+def test_doctor_reports_bad_configuration(moto_endpoint):
+    done = cli("doctor", AWS_ENDPOINT_URL=moto_endpoint, REMEDIATOR_MAX_ATTEMPTS="zero")
+    assert done.returncode == 1
+    assert "REMEDIATOR_MAX_ATTEMPTS" in done.stdout
+
+
+def test_missing_configuration_is_one_line(moto_endpoint):
+    one_line_error(
+        cli("status", "job", AWS_ENDPOINT_URL=moto_endpoint, REMEDIATOR_MAX_ATTEMPTS="0"),
+        "REMEDIATOR_MAX_ATTEMPTS",
+    )
+    one_line_error(cli("run", "--once", AWS_ENDPOINT_URL=moto_endpoint), "REMEDIATOR_QUEUE_URL")
+
+
+def test_missing_table_is_one_line_and_debug_shows_the_trace(moto_endpoint):
+    env = {"AWS_ENDPOINT_URL": moto_endpoint, "REMEDIATOR_TABLE_NAME": "no-such-table"}
+    one_line_error(cli("status", "job", **env), "no-such-table", "remediator bootstrap")
+    debug = cli("--debug", "status", "job", **env)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr
+
+
+def test_unknown_job_is_one_line(resources, moto_endpoint):
+    one_line_error(cli("status", "nobody", **configured(resources, moto_endpoint)), "nobody")
+    one_line_error(
+        cli("history", "nobody", "b", **configured(resources, moto_endpoint)), "nobody/b"
+    )
+
+
+def test_unreachable_endpoint_is_one_line():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    one_line_error(
+        cli("status", "job", AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}"), "cannot reach"
+    )
+
+
+@pytest.fixture(scope="module")
+def strict_endpoint() -> Iterator[str]:
+    """A second moto server that checks credentials, as AWS does."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "moto server did not start"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_denied_credentials_are_one_line(strict_endpoint):
+    one_line_error(
+        cli("status", "job", AWS_ENDPOINT_URL=strict_endpoint), "refused the credentials"
+    )
+    doctor = cli("doctor", "--output", "json", AWS_ENDPOINT_URL=strict_endpoint)
+    assert doctor.returncode == 1
+    findings = {f["check"]: f for f in json.loads(doctor.stdout)}
+    assert findings["credentials"]["status"] == "fail"
+
+
+@pytest.mark.parametrize(
+    "command", ["bootstrap", "run", "status", "history", "failed", "replay", "demo", "doctor"]
+)
+def test_every_command_has_help_with_an_example(command):
+    done = cli(command, "--help")
+    assert done.returncode == 0
+    assert "example:" in done.stdout
+    assert f"remediator {command}" in done.stdout
+
+
+def test_usage_errors_exit_2():
+    assert cli("status").returncode == 2
+    assert cli("no-such-command").returncode == 2
+
+
+def test_replay_filters_by_error_type_and_since(resources, moto_endpoint, clients, clock):
+    import io
+
+    from observability import AuditTrail, Settings, SqsTrigger
+    from observability.metrics import Metrics
+
+    settings = Settings(
+        table_name=resources.table_name, topic_arn=resources.topic_arn, _env_file=None
+    )
+    trail = AuditTrail(settings, clients=clients, metrics=Metrics(stream=io.StringIO()))
+    job = new_id()
+    for batch, error in (("a", KeyError), ("b", ValueError), ("c", ValueError)):
+        try:
+            with trail.batch(job, batch, trigger=SqsTrigger(queue_url="q", body={})):
+                raise error(batch)
+        except error:
+            pass
+    env = configured(resources, moto_endpoint)
+    plan = cli(
+        "replay",
+        job,
+        "--all-failed",
+        "--error-type",
+        "ValueError",
+        "--dry-run",
+        "--output",
+        "json",
+        **env,
+    )
+    assert [p["batch_id"] for p in json.loads(plan.stdout)["plan"]] == ["b", "c"]
+    later = cli(
+        "replay",
+        job,
+        "--all-failed",
+        "--since",
+        "2099-01-01T00:00:00Z",
+        "--dry-run",
+        "--output",
+        "json",
+        **env,
+    )
+    assert json.loads(later.stdout)["plan"] == []
+    recent = cli(
+        "replay", job, "--all-failed", "--since", "1h", "--dry-run", "--output", "json", **env
+    )
+    assert len(json.loads(recent.stdout)["plan"]) == 3
+    assert cli("replay", job, "a", "--since", "1h", **env).returncode == 2
+    assert cli("replay", job, "--all-failed", "--since", "yesterday", **env).returncode == 2
