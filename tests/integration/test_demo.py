@@ -1,0 +1,93 @@
+"""`remediator demo` end to end, as a subprocess: the story, and --keep for trying commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def clean_env() -> dict[str, str]:
+    # A newcomer's shell: no endpoint, no project variables (the demo brings its own AWS).
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("REMEDIATOR_") and k != "AWS_ENDPOINT_URL"
+    }
+
+
+def test_demo_tells_the_whole_story_in_under_a_minute():
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "remediator", "demo"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert elapsed < 60
+    out = done.stdout
+    assert "2024-05  FAILED" in out
+    assert "2024-05  RETRY_TRIGGERED   attempt 2" in out
+    assert "2024-05  SUCCESS           attempt 2" in out
+    assert "2024-09  EXHAUSTED" in out
+    assert "ALERT" in out
+    assert "2024-05: healed by the remediator on attempt 2" in out
+    assert "2024-09: EXHAUSTED after 3 attempts, alert sent" in out
+    assert "\033[" not in out  # piped: no colour
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("2024-")}
+    assert rows["2024-05"][1:3] == ["SUCCESS", "2"]
+    assert rows["2024-09"][1:3] == ["EXHAUSTED", "3"]
+
+
+def test_demo_keep_leaves_an_endpoint_to_try_every_command():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "remediator", "demo", "--keep"],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        exports: dict[str, str] = {}
+        deadline = time.monotonic() + 90
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            assert time.monotonic() < deadline
+            if line.strip().startswith("export "):
+                name, value = line.strip().removeprefix("export ").split("=", 1)
+                exports[name] = value
+            if "Press Ctrl-C" in line:
+                break
+        assert {"REMEDIATOR_TABLE_NAME", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"} <= set(exports)
+        env = {**clean_env(), **exports}
+        status = subprocess.run(
+            [sys.executable, "-m", "remediator", "status", "ingest-sales", "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert status.returncode == 0, status.stderr
+        counts = json.loads(status.stdout)["counts"]
+        assert (counts["SUCCESS"], counts["EXHAUSTED"]) == (11, 1)
+        doctor = subprocess.run(
+            [sys.executable, "-m", "remediator", "doctor"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert doctor.returncode == 0, doctor.stdout
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        proc.kill()
