@@ -326,3 +326,50 @@ def test_exhausted_batch_that_later_succeeds_announces_recovery(
         json.loads(m["Body"])["event"] for m in drain(clients.sqs(), resources.alerts_queue_url)
     ]
     assert events == ["EXHAUSTED", "RECOVERED"]
+
+
+def test_logs_are_json_lines_bound_to_the_batch(settings, clients, clock):
+    import logging
+
+    from observability.logger import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("observability")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        trail = make_trail(settings, clients, clock)
+        job = new_id()
+        with pytest.raises(Boom), trail.batch(job, "b7") as run:
+            logging.getLogger("pipeline.load").warning("slow partition")
+            raise Boom("disk full")
+    finally:
+        logger.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    failed = next(line for line in lines if line["message"] == "batch failed")
+    for line in (failed,):
+        assert (line["job_id"], line["batch_id"], line["attempt"]) == (job, "b7", 1)
+        assert line["trace_id"] == run.trace_id
+    assert failed["level"] == "ERROR"
+    assert failed["error_type"] == "Boom"
+    assert "disk full" in failed["exception"]
+
+
+def test_large_jobs_are_read_across_pages(settings, clients, clock):
+    # 24 batches with 60 KB triggers: well over the 1 MB a Query page may return.
+    trail = make_trail(settings, clients, clock)
+    job = new_id()
+    for n in range(24):
+        big = SqsTrigger(queue_url=WORK_QUEUE, body={"pad": "x" * 60_000})
+        with trail.batch(job, f"b{n:02d}", trigger=big):
+            pass
+    pages = clients.dynamodb().query(
+        TableName=settings.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+        ExpressionAttributeValues={":pk": {"S": f"JOB#{job}"}, ":s": {"S": "STATE#"}},
+    )
+    assert "LastEvaluatedKey" in pages  # the first page really is partial
+    assert len(trail.states(job)) == 24
+    assert trail.pending(job, [f"b{n:02d}" for n in range(24)]) == []

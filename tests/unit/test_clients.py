@@ -1,0 +1,58 @@
+"""Clients: none at import, one per service, reused, with the Config the design asks for."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from observability.clients import AwsClients, default_clients, reset_default_clients
+
+
+def test_importing_the_library_builds_no_client():
+    code = (
+        "import botocore.session, observability, remediator\n"
+        "import observability.clients as c\n"
+        "assert c._default is None\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_one_client_per_service_reused():
+    clients = AwsClients(region="eu-west-1")
+    assert clients.client("dynamodb") is clients.client("dynamodb")
+    assert clients.client("sqs") is not clients.client("dynamodb")
+
+
+def test_process_wide_clients_are_built_once_and_can_be_reset():
+    reset_default_clients()
+    first = default_clients("eu-west-1")
+    assert default_clients() is first
+    reset_default_clients()
+    assert default_clients("eu-west-1") is not first
+    reset_default_clients()
+
+
+def test_config_standard_retries_timeouts_keepalive_pool(monkeypatch):
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    config = AwsClients(region="eu-west-1", max_pool_connections=32).config_for("dynamodb")
+    assert config.retries == {"mode": "standard", "max_attempts": 5}
+    assert config.connect_timeout == 3.0
+    assert config.read_timeout == 10.0
+    assert config.tcp_keepalive is True
+    assert config.max_pool_connections == 32
+    # The long poll waits 20 s: SQS reads must outlast it.
+    assert AwsClients(region="eu-west-1").config_for("sqs").read_timeout > 20
+
+
+def test_aws_max_attempts_is_honoured(monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    assert AwsClients(region="eu-west-1").config_for("sns").retries["max_attempts"] == 2
+
+
+def test_derived_clients_share_the_endpoint_with_their_own_retries():
+    base = AwsClients(region="eu-west-1", endpoint_url="http://127.0.0.1:9")
+    triggers = base.derive(max_attempts=1, read_timeout=30)
+    assert triggers.config_for("sqs").retries["max_attempts"] == 1
+    assert triggers.client("sqs").meta.endpoint_url == "http://127.0.0.1:9"
