@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from observability.backoff import Exhaust, RetryAt, Verdict
+from observability.backoff import RetryAt, Verdict
 from observability.keys import (
     BatchKey,
     event_sk,
@@ -33,6 +33,7 @@ __all__ = [
     "failure",
     "heartbeat",
     "holder",
+    "settle",
     "start_again",
     "start_new",
     "success",
@@ -353,6 +354,51 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
     )
 
 
+def settle(
+    key: BatchKey,
+    cfg: TableConfig,
+    verdict: Verdict,
+    *,
+    version: int,
+    attempt: int,
+    now: datetime,
+    actor: str,
+    trace_id: str | None,
+    error_type: str | None,
+    error_message: str | None,
+) -> tuple[dict[str, Scalar], tuple[dict[str, Scalar], ...]]:
+    """Where a failure recorded at `version` leaves the batch: FAILED and due for its retry,
+    or EXHAUSTED (one more event, listed under EXHAUSTED#, never swept).
+
+    Returns the fields to set and the events that follow the failure's own event.
+    """
+    if isinstance(verdict, RetryAt):
+        due = {"due_pk": failed_partition(key, cfg.shards), "due_at": iso(verdict.at)}
+        return {"status": Status.FAILED.value, "version": version, **due}, ()
+    exhausted = event_item(
+        key,
+        event=EventType.EXHAUSTED,
+        version=version + 1,
+        attempt=attempt,
+        status=Status.EXHAUSTED,
+        at=now,
+        actor=actor,
+        trace_id=trace_id,
+        expires_at=cfg.expires_at(now),
+        error_type=error_type,
+        error_message=error_message,
+        detail={"reason": verdict.reason},
+    )
+    fields: dict[str, Scalar] = {
+        "status": Status.EXHAUSTED.value,
+        "version": version + 1,
+        "alerted": True,
+        "due_pk": exhausted_partition(key, cfg.shards),
+        "due_at": iso(now),
+    }
+    return fields, (exhausted,)
+
+
 def failure(
     run: BatchState,
     cfg: TableConfig,
@@ -369,18 +415,6 @@ def failure(
     duration = _duration_ms(run, now)
     message = truncate(error_message)
     condition, values = _own_run_condition(run, now)
-    expires = cfg.expires_at(now)
-    common: dict[str, Scalar] = {
-        "version": version,
-        "finished_at": iso(now),
-        "updated_at": iso(now),
-        "duration_ms": duration,
-        "error_type": error_type,
-        "error_message": message,
-        "retryable": retryable,
-        "first_failed_at": run.first_failed_at or iso(now),
-        "expires_at": expires,
-    }
     failed_detail: dict[str, Any] = {"retryable": retryable}
     if isinstance(verdict, RetryAt):
         failed_detail["next_retry_at"] = iso(verdict.at)
@@ -393,53 +427,40 @@ def failure(
         at=now,
         actor=actor,
         trace_id=run.trace_id,
-        expires_at=expires,
+        expires_at=cfg.expires_at(now),
         error_type=error_type,
         error_message=message,
         duration_ms=duration,
         detail=failed_detail,
     )
-    if isinstance(verdict, RetryAt):
-        return Write(
-            key=run.key,
-            condition=condition,
-            values=values,
-            set={
-                **common,
-                "status": Status.FAILED.value,
-                "due_pk": failed_partition(run.key, cfg.shards),
-                "due_at": iso(verdict.at),
-            },
-            events=(failed,),
-        )
-    assert isinstance(verdict, Exhaust)
-    exhausted = event_item(
+    outcome, after = settle(
         run.key,
-        event=EventType.EXHAUSTED,
-        version=version + 1,
+        cfg,
+        verdict,
+        version=version,
         attempt=run.attempt,
-        status=Status.EXHAUSTED,
-        at=now,
+        now=now,
         actor=actor,
         trace_id=run.trace_id,
-        expires_at=expires,
         error_type=error_type,
         error_message=message,
-        detail={"reason": verdict.reason},
     )
     return Write(
         key=run.key,
         condition=condition,
         values=values,
         set={
-            **common,
-            "status": Status.EXHAUSTED.value,
-            "version": version + 1,
-            "alerted": True,
-            "due_pk": exhausted_partition(run.key, cfg.shards),
-            "due_at": iso(now),
+            "finished_at": iso(now),
+            "updated_at": iso(now),
+            "duration_ms": duration,
+            "error_type": error_type,
+            "error_message": message,
+            "retryable": retryable,
+            "first_failed_at": run.first_failed_at or iso(now),
+            "expires_at": cfg.expires_at(now),
+            **outcome,
         },
-        events=(failed, exhausted),
+        events=(failed, *after),
     )
 
 

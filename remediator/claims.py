@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from observability.backoff import Exhaust as ExhaustVerdict
-from observability.backoff import RetryAt, Verdict
-from observability.keys import exhausted_partition, failed_partition, live_partition
+from observability.backoff import Verdict
+from observability.keys import live_partition
 from observability.models import BatchState, EventType, Status, iso
-from observability.transitions import Scalar, TableConfig, Write, event_item
+from observability.transitions import Scalar, TableConfig, Write, event_item, settle
 
 __all__ = ["claim", "exhaust", "mark_stale", "recorded", "release", "trigger_event"]
 
@@ -154,21 +154,17 @@ def exhaust(
     """EXHAUSTED: listed under EXHAUSTED#, never swept, until a person replays it.
 
     With `owner`, from a claim this replica holds (a batch found to have no trigger)."""
-    version = state.version + 1
-    expires = cfg.expires_at(now)
-    ev = event_item(
+    fields, events = settle(
         state.key,
-        event=EventType.EXHAUSTED,
-        version=version,
+        cfg,
+        ExhaustVerdict(reason),
+        version=state.version,
         attempt=state.attempt,
-        status=Status.EXHAUSTED,
-        at=now,
+        now=now,
         actor=actor,
         trace_id=state.trace_id,
-        expires_at=expires,
         error_type=state.error_type,
         error_message=state.error_message,
-        detail={"reason": reason},
     )
     values: dict[str, Scalar] = {":status": state.status.value, ":version": state.version}
     if owner:
@@ -181,17 +177,9 @@ def exhaust(
         key=state.key,
         condition=f"#status = :status AND #version = :version AND {lease}",
         values=values,
-        set={
-            "status": Status.EXHAUSTED.value,
-            "version": version,
-            "updated_at": iso(now),
-            "alerted": True,
-            "expires_at": expires,
-            "due_pk": exhausted_partition(state.key, cfg.shards),
-            "due_at": iso(now),
-        },
+        set={**fields, "updated_at": iso(now), "expires_at": cfg.expires_at(now)},
         remove=("lease_owner", "lease_expires_at"),
-        events=(ev,),
+        events=events,
     )
 
 
@@ -213,74 +201,39 @@ def mark_stale(
     never_started = state.status is Status.RETRYING
     attempt = state.attempt + 1 if never_started else state.attempt
     version = state.version + 1
-    expires = cfg.expires_at(now)
-    since = state.heartbeat_at if not never_started else state.updated_at
+    since = state.updated_at if never_started else state.heartbeat_at
     message = (
         f"re-run of attempt {attempt} never started (triggered {since})"
         if never_started
         else f"no heartbeat since {since}"
     )
     error_type = "NeverStarted" if never_started else "Stale"
-    fields: dict[str, Scalar] = {
-        "attempt": attempt,
-        "version": version,
-        "updated_at": iso(now),
-        "finished_at": iso(now),
-        "error_type": error_type,
-        "error_message": message,
-        "retryable": True,
-        "first_failed_at": state.first_failed_at or iso(now),
-        "expires_at": expires,
-    }
-    events = [
-        event_item(
-            state.key,
-            event=EventType.STALE,
-            version=version,
-            attempt=attempt,
-            status=Status.FAILED,
-            at=now,
-            actor=actor,
-            trace_id=state.trace_id,
-            expires_at=expires,
-            error_type=error_type,
-            error_message=message,
-            detail={"was": state.status.value},
-        )
-    ]
-    remove: tuple[str, ...] = ("lease_owner", "lease_expires_at")
-    if isinstance(verdict, RetryAt):
-        fields.update(
-            status=Status.FAILED.value,
-            due_pk=failed_partition(state.key, cfg.shards),
-            due_at=iso(verdict.at),
-        )
-    else:
-        assert isinstance(verdict, ExhaustVerdict)
-        version += 1
-        fields.update(
-            status=Status.EXHAUSTED.value,
-            version=version,
-            alerted=True,
-            due_pk=exhausted_partition(state.key, cfg.shards),
-            due_at=iso(now),
-        )
-        events.append(
-            event_item(
-                state.key,
-                event=EventType.EXHAUSTED,
-                version=version,
-                attempt=attempt,
-                status=Status.EXHAUSTED,
-                at=now,
-                actor=actor,
-                trace_id=state.trace_id,
-                expires_at=expires,
-                error_type=error_type,
-                error_message=message,
-                detail={"reason": verdict.reason},
-            )
-        )
+    stale = event_item(
+        state.key,
+        event=EventType.STALE,
+        version=version,
+        attempt=attempt,
+        status=Status.FAILED,
+        at=now,
+        actor=actor,
+        trace_id=state.trace_id,
+        expires_at=cfg.expires_at(now),
+        error_type=error_type,
+        error_message=message,
+        detail={"was": state.status.value},
+    )
+    outcome, after = settle(
+        state.key,
+        cfg,
+        verdict,
+        version=version,
+        attempt=attempt,
+        now=now,
+        actor=actor,
+        trace_id=state.trace_id,
+        error_type=error_type,
+        error_message=message,
+    )
     return Write(
         key=state.key,
         condition="#status = :status AND #version = :version AND #due_at = :due_at",
@@ -289,7 +242,17 @@ def mark_stale(
             ":version": state.version,
             ":due_at": state.due_at or "",
         },
-        set=fields,
-        remove=remove,
-        events=tuple(events),
+        set={
+            "attempt": attempt,
+            "updated_at": iso(now),
+            "finished_at": iso(now),
+            "error_type": error_type,
+            "error_message": message,
+            "retryable": True,
+            "first_failed_at": state.first_failed_at or iso(now),
+            "expires_at": cfg.expires_at(now),
+            **outcome,
+        },
+        remove=("lease_owner", "lease_expires_at"),
+        events=(stale, *after),
     )
