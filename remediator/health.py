@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["HealthServer", "Heartbeats"]
@@ -16,18 +17,21 @@ log = logging.getLogger("remediator.health")
 class Heartbeats:
     """Each loop ticks after every turn; health is the age of the oldest loop's last tick."""
 
-    def __init__(self, max_silence_seconds: float) -> None:
+    def __init__(
+        self, max_silence_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.max_silence = max_silence_seconds
+        self._clock = clock
         self._ticks: dict[str, float] = {}
         self._lock = threading.Lock()
         self.stopping = False
 
     def tick(self, loop: str) -> None:
         with self._lock:
-            self._ticks[loop] = time.monotonic()
+            self._ticks[loop] = self._clock()
 
     def report(self) -> tuple[bool, dict[str, object]]:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             ages = {name: round(now - at, 3) for name, at in self._ticks.items()}
         healthy = bool(ages) and not self.stopping and max(ages.values()) <= self.max_silence

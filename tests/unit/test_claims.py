@@ -1,0 +1,110 @@
+"""The remediator's writes, as data: conditions, versions, the reserved event slot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from observability.backoff import Exhaust, RetryAt
+from observability.keys import event_sk
+from observability.models import BatchState, EventType, Status, iso
+from observability.transitions import TableConfig
+from remediator import claims
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+CFG = TableConfig(shards=4, stale_after_seconds=600, ttl_days=30)
+
+
+def failed(**kw: object) -> BatchState:
+    base: dict[str, object] = {
+        "job_id": "j",
+        "batch_id": "b",
+        "status": Status.FAILED,
+        "attempt": 1,
+        "version": 2,
+        "due_pk": "FAILED#1",
+        "due_at": iso(NOW),
+        "trigger": {"kind": "sqs", "queue_url": "q"},
+    }
+    return BatchState(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_claim_is_conditional_on_exactly_what_was_seen_and_reserves_a_version():
+    write = claims.claim(failed(), CFG, owner="r1", now=NOW, lease_seconds=60)
+    for clause in (
+        "#status = :status",
+        "#attempt = :attempt",
+        "#version = :version",
+        "#due_at <= :now",
+        "#lease_expires_at <= :now",
+    ):
+        assert clause in write.condition
+    assert write.values[":version"] == 2
+    lease = iso(NOW + timedelta(seconds=60))
+    assert write.set["status"] == "RETRYING"
+    assert write.set["version"] == 3  # the slot of the trigger's event
+    assert write.set["due_pk"].startswith("LIVE#")
+    assert write.set["due_at"] == write.set["lease_expires_at"] == lease
+    assert write.events == ()
+
+
+def test_taking_over_an_expired_claim_keeps_the_version():
+    retrying = failed(status=Status.RETRYING, version=3, lease_owner="dead", due_pk="LIVE#1")
+    write = claims.claim(retrying, CFG, owner="r2", now=NOW, lease_seconds=60)
+    assert "version" not in write.set
+    assert "status" not in write.set
+    assert write.set["lease_owner"] == "r2"
+
+
+def test_recorded_writes_the_event_in_the_reserved_slot_once():
+    claimed = failed(status=Status.RETRYING, version=3, lease_owner="r1")
+    write = claims.recorded(
+        claimed,
+        CFG,
+        owner="r1",
+        actor="r1",
+        now=NOW,
+        event=EventType.RETRY_TRIGGERED,
+        detail={"response_id": "m-1"},
+    )
+    [event] = write.events
+    assert event["sk"] == event_sk("b", 3)
+    assert event["attempt"] == 2
+    assert write.event_condition is True
+    assert "#lease_owner = :owner" in write.condition
+    assert set(write.remove) == {"lease_owner", "lease_expires_at"}
+    assert write.set["due_at"] == CFG.stale_at(NOW)
+
+
+def test_release_lets_the_lease_end_at_the_retry_time():
+    claimed = failed(status=Status.RETRYING, version=3, lease_owner="r1")
+    later = NOW + timedelta(seconds=90)
+    write = claims.release(claimed, owner="r1", retry_at=later)
+    assert write.set == {"lease_expires_at": iso(later), "due_at": iso(later)}
+
+
+def test_stale_run_becomes_failed_and_due():
+    started = failed(status=Status.STARTED, version=1, heartbeat_at=iso(NOW), due_pk="LIVE#1")
+    retry = RetryAt(NOW + timedelta(seconds=5), 2)
+    write = claims.mark_stale(started, CFG, actor="r1", now=NOW, verdict=retry)
+    assert write.set["status"] == "FAILED"
+    assert write.set["attempt"] == 1
+    assert [e["event"] for e in write.events] == ["STALE"]
+    assert "#due_at = :due_at" in write.condition  # a heartbeat since the read wins
+
+
+def test_a_trigger_that_never_started_counts_as_an_attempt_and_can_exhaust():
+    retrying = failed(status=Status.RETRYING, attempt=2, version=5, due_pk="LIVE#1")
+    write = claims.mark_stale(retrying, CFG, actor="r1", now=NOW, verdict=Exhaust("max_attempts"))
+    assert write.set["attempt"] == 3
+    assert write.set["status"] == "EXHAUSTED"
+    assert [(e["event"], e["version"]) for e in write.events] == [("STALE", 6), ("EXHAUSTED", 7)]
+    assert write.set["due_pk"].startswith("EXHAUSTED#")
+
+
+def test_exhaust_from_own_claim_or_unclaimed():
+    mine = claims.exhaust(failed(), CFG, actor="r1", now=NOW, reason="no_trigger", owner="r1")
+    assert "#lease_owner = :owner" in mine.condition
+    free = claims.exhaust(failed(), CFG, actor="r1", now=NOW, reason="max_age")
+    assert "#lease_expires_at <= :now" in free.condition
+    assert free.events[0]["event"] == "EXHAUSTED"
+    assert free.set["version"] == 3

@@ -1,0 +1,81 @@
+"""Health reporting and the text people read: pure, no network except loopback."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from observability.models import iso
+from remediator.health import HealthServer, Heartbeats
+from remediator.render import Style, relative, table
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_health_fails_when_a_loop_stops_turning():
+    clock = FakeClock()
+    beats = Heartbeats(90, clock=clock)
+    assert beats.report()[0] is False  # no loop has started yet
+    beats.tick("poll")
+    beats.tick("sweep")
+    assert beats.report()[0] is True
+    clock.now += 60
+    beats.tick("poll")
+    clock.now += 40
+    healthy, body = beats.report()
+    assert healthy is False
+    assert body["loops"] == {"poll": 40.0, "sweep": 100.0}
+    beats.tick("sweep")
+    assert beats.report()[0] is True
+    beats.stopping = True
+    assert beats.report()[0] is False
+
+
+def test_health_endpoint_over_http():
+    clock = FakeClock()
+    beats = Heartbeats(90, clock=clock)
+    server = HealthServer(beats, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{server.port}"
+    try:
+        beats.tick("poll")
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as reply:  # noqa: S310
+            assert reply.status == 200
+            assert json.loads(reply.read())["status"] == "ok"
+        clock.now += 1000
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"{url}/healthz", timeout=5)  # noqa: S310
+        assert failed.value.code == 503
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{url}/other", timeout=5)  # noqa: S310
+        assert missing.value.code == 404
+    finally:
+        server.stop()
+
+
+def test_relative_times_read_at_a_glance():
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    assert relative(iso(now + timedelta(seconds=90)), now) == "in 1m"
+    assert relative(iso(now - timedelta(hours=2)), now) == "2.0h ago"
+    assert relative(iso(now - timedelta(days=3)), now) == "3.0d ago"
+    assert relative(None, now) == ""
+
+
+def test_tables_align_with_or_without_colour():
+    plain = table(["A", "B"], [["x", "FAILED"], ["longer", "ok"]]).splitlines()
+    coloured = table(
+        ["A", "B"], [["x", Style(True).status("FAILED")], ["longer", "ok"]]
+    ).splitlines()
+    assert plain[2].index("FAILED") == plain[0].index("B") == plain[3].index("ok")
+    assert "\033[" not in "".join(plain)
+    assert "\033[31mFAILED\033[0m" in coloured[2]
+    assert coloured[2].replace("\033[31m", "").replace("\033[0m", "") == plain[2]
