@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
-__all__ = ["COUNT", "MILLISECONDS", "SECONDS", "Metrics", "emf_record"]
+__all__ = ["COUNT", "MILLISECONDS", "SECONDS", "UNITS", "Metrics", "emf_record"]
 
 COUNT = "Count"
 MILLISECONDS = "Milliseconds"
 SECONDS = "Seconds"
 
-_UNITS: dict[str, str] = {
+# Every metric the project emits, with its unit: alarms and dashboards are checked against it.
+UNITS: dict[str, str] = {
     "JobStarted": COUNT,
     "JobSuccess": COUNT,
     "JobFailureCount": COUNT,
@@ -28,6 +29,7 @@ _UNITS: dict[str, str] = {
     "RemediationExhausted": COUNT,
     "ClaimConflicts": COUNT,
     "TimeToRecoverySeconds": SECONDS,
+    "TriggerFailures": COUNT,
 }
 
 
@@ -46,7 +48,7 @@ def emf_record(
                 {
                     "Namespace": namespace,
                     "Dimensions": [sorted(dimensions)],
-                    "Metrics": [{"Name": name, "Unit": _UNITS.get(name, COUNT)} for name in values],
+                    "Metrics": [{"Name": name, "Unit": UNITS.get(name, COUNT)} for name in values],
                 }
             ],
         },

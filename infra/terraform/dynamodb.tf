@@ -1,0 +1,62 @@
+# The audit table: state and event items of every batch, and the sparse due-index.
+
+locals {
+  # The names the code reads and writes: observability.keys and
+  # remediator.provision.table_definition. tests/infra fails when they drift apart.
+  hash_key      = "pk"
+  range_key     = "sk"
+  due_index     = "due-index"
+  due_pk        = "due_pk"
+  due_at        = "due_at"
+  ttl_attribute = "expires_at"
+}
+
+resource "aws_dynamodb_table" "audit" {
+  name                        = var.table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = local.hash_key
+  range_key                   = local.range_key
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = local.hash_key
+    type = "S"
+  }
+
+  attribute {
+    name = local.range_key
+    type = "S"
+  }
+
+  attribute {
+    name = local.due_pk
+    type = "S"
+  }
+
+  attribute {
+    name = local.due_at
+    type = "S"
+  }
+
+  # Sparse: only batches waiting for the remediator carry due_pk/due_at. Never index status.
+  global_secondary_index {
+    name            = local.due_index
+    hash_key        = local.due_pk
+    range_key       = local.due_at
+    projection_type = "ALL"
+  }
+
+  ttl {
+    attribute_name = local.ttl_attribute
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}

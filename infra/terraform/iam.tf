@@ -1,0 +1,262 @@
+# Roles of the remediator task, least privilege: only the calls the code makes
+# (tests/infra records them against a moto server and compares), only on these resources.
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    # Only tasks of this account may assume the role (confused deputy).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:*"]
+    }
+  }
+}
+
+# -- task role: what `remediator run` calls ------------------------------------------------
+
+resource "aws_iam_role" "task" {
+  name               = "${local.base}-remediator-task"
+  description        = "remediator run: audit table, signals topic and queue, re-trigger targets"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role_policy" "task" {
+  name   = "remediator"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task.json
+}
+
+data "aws_iam_policy_document" "task" {
+  statement {
+    # Claims and leases (UpdateItem), transitions with their events (TransactWriteItems of
+    # Put and Update items), breaker and budget items, the state of one batch. The service
+    # reads the table only by key: it queries nothing but the due index.
+    sid = "AuditTable"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+    ]
+    resources = [aws_dynamodb_table.audit.arn]
+  }
+
+  statement {
+    sid       = "SweepDueIndex"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.audit.arn}/index/${local.due_index}"]
+  }
+
+  statement {
+    # EXHAUSTED, CIRCUIT_OPEN and RECOVERED alerts go out on the same topic.
+    sid       = "PublishSignals"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.signals.arn]
+  }
+
+  statement {
+    # The batch calls (DeleteMessageBatch, ChangeMessageVisibilityBatch) are authorised
+    # by the single-message actions.
+    sid = "ConsumeSignals"
+    actions = [
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:ReceiveMessage",
+    ]
+    resources = [aws_sqs_queue.signals.arn]
+  }
+
+  statement {
+    # The table, topic and queue are encrypted with the key; only through those services.
+    sid       = "UseKeyThroughTableTopicQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values = [
+        "dynamodb.${var.region}.amazonaws.com",
+        "sns.${var.region}.amazonaws.com",
+        "sqs.${var.region}.amazonaws.com",
+      ]
+    }
+  }
+
+  # Re-trigger targets: each statement exists only when its list is not empty.
+
+  dynamic "statement" {
+    for_each = length(var.trigger_queue_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerSqs"
+      actions   = ["sqs:SendMessage"]
+      resources = var.trigger_queue_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_lambda_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerLambda"
+      actions   = ["lambda:InvokeFunction"]
+      resources = var.trigger_lambda_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_state_machine_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerStepFunctions"
+      actions   = ["states:StartExecution"]
+      resources = var.trigger_state_machine_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_event_bus_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerEventBridge"
+      actions   = ["events:PutEvents"]
+      resources = var.trigger_event_bus_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_ecs_task_definition_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerEcsTask"
+      actions   = ["ecs:RunTask"]
+      resources = var.trigger_ecs_task_definition_arns
+      dynamic "condition" {
+        for_each = length(var.trigger_ecs_cluster_arns) > 0 ? [1] : []
+        content {
+          test     = "ArnEquals"
+          variable = "ecs:cluster"
+          values   = var.trigger_ecs_cluster_arns
+        }
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_pass_role_arns) > 0 ? [1] : []
+    content {
+      # RunTask hands the triggered task its roles; only to ECS tasks.
+      sid       = "TriggerEcsPassRole"
+      actions   = ["iam:PassRole"]
+      resources = var.trigger_pass_role_arns
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["ecs-tasks.amazonaws.com"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_kms_key_arns) > 0 ? [1] : []
+    content {
+      # Sending to an SSE-KMS queue (or bus target) needs both.
+      sid       = "TriggerTargetKeys"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = var.trigger_kms_key_arns
+    }
+  }
+}
+
+# -- execution role: what ECS itself needs to start the task --------------------------------
+
+resource "aws_iam_role" "execution" {
+  name               = "${local.base}-remediator-execution"
+  description        = "ECS agent: pull the remediator image, write its logs"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "remediator-execution"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.remediator.arn}:log-stream:*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.ecr_repository_arn == null ? [] : [1]
+    content {
+      sid = "PullImage"
+      actions = [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+      ]
+      resources = [var.ecr_repository_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.ecr_repository_arn == null ? [] : [1]
+    content {
+      # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
+      sid       = "LogInToEcr"
+      actions   = ["ecr:GetAuthorizationToken"]
+      resources = ["*"]
+    }
+  }
+}
+
+# -- for the pipelines: what the producer library (observability) calls -----------------------
+
+resource "aws_iam_policy" "producer" {
+  name        = "${local.base}-producer"
+  description = "Attach to pipeline roles that use the observability library with this table and topic"
+  policy      = data.aws_iam_policy_document.producer.json
+}
+
+data "aws_iam_policy_document" "producer" {
+  statement {
+    # batch() writes STARTED/SUCCESS/FAILED with their events; pending() reads states;
+    # history() and status queries read one partition.
+    sid = "AuditTable"
+    actions = [
+      "dynamodb:BatchGetItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+    ]
+    resources = [aws_dynamodb_table.audit.arn]
+  }
+
+  statement {
+    sid       = "PublishSignals"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.signals.arn]
+  }
+
+  statement {
+    sid       = "UseKeyThroughTableTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values = [
+        "dynamodb.${var.region}.amazonaws.com",
+        "sns.${var.region}.amazonaws.com",
+      ]
+    }
+  }
+}

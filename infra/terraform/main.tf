@@ -1,0 +1,26 @@
+# Shared lookups and names. The names are the ones `remediator bootstrap` creates
+# (remediator.provision.names_for), so a bootstrapped dev stack and this one look alike.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  base = coalesce(var.name_prefix, var.table_name)
+  names = {
+    topic      = "${local.base}-signals"
+    queue      = "${local.base}-remediator"
+    dlq        = "${local.base}-remediator-dlq"
+    alerts     = "${local.base}-alerts"
+    alerts_dlq = "${local.base}-alerts-dlq"
+  }
+
+  # Built from its parts, not read from the topic: the key policy that encrypts the topic
+  # must name it before the topic exists.
+  topic_arn = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${local.names.topic}"
+
+  alarm_actions = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+}

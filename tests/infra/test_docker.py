@@ -1,0 +1,210 @@
+"""The Dockerfile, its locks and .dockerignore agree with the project and with the service."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, requires, version
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from remediator.cli import build_parser
+from remediator.health import HealthServer, Heartbeats
+from remediator.settings import RemediatorSettings
+from tests.infra.terraform import ROOT, Terraform
+
+DOCKERFILE = ROOT / "Dockerfile"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    out: list[list[tuple[str, str]]] = []
+    for instruction in instructions():
+        if instruction[0] == "FROM":
+            out.append([])
+        out[-1].append(instruction)
+    return out
+
+
+def final(name: str) -> str:
+    return next(args for word, args in reversed(stages()[-1]) if word == name)
+
+
+def locked(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of a hash-pinned requirements file."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    pins = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        spec, *hashes = line.split("--hash=")
+        req = Requirement(spec.strip())
+        [pin] = list(req.specifier)
+        assert pin.operator == "==", f"{req.name} is not pinned exactly"
+        pins[canonicalize_name(req.name)] = (pin.version, [h.strip() for h in hashes])
+    return pins
+
+
+# -- image ------------------------------------------------------------------------------------
+
+
+def test_two_stages_on_the_same_slim_base_and_nothing_to_build_with_in_the_last():
+    builder, last = stages()
+    assert builder[0][1] == "python:3.11-slim AS builder"
+    # The venv's interpreter is a symlink into the base image: both stages must share it.
+    assert last[0][1] == "python:3.11-slim"
+    text = " ".join(args for _, args in last)
+    for tool in ("apt-get", "apk ", "curl", "wget", "gcc", "build-essential", "pip install"):
+        assert tool not in text, f"{tool} in the final stage"
+    copies = [args for word, args in last if word in ("COPY", "ADD")]
+    assert copies == ["--from=builder /opt/venv /opt/venv"]
+
+
+def test_dependencies_install_from_the_locks_with_hashes():
+    builder = " ".join(args for word, args in stages()[0] if word == "RUN")
+    assert "--require-hashes" in builder
+    assert "-r requirements.lock" in builder
+    assert "-r requirements-build.lock" in builder
+    assert "--no-build-isolation" in builder, "the wheel builds with the pinned backend only"
+
+
+def test_entrypoint_and_command_are_the_service_in_exec_form():
+    # Exec form (JSON): the Python process is PID 1 and receives SIGTERM itself.
+    entrypoint = json.loads(final("ENTRYPOINT"))
+    command = json.loads(final("CMD"))
+    assert entrypoint == ["remediator"]
+    assert entrypoint[0] in PYPROJECT["project"]["scripts"]
+    assert command == ["run"]
+    assert build_parser().parse_args(command).command == "run"
+
+
+def test_runs_as_a_numeric_non_root_user():
+    user = final("USER")
+    uid = user.split(":")[0]
+    assert uid.isdigit(), user
+    assert int(uid) != 0, user
+
+
+def _health_check_passes(command: list[str], port: int) -> bool:
+    argv = [sys.executable if command[0] == "python" else command[0], *command[1:]]
+    env = {**os.environ, "REMEDIATOR_HEALTH_PORT": str(port)}
+    return subprocess.run(argv, env=env, capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.fixture
+def health() -> Iterator[tuple[Heartbeats, int]]:
+    beats = Heartbeats(max_silence_seconds=60)
+    settings = RemediatorSettings(_env_file=None)  # type: ignore[call-arg]
+    server = HealthServer(beats, settings.health_host, 0).start()
+    yield beats, server.port
+    server.stop()
+
+
+def test_docker_health_check_probes_the_service_health_endpoint(health: tuple[Heartbeats, int]):
+    beats, port = health
+    text = final("HEALTHCHECK")
+    command = json.loads(text[text.index("CMD") + 3 :])
+    default_port = RemediatorSettings.model_fields["health_port"].default
+    assert f"'{default_port}'" in command[-1], "the default port is the settings' default"
+    beats.tick("poll")
+    assert _health_check_passes(command, port)
+    beats.stopping = True  # /healthz answers 503
+    assert not _health_check_passes(command, port)
+    assert not _health_check_passes(command, 1)  # nothing listening
+
+
+def test_ecs_health_check_probes_the_service_health_endpoint(health: tuple[Heartbeats, int]):
+    beats, port = health
+    tf = Terraform.load()
+    container = tf.resolve(tf.locals["remediator_container"])
+    command = container["healthCheck"]["command"]
+    assert command[0] == "CMD"
+    default_port = RemediatorSettings.model_fields["health_port"].default
+    probe = command[1:]
+    probe[-1] = probe[-1].replace(f":{default_port}/", f":{port}/")
+    beats.tick("poll")
+    assert _health_check_passes(probe, port)
+    beats.stopping = True
+    assert not _health_check_passes(probe, port)
+
+
+# -- locks and context ------------------------------------------------------------------------
+
+
+def _runtime_closure() -> dict[str, Requirement]:
+    """The project's runtime requirements and, through installed metadata, theirs."""
+    pins = locked(ROOT / "requirements.lock")
+    found: dict[str, Requirement] = {}
+    todo = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
+    while todo:
+        req = todo.pop()
+        if req.marker and not req.marker.evaluate({"extra": ""}):
+            continue
+        name = canonicalize_name(req.name)
+        if name in found:
+            continue
+        found[name] = req
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            continue
+        # Follow dependencies only where the installed release is the pinned one.
+        if name in pins and pins[name][0] == installed:
+            todo += [Requirement(r) for r in requires(name) or []]
+    return found
+
+
+def test_lock_pins_every_runtime_dependency_with_hashes():
+    pins = locked(ROOT / "requirements.lock")
+    closure = _runtime_closure()
+    assert set(closure) - set(pins) == set(), "runtime dependencies missing from the lock"
+    assert set(pins) - set(closure) == set(), "the lock pins what nothing requires"
+    for name, req in closure.items():
+        pinned, hashes = pins[name]
+        assert req.specifier.contains(pinned, prereleases=True), f"{name}=={pinned} vs {req}"
+        assert hashes, name
+        assert all(h.startswith("sha256:") for h in hashes), name
+
+
+def test_build_lock_pins_the_build_backend():
+    pins = locked(ROOT / "requirements-build.lock")
+    for spec in PYPROJECT["build-system"]["requires"]:
+        req = Requirement(spec)
+        pinned, hashes = pins[canonicalize_name(req.name)]
+        assert req.specifier.contains(pinned)
+        assert hashes
+
+
+def test_dockerignore_lets_in_exactly_what_the_dockerfile_copies():
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    copied = set()
+    for word, args in instructions():
+        if word == "COPY" and not args.startswith("--from"):
+            copied |= {p.rstrip("/") for p in args.split()[:-1]}
+    assert copied == allowed
+    for path in copied:
+        assert (ROOT / path).exists(), path
