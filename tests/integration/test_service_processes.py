@@ -112,7 +112,7 @@ def test_sigterm_during_an_idle_long_poll_exits_0_within_10_s(stack: Stack):
 
 def test_sigterm_under_load_exits_0_and_leaves_only_expiring_leases(stack: Stack, resources: Any):
     job = new_id()
-    batches = [f"b{n:03d}" for n in range(150)]
+    batches = [f"b{n:03d}" for n in range(60)]
     for batch in batches:
         stack.fail(job, batch)
     env = service_env(stack, REMEDIATOR_POLL_WAIT_SECONDS="20", REMEDIATOR_HEALTH_PORT="0")
