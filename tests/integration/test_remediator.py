@@ -384,3 +384,24 @@ def test_a_rerun_that_starts_before_its_trigger_is_recorded(stack: Stack):
     assert stack.trail.history(job, "b1")[2].detail["response_id"] == "done-inline"
     state = stack.trail.get(job, "b1")
     assert (state.status, state.attempt, state.lease_owner) == (Status.SUCCESS, 2, None)
+
+
+def test_budget_is_reserved_in_blocks_and_never_overspent(stack: Stack):
+    from tests.integration.test_producer import count_calls
+
+    from remediator.guards import RetryBudget
+
+    table = stack.settings.table_name
+    a = RetryBudget(stack.clients, table, per_minute=12, block=5)
+    b = RetryBudget(stack.clients, table, per_minute=12, block=5)
+    calls = count_calls(stack.clients)
+    now = stack.clock.now
+    taken_a = [a.take(now) for _ in range(7)]
+    assert calls["UpdateItem"] == 2  # two blocks of five for seven re-triggers
+    taken_b = [b.take(now) for _ in range(7)]
+    assert taken_a == [True] * 7
+    assert taken_b == [True, True] + [False] * 5  # what the fleet has left, one at a time
+    assert sum(taken_a) + sum(taken_b) <= 12
+    # A new minute, a new budget.
+    stack.clock.advance(60)
+    assert b.take(stack.clock.now) is True
