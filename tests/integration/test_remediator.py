@@ -387,9 +387,8 @@ def test_a_rerun_that_starts_before_its_trigger_is_recorded(stack: Stack):
 
 
 def test_budget_is_reserved_in_blocks_and_never_overspent(stack: Stack):
-    from tests.integration.test_producer import count_calls
-
     from remediator.guards import RetryBudget
+    from tests.integration.test_producer import count_calls
 
     table = stack.settings.table_name
     a = RetryBudget(stack.clients, table, per_minute=12, block=5)
