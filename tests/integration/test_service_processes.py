@@ -17,6 +17,7 @@ import pytest
 from observability import Status
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import Stack
+from tests.proxy import FaultProxy
 
 
 def service_env(stack: Stack, **extra: str) -> dict[str, str]:
@@ -55,7 +56,10 @@ def test_three_replicas_and_duplicated_signals_trigger_each_attempt_once(
     assert len(signals) == 50
     for message in signals + signals:  # every signal delivered twice
         sqs.send_message(QueueUrl=resources.queue_url, MessageBody=message["Body"])
-    env = service_env(stack)
+    # Through a proxy that passes one DynamoDB call at a time: moto checks a condition and
+    # writes without a lock, so two racing claims could both win there; DynamoDB is atomic.
+    proxy = FaultProxy(stack.endpoint).start()
+    env = {**service_env(stack), "AWS_ENDPOINT_URL": proxy.url}
     replicas = [
         subprocess.Popen(
             [sys.executable, "-m", "remediator", "run", "--once", "--output", "json"],
@@ -66,7 +70,10 @@ def test_three_replicas_and_duplicated_signals_trigger_each_attempt_once(
         )
         for _ in range(3)
     ]
-    summaries = [json.loads(p.communicate(timeout=120)[0]) for p in replicas]
+    try:
+        summaries = [json.loads(p.communicate(timeout=120)[0]) for p in replicas]
+    finally:
+        proxy.stop()
     assert [p.returncode for p in replicas] == [0, 0, 0]
     triggered = stack.work()
     pairs = [(m["batch_id"], m["attempt"]) for m in triggered]
@@ -115,7 +122,11 @@ def test_sigterm_under_load_exits_0_and_leaves_only_expiring_leases(stack: Stack
     batches = [f"b{n:03d}" for n in range(60)]
     for batch in batches:
         stack.fail(job, batch)
-    env = service_env(stack, REMEDIATOR_POLL_WAIT_SECONDS="20", REMEDIATOR_HEALTH_PORT="0")
+    proxy = FaultProxy(stack.endpoint).start()  # DynamoDB's atomic conditions (see above)
+    env = {
+        **service_env(stack, REMEDIATOR_POLL_WAIT_SECONDS="20", REMEDIATOR_HEALTH_PORT="0"),
+        "AWS_ENDPOINT_URL": proxy.url,
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "remediator", "run"],
         env=env,
@@ -135,6 +146,7 @@ def test_sigterm_under_load_exits_0_and_leaves_only_expiring_leases(stack: Stack
         assert time.monotonic() - sent < 10
     finally:
         proc.kill()
+        proxy.stop()
     states = {s.batch_id: s for s in stack.trail.states(job)}
     assert set(states) == set(batches)
     for state in states.values():

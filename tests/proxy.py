@@ -1,0 +1,359 @@
+"""A loopback HTTP proxy in front of the moto server that fails on command.
+
+It understands just enough HTTP/1.1 (keep-alive, Content-Length bodies) to see each AWS
+call's `X-Amz-Target` and body, so a test can:
+
+- `cut()` the endpoint: new connections are refused and open ones closed, while moto keeps
+  its state; `restore()` listens again on the same port. `cut_when(...)` cuts it on a given
+  request, before moto sees it or after moto has done it but before the reply gets back;
+- `throttle(...)` a seeded fraction of DynamoDB calls with the 400 DynamoDB itself sends;
+- `hold(...)` matching requests unforwarded until released, to stop a caller at an exact
+  point;
+- add `latency` to every call, so that work is in flight when something else happens.
+
+`pending` counts, by target, the requests received and not yet answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["FaultProxy", "Hold", "Request"]
+
+_MAX_HEADER_BYTES = 64 * 1024
+_THROTTLE_BODY = json.dumps(
+    {
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "The level of configured provisioned throughput for the table was exceeded.",
+    }
+).encode()
+# Hop-by-hop headers are the proxy's own business, never forwarded either way.
+_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One parsed HTTP request."""
+
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str:
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), "")
+
+    @property
+    def target(self) -> str:
+        """`DynamoDB_20120810.UpdateItem`, `AmazonSQS.SendMessage`, ... ('' for query APIs)."""
+        return self.header("X-Amz-Target")
+
+    def json(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.body or b"{}")
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def sdk_attempt(self) -> tuple[int, int]:
+        """botocore's (attempt, max attempts) from its `amz-sdk-request` header."""
+        parts = dict(
+            p.strip().split("=", 1) for p in self.header("amz-sdk-request").split(";") if "=" in p
+        )
+        return int(parts.get("attempt", 1)), int(parts.get("max", 1))
+
+
+@dataclass
+class Hold:
+    """Requests matching `match` wait here, unforwarded, until `release()` (or the proxy stops)."""
+
+    match: Callable[[Request], bool]
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    held: list[Request] = field(default_factory=list)
+    forwarded: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+class _Closed(Exception):
+    """The client went away, or the proxy was cut."""
+
+
+class FaultProxy:
+    """Forwards loopback HTTP to `upstream` (the moto endpoint); see the module docstring."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        # moto evaluates a condition and applies the write without a lock, so two concurrent
+        # conditional writes to one item can both succeed; DynamoDB does them atomically.
+        # One DynamoDB call at a time through the proxy gives the service DynamoDB's semantics.
+        self._dynamodb = threading.Lock()
+        self._acceptor: threading.Thread | None = None
+        self._accepting = threading.Event()
+        self._stopped = threading.Event()
+        self.port = 0
+        self.latency = 0.0
+        self.pending: Counter[str] = Counter()  # requests received, not yet answered, by target
+        self._throttle: tuple[float, random.Random, Callable[[Request], bool], bool] | None = None
+        self._holds: list[Hold] = []
+        self._cuts: list[tuple[Callable[[Request], bool], bool]] = []
+        self.counts: Counter[str] = Counter()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FaultProxy:
+        self._listen()
+        return self
+
+    def _listen(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        # accept() wakes up now and then, so that cut() can close the socket from this thread.
+        listener.settimeout(0.05)
+        self.port = listener.getsockname()[1]
+        self._accepting.set()
+        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._acceptor.start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            while self._accepting.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                conn.settimeout(None)
+                with self._lock:
+                    self._conns.add(conn)
+                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        finally:
+            listener.close()
+
+    def cut(self) -> None:
+        """Refuse new connections and close the open ones, until `restore()`."""
+        self._accepting.clear()
+        if self._acceptor is not None:
+            self._acceptor.join(timeout=5)
+        self._acceptor = None
+        self._close_connections()
+
+    def restore(self) -> None:
+        """Listen again, on the same port."""
+        if not self._accepting.is_set():
+            self._listen()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for hold in self._holds:
+            hold.release()
+        self.cut()
+
+    def _close_connections(self) -> None:
+        with self._lock:
+            conns, self._conns = set(self._conns), set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def throttle(
+        self,
+        fraction: float,
+        *,
+        seed: int,
+        match: Callable[[Request], bool] | None = None,
+        spare_last_attempt: bool = False,
+    ) -> None:
+        """Answer `fraction` of matching calls (default: every DynamoDB call) with the 400
+        ProvisionedThroughputExceededException DynamoDB sends.
+
+        The decisions come from one seeded generator. `spare_last_attempt` lets botocore's
+        final attempt through: throttling that its retries ride out, as opposed to throttling
+        that outlasts them.
+        """
+        rule = match or (lambda r: r.target.startswith("DynamoDB_"))
+        self._throttle = (fraction, random.Random(seed), rule, spare_last_attempt)
+
+    def stop_throttling(self) -> None:
+        self._throttle = None
+
+    def hold(self, match: Callable[[Request], bool]) -> Hold:
+        hold = Hold(match)
+        self._holds.append(hold)
+        return hold
+
+    def cut_when(self, match: Callable[[Request], bool], *, after_forward: bool) -> None:
+        """Cut the endpoint on the first matching request: before it reaches moto, or after
+        moto has done it but before its reply gets back (a write that happened, unanswered)."""
+        self._cuts.append((match, after_forward))
+
+    def _cut_if(self, request: Request, *, after_forward: bool) -> bool:
+        for rule in list(self._cuts):
+            if rule[1] == after_forward and rule[0](request):
+                self._cuts.remove(rule)
+                self.cut()
+                return True
+        return False
+
+    def _throttled(self, request: Request) -> bool:
+        rule = self._throttle
+        if rule is None:
+            return False
+        fraction, rng, match, spare_last = rule
+        if not match(request):
+            return False
+        attempt, most = request.sdk_attempt
+        last = attempt >= most
+        with self._lock:
+            hit = rng.random() < fraction and not (spare_last and last)
+            if hit and last:
+                self.counts["throttled_last_attempt"] += 1  # botocore gives up on this call
+        return hit
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _serve(self, conn: socket.socket) -> None:
+        upstream = http.client.HTTPConnection(*self._upstream, timeout=60)
+        reader = conn.makefile("rb")
+        try:
+            while self._accepting.is_set():
+                request = self._read(reader)
+                if request is None:
+                    return
+                with self._lock:
+                    self.pending[request.target] += 1
+                try:
+                    if not self._exchange(conn, upstream, request):
+                        return
+                finally:
+                    with self._lock:
+                        self.pending[request.target] -= 1
+        except (_Closed, OSError, http.client.HTTPException):
+            return
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            reader.close()
+            conn.close()
+            upstream.close()
+
+    def _exchange(
+        self, conn: socket.socket, upstream: http.client.HTTPConnection, request: Request
+    ) -> bool:
+        """Answer one request; False when the connection is to be closed."""
+        status, headers, body, hold = self._answer(request)
+        if status == 0:  # to be forwarded
+            if self._cut_if(request, after_forward=False):
+                return False
+            if request.target.startswith("DynamoDB_"):
+                with self._dynamodb:
+                    status, headers, body = self._forward(upstream, request)
+            else:
+                status, headers, body = self._forward(upstream, request)
+            if hold is not None:
+                hold.forwarded.set()
+            self._cut_if(request, after_forward=True)
+        if not self._accepting.is_set():
+            return False  # cut while this request was in flight: the caller gets nothing
+        self._write(conn, status, headers, body)
+        return request.header("Connection").lower() != "close"
+
+    def _answer(self, request: Request) -> tuple[int, list[tuple[str, str]], bytes, Hold | None]:
+        """Decide the fate of one request; status 0 means forward it."""
+        with self._lock:
+            self.counts[request.target or request.method] += 1
+        if self._throttled(request):
+            with self._lock:
+                self.counts["throttled"] += 1
+            headers = [
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("x-amzn-RequestId", uuid.uuid4().hex),
+            ]
+            return 400, headers, _THROTTLE_BODY, None
+        matched = next((h for h in list(self._holds) if h.match(request)), None)
+        if matched is not None:
+            matched.held.append(request)
+            matched.arrived.set()
+            # Bounded: a forgotten hold cannot keep a thread past a minute.
+            if not matched.released.wait(timeout=60) or self._stopped.is_set():
+                raise _Closed
+        if self.latency:
+            time.sleep(self.latency)
+        return 0, [], b"", matched
+
+    def _forward(
+        self, upstream: http.client.HTTPConnection, request: Request
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        upstream.putrequest(request.method, request.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in request.headers:
+            if name.lower() not in _HOP and name.lower() != "content-length":
+                upstream.putheader(name, value)
+        upstream.putheader("Content-Length", str(len(request.body)))
+        upstream.endheaders(request.body)
+        reply = upstream.getresponse()
+        body = reply.read()
+        headers = [
+            (k, v) for k, v in reply.getheaders() if k.lower() not in _HOP | {"content-length"}
+        ]
+        return reply.status, headers, body
+
+    @staticmethod
+    def _read(reader: Any) -> Request | None:
+        line = reader.readline(_MAX_HEADER_BYTES)
+        if not line:
+            return None
+        method, path, _version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        headers: list[tuple[str, str]] = []
+        while True:
+            raw = reader.readline(_MAX_HEADER_BYTES)
+            if not raw:
+                raise _Closed
+            text = raw.decode("latin-1").rstrip("\r\n")
+            if not text:
+                break
+            name, _, value = text.partition(":")
+            headers.append((name.strip(), value.strip()))
+        length = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
+        body = reader.read(length) if length else b""
+        if len(body) != length:
+            raise _Closed
+        return Request(method, path, headers, body)
+
+    @staticmethod
+    def _write(
+        conn: socket.socket, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        reason = http.client.responses.get(status, "")
+        lines = [f"HTTP/1.1 {status} {reason}"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        lines += [f"Content-Length: {len(body)}", "Connection: keep-alive", "", ""]
+        conn.sendall("\r\n".join(lines).encode("latin-1") + body)
