@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from observability.errors import ObservabilityError, StoreUnavailable
+from observability.errors import InvalidInput, ObservabilityError, StoreUnavailable
 from observability.keys import DUE_INDEX, BatchKey, event_prefix, job_pk, state_prefix
 from observability.models import AuditEvent, BatchState, Item, av, is_expired, iso
 from observability.transitions import Scalar, Write
@@ -48,6 +48,9 @@ def _ser(values: Mapping[str, Scalar]) -> Item:
 
 
 def _raise_store(exc: Exception, table: str, action: str) -> NoReturn:
+    if isinstance(exc, ParamValidationError):
+        # A bug or bad data, not an outage: retrying later would fail the same way.
+        raise InvalidInput("request", f"{action} on table {table!r} rejected: {exc}") from exc
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ResourceNotFoundException":

@@ -30,6 +30,7 @@ UNITS: dict[str, str] = {
     "ClaimConflicts": COUNT,
     "TimeToRecoverySeconds": SECONDS,
     "TriggerFailures": COUNT,
+    "TriggerUnrecorded": COUNT,
 }
 
 

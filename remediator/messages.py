@@ -7,6 +7,7 @@ from typing import Any
 
 from observability.errors import InvalidInput
 from observability.keys import validate_id
+from observability.models import from_iso
 from observability.signals import Signal
 from remediator.errors import RemediatorError
 
@@ -47,15 +48,39 @@ def unwrap(body: str) -> dict[str, Any]:
     return data
 
 
-def _int(data: dict[str, Any], name: str) -> int:
-    value = data.get(name)
+def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = data.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MalformedSignal(f"field {name!r} must be a non-negative integer, got {value!r}")
     return value
 
 
+def _text(data: dict[str, Any], name: str, limit: int = 4096) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise MalformedSignal(f"field {name!r} must be a string of at most {limit} characters")
+    return value
+
+
+def _moment(data: dict[str, Any], name: str) -> str | None:
+    value = _text(data, name, 64)
+    if value is None:
+        return None
+    try:
+        from_iso(value)
+    except ValueError:
+        raise MalformedSignal(f"field {name!r} must be an ISO 8601 time, got {value!r}") from None
+    return value
+
+
 def parse_signal(body: str) -> Signal:
-    """The signal in a message body, or MalformedSignal saying what is wrong with it."""
+    """The signal in a message body, or MalformedSignal saying what is wrong with it.
+
+    Every field used downstream is checked here, so that nothing a sender gets wrong can
+    reach a decision, a condition or an item.
+    """
     data = unwrap(body)
     event = data.get("event")
     if not isinstance(event, str) or not event:
@@ -65,22 +90,24 @@ def parse_signal(body: str) -> Signal:
         batch_id = validate_id("batch_id", data.get("batch_id"))
     except InvalidInput as exc:
         raise MalformedSignal(str(exc)) from None
-    next_retry_at = data.get("next_retry_at")
-    if next_retry_at is not None and not isinstance(next_retry_at, str):
-        raise MalformedSignal("field 'next_retry_at' must be a string or null")
-    return Signal.from_dict(
-        {
-            **data,
-            "event": event,
-            "job_id": job_id,
-            "batch_id": batch_id,
-            "attempt": _int(data, "attempt"),
-            "version": _int(data, "version"),
-            "retryable": bool(data.get("retryable", True)),
-            "status": str(data.get("status", "FAILED")),
-            "at": str(data.get("at", "")),
-            "error_type": data.get("error_type"),
-            "error_message": data.get("error_message"),
-            "trace_id": data.get("trace_id"),
-        }
+    retryable = data.get("retryable", True)
+    if not isinstance(retryable, bool):
+        raise MalformedSignal(f"field 'retryable' must be true or false, got {retryable!r}")
+    return Signal(
+        event=event,
+        job_id=job_id,
+        batch_id=batch_id,
+        attempt=_int(data, "attempt"),
+        version=_int(data, "version"),
+        status=_text(data, "status", 32) or "FAILED",
+        error_type=_text(data, "error_type", 256),
+        error_message=_text(data, "error_message"),
+        retryable=retryable,
+        trace_id=_text(data, "trace_id", 256),
+        at=_moment(data, "at") or "",
+        next_retry_at=_moment(data, "next_retry_at"),
+        reason=_text(data, "reason", 256),
+        actor=_text(data, "actor", 256),
+        first_failed_at=_moment(data, "first_failed_at"),
+        attempt_floor=_int(data, "attempt_floor", 0),
     )

@@ -16,10 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
 from observability.audit import AuditStore, ConditionFailed
 from observability.backoff import RetryPolicy
 from observability.clients import AwsClients
-from observability.errors import ObservabilityError
+from observability.errors import ObservabilityError, StoreUnavailable
 from observability.logger import bind
 from observability.metrics import Metrics
 from observability.models import BatchState, EventType, Status, from_iso, iso
@@ -36,6 +44,12 @@ from remediator.triggers import TriggerContext, fire
 __all__ = ["Outcome", "Remediator"]
 
 log = logging.getLogger("remediator")
+
+_RECORD_ATTEMPTS = 30
+
+
+# A trigger that went out and whose record is still to be written.
+_Pending = tuple[BatchState, datetime, EventType, str, dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +80,9 @@ class Remediator:
         self.settings = settings
         self.replica = settings.replica_id
         self.store = AuditStore(clients, settings.table_name)
+        # The record of a trigger that went out is retried by tenacity for as long as its
+        # lease lasts (see _record), so botocore's own retries are off for it.
+        self._record_store = AuditStore(clients.derive(max_attempts=1), settings.table_name)
         self.notifier = Notifier(clients, settings.topic_arn)
         # Retries of a trigger belong to tenacity alone: botocore's are switched off here.
         self.trigger_clients = trigger_clients or clients.derive(
@@ -93,6 +110,7 @@ class Remediator:
         self._sleep = sleep
         self.stopping = stopping or threading.Event()
         self.counts: Counter[str] = Counter()
+        self._unrecorded: dict[str, _Pending] = {}
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -136,6 +154,9 @@ class Remediator:
     def remediate(self, state: BatchState, now: datetime | None = None) -> Outcome:
         """Act on one batch as the policy says (state from the index or a signal: a hint)."""
         now = now or self.now()
+        if state.key.token in self._unrecorded and self.flush_unrecorded():
+            # This replica fired it and has not recorded it yet: never fire it again.
+            return self._count(Outcome("skipped", state.key.token, detail={"reason": "recording"}))
         action = decide(state, now, self.policy)
         key = state.key.token
         with bind(job_id=state.job_id, batch_id=state.batch_id, trace_id=state.trace_id):
@@ -264,9 +285,30 @@ class Remediator:
             event=event,
             detail=detail,
         )
+        # The trigger has gone out: giving up on this write would let the lease run out and
+        # the same attempt be fired again. Repeats are harmless (request token, slot
+        # condition), so keep trying while most of the lease lasts.
+        lease_end = from_iso(claimed.lease_expires_at or iso(now))
+        lease_left = (lease_end - self.now()).total_seconds()
+        retrying = Retrying(
+            stop=stop_after_attempt(_RECORD_ATTEMPTS)
+            | stop_after_delay(max(0.0, 0.8 * lease_left)),
+            wait=wait_random_exponential(multiplier=0.2, max=5.0),
+            retry=retry_if_exception_type(StoreUnavailable),
+            sleep=self._sleep,
+            reraise=True,
+        )
         try:
-            self.store.apply(write, writer=self.replica)
+            retrying(self._record_store.apply, write, writer=self.replica)
             return True
+        except StoreUnavailable as exc:
+            # Kept in memory and tried again at every sweep: the record's condition holds
+            # until another replica takes the batch, however late the write lands.
+            log.error("trigger sent, record pending: %s", exc)
+            self.metrics.emit(claimed.job_id, {"TriggerUnrecorded": 1})
+            with self._lock:
+                self._unrecorded[claimed.key.token] = (claimed, now, event, actor, detail)
+            return False
         except ConditionFailed as lost:
             state_lost = lost.index == 0
             current = BatchState.from_item(lost.old) if lost.old else None
@@ -288,6 +330,33 @@ class Remediator:
             "triggered attempt %d but lost the claim before recording it", claimed.attempt + 1
         )
         return False
+
+    def flush_unrecorded(self) -> int:
+        """Record the triggers that went out while the table would not take their record;
+        returns how many are still pending."""
+        with self._lock:
+            pending = list(self._unrecorded.items())
+        for token, (claimed, fired_at, event, actor, detail) in pending:
+            write = claims.recorded(
+                claimed,
+                self.table,
+                owner=self.replica,
+                actor=actor,
+                now=fired_at,
+                event=event,
+                detail=detail,
+            )
+            try:
+                self._record_store.apply(write, writer=self.replica)
+                log.info("pending trigger record written", extra={"batch": token})
+            except StoreUnavailable:
+                continue
+            except ConditionFailed:
+                log.error("pending trigger record lost: the batch was taken over")
+            with self._lock:
+                self._unrecorded.pop(token, None)
+        with self._lock:
+            return len(self._unrecorded)
 
     def _release(self, claimed: BatchState, retry_at: datetime) -> None:
         try:

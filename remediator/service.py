@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from observability.errors import ObservabilityError
+from observability.errors import NotifierUnavailable, ObservabilityError, StoreUnavailable
 from remediator.consumer import QueueUnavailable, Received, SignalConsumer
 from remediator.errors import RemediatorError
 from remediator.health import HealthServer, Heartbeats
@@ -110,9 +110,15 @@ class Service:
                 continue
             try:
                 self.remediator.handle_signal(sig)
-            except (ObservabilityError, RemediatorError) as exc:
-                # Store or topic trouble: keep the message; it comes back after its timeout.
+            except (StoreUnavailable, NotifierUnavailable, QueueUnavailable) as exc:
+                # AWS trouble: keep the message; it comes back after its timeout.
                 log.warning("signal not handled, will be seen again: %s", exc)
+                continue
+            except Exception:
+                # Whatever this one message did, the others are still handled and deleted;
+                # it goes back at once and, after maxReceiveCount receives, to the DLQ.
+                log.exception("signal could not be handled; left for the DLQ")
+                self.consumer.set_visibility([message], 0)
                 continue
             done.append(message)
         if done:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from observability.settings import Settings
 
@@ -35,3 +36,14 @@ class RemediatorSettings(Settings):
     health_port: int = Field(8080, ge=0, le=65535)
     health_max_silence_seconds: float = Field(90.0, ge=5)
     shutdown_grace_seconds: float = Field(8.0, ge=0, le=120)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_the_trigger(self) -> Self:
+        # A trigger still in flight when its lease ends is fired again by whoever takes
+        # the batch over: the lease must cover the trigger's retries and the record.
+        if self.lease_seconds < 2 * self.trigger_timeout_seconds:
+            raise ValueError(
+                f"REMEDIATOR_LEASE_SECONDS ({self.lease_seconds:g}) must be at least twice "
+                f"REMEDIATOR_TRIGGER_TIMEOUT_SECONDS ({self.trigger_timeout_seconds:g})"
+            )
+        return self

@@ -35,6 +35,7 @@ class Sweeper:
     def sweep(self) -> Counter[str]:
         """One pass over every shard; returns what happened, by outcome kind."""
         seen: Counter[str] = Counter()
+        self.remediator.flush_unrecorded()
         store = self.remediator.store
         for partition in self.partitions():
             for state in store.due(
