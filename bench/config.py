@@ -1,0 +1,98 @@
+"""How much to run: CLI flags, each defaulting to a BENCH_* environment variable.
+
+The defaults keep `make bench` near three minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+__all__ = ["SECTIONS", "BenchConfig", "parse"]
+
+SECTIONS = ("calls", "producer", "ttr", "sweep", "scale")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    sections: tuple[str, ...] = SECTIONS
+    call_samples: int = 20
+    producer_rounds: int = 150
+    producer_batches: int = 1
+    ttr_runs: int = 40
+    sweep_small: int = 1_000
+    sweep_large: int = 100_000
+    sweep_due: int = 10
+    sweep_repeats: int = 1
+    load_threads: int = 3
+    scale_batches: int = 1_000
+    scale_signals: int = 150
+    scale_seconds: float = 8.0
+    scale_rounds: int = 1
+    ceiling_seconds: float = 2.0
+    profile: bool = False
+    out: Path = Path(__file__).parent / "out" / "latest.json"
+
+
+_HELP = {
+    "call_samples": "batches (each kind) whose AWS calls are counted",
+    "producer_rounds": "interleaved rounds of library / floor / Powertools / 2 PutItems",
+    "producer_batches": "batches per variant per round",
+    "ttr_runs": "failures timed to their trigger (N for the p50), each path",
+    "sweep_small": "batch items in the small table",
+    "sweep_large": "batch items in the large table",
+    "sweep_due": "FAILED items due now in each table",
+    "sweep_repeats": "timed sweeps of the large table (the small one gets at least 5)",
+    "load_threads": "BatchWriteItem requests in flight while loading",
+    "scale_batches": "failed batches for the 1-vs-2 remediator processes figure",
+    "scale_signals": "of those batches, how many have their signal queued (twice)",
+    "scale_seconds": "time box of each 1- and 2-process run",
+    "scale_rounds": "repeats of the 1 and 2 process runs (interleaved)",
+    "ceiling_seconds": "seconds each endpoint-ceiling probe runs",
+}
+
+
+def _env_name(name: str) -> str:
+    return f"BENCH_{name.upper()}"
+
+
+def parse(argv: Sequence[str] | None = None) -> BenchConfig:
+    defaults = BenchConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmarks against a moto server started here; ratios against floors "
+        "measured in the same run. Every number flag also reads BENCH_<NAME> from the env.",
+    )
+    parser.add_argument(
+        "--only",
+        default=os.environ.get("BENCH_ONLY", ",".join(SECTIONS)),
+        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (env BENCH_ONLY)",
+    )
+    for f in fields(BenchConfig):
+        if f.name in ("sections", "profile", "out"):
+            continue
+        kind = type(getattr(defaults, f.name))
+        default = kind(os.environ.get(_env_name(f.name), getattr(defaults, f.name)))
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=kind,
+            default=default,
+            help=f"{_HELP[f.name]} (env {_env_name(f.name)}, default %(default)s)",
+        )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        default=os.environ.get("BENCH_PROFILE", "") not in ("", "0"),
+        help="also cProfile the producer loop into bench/out/producer.prof (env BENCH_PROFILE=1)",
+    )
+    parser.add_argument("--out", type=Path, default=defaults.out, help="JSON output path")
+    args = parser.parse_args(argv)
+    sections = tuple(s.strip() for s in args.only.split(",") if s.strip())
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    values = {f.name: getattr(args, f.name) for f in fields(BenchConfig) if f.name != "sections"}
+    return BenchConfig(sections=sections, **values)

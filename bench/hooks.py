@@ -1,0 +1,101 @@
+"""Counts AWS calls and items read through botocore's own event hooks, per client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["CallCounter", "on_call_done"]
+
+
+class CallCounter:
+    """API calls by `service.Operation` (before-call), HTTP sends (retries show here),
+    and what Query/Scan/GetItem responses say they read."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.sends = 0
+        self.server_errors = 0  # HTTP 5xx answers (botocore retries them)
+        self.scanned = 0  # Query/Scan ScannedCount: items the service read for the request
+        self.returned = 0  # items handed back by Query/Scan/GetItem
+        # (perf_counter, "call"/"done", service.Operation), in order: a timeline of the calls.
+        self.log: list[tuple[float, str, str]] = []
+        self._lock = threading.Lock()
+
+    def attach(self, client: Any) -> Any:
+        events = client.meta.events
+        events.register("before-call", self._before_call)
+        events.register("before-send", self._before_send)
+        events.register("response-received", self._response)
+        events.register("after-call.dynamodb", self._after_ddb)
+        events.register("after-call", self._after_call)
+        return client
+
+    def _before_call(self, event_name: str, **_: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        name = f"{service}.{operation}"
+        with self._lock:
+            self.calls[name] += 1
+            self.log.append((time.perf_counter(), "call", name))
+
+    def _after_call(self, event_name: str, **_: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        with self._lock:
+            self.log.append((time.perf_counter(), "done", f"{service}.{operation}"))
+
+    def _response(self, response_dict: dict[str, Any] | None = None, **_: Any) -> None:
+        if response_dict and int(response_dict.get("status_code", 0)) >= 500:
+            with self._lock:
+                self.server_errors += 1
+
+    def _before_send(self, **_: Any) -> None:
+        with self._lock:
+            self.sends += 1
+
+    def _after_ddb(self, event_name: str, parsed: dict[str, Any], **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        with self._lock:
+            if operation in ("Query", "Scan"):
+                self.scanned += int(parsed.get("ScannedCount", 0))
+                self.returned += int(parsed.get("Count", 0))
+            elif operation == "GetItem" and parsed.get("Item"):
+                self.returned += 1
+
+    def detach(self, client: Any) -> None:
+        events = client.meta.events
+        events.unregister("before-call", self._before_call)
+        events.unregister("before-send", self._before_send)
+        events.unregister("response-received", self._response)
+        events.unregister("after-call.dynamodb", self._after_ddb)
+        events.unregister("after-call", self._after_call)
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.log.clear()
+            self.sends = self.server_errors = self.scanned = self.returned = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "calls": dict(sorted(self.calls.items())),
+                "http_sends": self.sends,
+                "server_errors": self.server_errors,
+                "scanned": self.scanned,
+                "returned": self.returned,
+            }
+
+
+def on_call_done(client: Any, event: str, sink: Callable[[float], None]) -> None:
+    """Call `sink(perf_counter())` the moment `event` (e.g. after-call.sqs.SendMessage) fires."""
+
+    def stamp(**_: Any) -> None:
+        sink(time.perf_counter())
+
+    client.meta.events.register(event, stamp)
