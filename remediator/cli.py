@@ -6,8 +6,10 @@ Exit codes: 0 done, 1 failed, 2 usage. Errors are one line on stderr (`--debug` 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import getpass
 import json
+import signal
 import sys
 import time
 import traceback
@@ -460,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: a hung process explains itself.
+    if hasattr(signal, "SIGUSR1") and not faulthandler.is_enabled():
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     ctx = Context(args, out or sys.stdout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from types import TracebackType
 from typing import Any
 
@@ -45,9 +46,12 @@ class LocalAws:
         self.endpoint = f"http://{host}:{port}"
         return self.endpoint
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the server; a request still in flight cannot hold the process past `timeout`."""
         if self._server is not None:
-            self._server.stop()
+            stopper = threading.Thread(target=self._server.stop, name="local-aws-stop", daemon=True)
+            stopper.start()
+            stopper.join(timeout)
             self._server = None
 
     def __enter__(self) -> str:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 
 def clean_env() -> dict[str, str]:
     # A newcomer's shell: no endpoint, no project variables (the demo brings its own AWS).
@@ -46,12 +48,13 @@ def test_demo_tells_the_whole_story_in_under_a_minute():
     assert rows["2024-09"][1:3] == ["EXHAUSTED", "3"]
 
 
-def test_demo_keep_leaves_an_endpoint_to_try_every_command():
+def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
+    errors = (tmp_path / "stderr").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "remediator", "demo", "--keep"],
         env=clean_env(),
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=errors,
         text=True,
     )
     try:
@@ -88,6 +91,12 @@ def test_demo_keep_leaves_an_endpoint_to_try_every_command():
         )
         assert doctor.returncode == 0, doctor.stdout
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=15) == 0
+        try:
+            assert proc.wait(timeout=15) == 0, (tmp_path / "stderr").read_text()
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # every thread's stack, to see what held it
+            time.sleep(1)
+            pytest.fail("demo --keep did not stop:\n" + (tmp_path / "stderr").read_text())
     finally:
         proc.kill()
+        errors.close()
