@@ -29,8 +29,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One test worker per core (each starts its own moto server).
 test: lint typecheck infra-lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 # Offline checks of the deployment: Dockerfile and Terraform linted, then tests/infra (drift
 # between infra/terraform and the code, IAM against the calls the code makes).
