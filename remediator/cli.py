@@ -11,6 +11,7 @@ import getpass
 import json
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -305,11 +306,14 @@ def _confirm(question: str) -> bool:
 
 def cmd_demo(ctx: Context) -> int:
     def wait_forever() -> None:
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            ctx.print("\nstopped")
+        # Explicit handlers: a process started in the background by a shell inherits SIGINT
+        # as ignored, and then Ctrl-C would never become a KeyboardInterrupt.
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        while not stop.wait(0.5):
+            pass
+        ctx.print("\nstopped")
 
     result = run_demo(
         ctx.out, colour=ctx.out.isatty(), keep=ctx.args.keep, wait_forever=wait_forever

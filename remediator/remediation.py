@@ -48,10 +48,6 @@ log = logging.getLogger("remediator")
 _RECORD_ATTEMPTS = 30
 
 
-# A trigger that went out and whose record is still to be written.
-_Pending = tuple[BatchState, datetime, EventType, str, dict[str, str]]
-
-
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one batch: `kind` is counted, `detail` is for logs and the CLI."""
@@ -110,7 +106,8 @@ class Remediator:
         self._sleep = sleep
         self.stopping = stopping or threading.Event()
         self.counts: Counter[str] = Counter()
-        self._unrecorded: dict[str, _Pending] = {}
+        # Records of triggers that went out, still to be written, by batch.
+        self._unrecorded: dict[str, Write] = {}
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -275,7 +272,7 @@ class Remediator:
         detail: dict[str, str],
     ) -> bool:
         """Write the trigger's event (at the time it was fired) into its reserved slot;
-        False if the claim was lost."""
+        False if it is not written (yet)."""
         write = claims.recorded(
             claimed,
             self.table,
@@ -299,36 +296,34 @@ class Remediator:
             reraise=True,
         )
         try:
-            retrying(self._record_store.apply, write, writer=self.replica)
-            return True
+            return bool(retrying(self._land, write))
         except StoreUnavailable as exc:
             # Kept in memory and tried again at every sweep: the record's condition holds
             # until another replica takes the batch, however late the write lands.
             log.error("trigger sent, record pending: %s", exc)
             self.metrics.emit(claimed.job_id, {"TriggerUnrecorded": 1})
             with self._lock:
-                self._unrecorded[claimed.key.token] = (claimed, now, event, actor, detail)
+                self._unrecorded[claimed.key.token] = write
             return False
+
+    def _land(self, write: Write) -> bool:
+        """Commit a trigger's record; False if another replica has taken the batch."""
+        try:
+            self._record_store.apply(write, writer=self.replica)
+            return True
         except ConditionFailed as lost:
-            state_lost = lost.index == 0
-            current = BatchState.from_item(lost.old) if lost.old else None
-        if state_lost and current is not None and current.lease_owner is None:
+            current = BatchState.from_item(lost.old) if lost.old and lost.index == 0 else None
+        if current is not None and current.lease_owner is None:
             # The re-run was quicker than this write and has started already: the event
             # still belongs in the slot the claim reserved for it.
             try:
-                self.store.put_event(
-                    claims.trigger_event(
-                        claimed, self.table, actor=actor, now=now, event=event, detail=detail
-                    )
-                )
+                self._record_store.put_event(write.events[0])
                 return True
             except ConditionFailed:
                 pass
         # The lease ran out while the trigger was in flight and another replica took the
         # batch: its trigger may repeat this one unless the target is idempotent.
-        log.error(
-            "triggered attempt %d but lost the claim before recording it", claimed.attempt + 1
-        )
+        log.error("a trigger was sent but the batch was taken over before it was recorded")
         return False
 
     def flush_unrecorded(self) -> int:
@@ -336,23 +331,11 @@ class Remediator:
         returns how many are still pending."""
         with self._lock:
             pending = list(self._unrecorded.items())
-        for token, (claimed, fired_at, event, actor, detail) in pending:
-            write = claims.recorded(
-                claimed,
-                self.table,
-                owner=self.replica,
-                actor=actor,
-                now=fired_at,
-                event=event,
-                detail=detail,
-            )
+        for token, write in pending:
             try:
-                self._record_store.apply(write, writer=self.replica)
-                log.info("pending trigger record written", extra={"batch": token})
+                self._land(write)
             except StoreUnavailable:
                 continue
-            except ConditionFailed:
-                log.error("pending trigger record lost: the batch was taken over")
             with self._lock:
                 self._unrecorded.pop(token, None)
         with self._lock:
