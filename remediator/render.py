@@ -44,9 +44,6 @@ class Style:
         code = _COLOURS.get(text)
         return f"\033[{code}m{text}\033[0m" if self.colour and code else text
 
-    def dim(self, text: str) -> str:
-        return f"\033[2m{text}\033[0m" if self.colour else text
-
     def bold(self, text: str) -> str:
         return f"\033[1m{text}\033[0m" if self.colour else text
 

@@ -69,6 +69,7 @@ class Service:
         *,
         sweeper: Sweeper | None = None,
         beats: Heartbeats | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.remediator = remediator
         self.consumer = consumer
@@ -77,23 +78,22 @@ class Service:
         self.stopping = remediator.stopping
         self.beats = beats or Heartbeats(self.settings.health_max_silence_seconds)
         self._busy = InFlight()
+        self._monotonic = monotonic
 
     # -- signals --------------------------------------------------------------------------
 
     def process(self, messages: list[Received]) -> int:
         """Handle received messages; delete the handled, return the rest to the queue."""
         done: list[Received] = []
-        started = time.monotonic()
-        extended = False
+        held_since = self._monotonic()
         for index, message in enumerate(messages):
             if self.stopping.is_set():
                 self.consumer.set_visibility(messages[index:], 0)
                 break
-            half = self.consumer.visibility_timeout / 2
-            if not extended and time.monotonic() - started > half:
+            if self._monotonic() - held_since > self.consumer.visibility_timeout / 2:
                 # Slow work (triggers retrying): keep the rest from reappearing elsewhere.
                 self.consumer.set_visibility(messages[index:], self.consumer.visibility_timeout)
-                extended = True
+                held_since = self._monotonic()
             try:
                 sig = parse_signal(message.body)
             except MalformedSignal as exc:
