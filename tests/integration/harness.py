@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +21,45 @@ from remediator.remediation import Remediator
 from remediator.service import Service
 from remediator.settings import RemediatorSettings
 from tests.conftest import REGION, Clock
+
+
+def count_calls(clients: AwsClients) -> Counter[str]:
+    """Count API calls per operation with botocore's own event hooks (once per call)."""
+    calls: Counter[str] = Counter()
+
+    def hook(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    for service in ("dynamodb", "sns", "sqs"):
+        clients.client(service).meta.events.register("before-call", hook)
+    return calls
+
+
+def raw_items(clients: AwsClients, table: str) -> list[dict[str, Any]]:
+    return clients.dynamodb().scan(TableName=table, ConsistentRead=True)["Items"]  # type: ignore[return-value]
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`remediator ARGS` as a person runs it: a subprocess, with `env` over this one's."""
+    return subprocess.run(
+        [sys.executable, "-m", "remediator", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def run_cli(endpoint: str, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`remediator ARGS` configured for `settings` on `endpoint`."""
+    return cli(
+        *args,
+        AWS_ENDPOINT_URL=endpoint,
+        REMEDIATOR_TABLE_NAME=settings.table_name,
+        REMEDIATOR_TOPIC_ARN=settings.topic_arn or "",
+        REMEDIATOR_QUEUE_URL=settings.queue_url or "",
+    )
 
 
 class Stack:

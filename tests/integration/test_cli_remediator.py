@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from observability import Status
+from observability import NonRetryableError, Status
 from tests.conftest import Clock, new_id
-from tests.integration.harness import Stack
-from tests.integration.test_producer_edges import run_cli
+from tests.integration.harness import Stack, run_cli
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ def snapshot(stack: Stack, resources: Any) -> tuple[Any, ...]:
 def test_failed_lists_failed_and_exhausted_across_jobs(stack: Stack):
     a, b = new_id(), new_id()
     stack.fail(a, "x")
-    stack.fail(b, "y", error=__import__("observability").NonRetryableError)
+    stack.fail(b, "y", error=NonRetryableError)
     with stack.trail.batch(a, "fine"):
         pass
     done = run_cli(stack.endpoint, stack.settings, "failed", "--output", "json")

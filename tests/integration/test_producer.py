@@ -19,7 +19,9 @@ from observability import (
     Status,
 )
 from observability.metrics import Metrics
+from observability.models import from_iso
 from tests.conftest import Clock, drain, new_id
+from tests.integration.harness import count_calls, raw_items
 
 WORK_QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/work"
 
@@ -31,22 +33,6 @@ class Boom(Exception):
 def make_trail(settings: Settings, clients: Any, clock: Clock, **kw: Any) -> AuditTrail:
     stream = kw.pop("stream", io.StringIO())
     return AuditTrail(settings, clients=clients, clock=clock, metrics=Metrics(stream=stream), **kw)
-
-
-def raw_items(clients: Any, table: str) -> list[dict[str, Any]]:
-    return clients.dynamodb().scan(TableName=table, ConsistentRead=True)["Items"]
-
-
-def count_calls(clients: Any) -> Counter[str]:
-    """Count API calls per operation with botocore's own event hooks (once per call)."""
-    calls: Counter[str] = Counter()
-
-    def hook(model: Any, **_: Any) -> None:
-        calls[model.name] += 1
-
-    for service in ("dynamodb", "sns", "sqs"):
-        clients.client(service).meta.events.register("before-call", hook)
-    return calls
 
 
 def run_months(trail: AuditTrail, job: str, months: list[int], fail_at: int | None) -> list[int]:
@@ -263,9 +249,7 @@ def test_next_retry_follows_the_backoff_bounds(settings_kwargs, clients, clock):
         with pytest.raises(Boom), trail.batch(job, "b"):
             raise Boom
         state = trail.get(job, "b")
-        delay = (
-            __import__("observability.models").models.from_iso(state.next_retry_at) - clock.now
-        ).total_seconds()
+        delay = (from_iso(state.next_retry_at) - clock.now).total_seconds()
         assert 0 <= delay <= 60 * 2 ** (attempt - 1)
 
 

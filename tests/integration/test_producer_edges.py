@@ -19,7 +19,7 @@ from observability.keys import MAX_ID_BYTES
 from observability.metrics import Metrics
 from observability.triggers import MAX_TRIGGER_BYTES, SqsTrigger
 from tests.conftest import Clock, new_id
-from tests.integration.test_producer import count_calls, raw_items
+from tests.integration.harness import count_calls, raw_items, run_cli
 
 
 def trail_for(settings: Settings, clients: Any, clock: Clock, **kw: Any) -> AuditTrail:
@@ -140,24 +140,6 @@ def test_expired_items_are_invisible_to_every_read(settings, clients, clock, mot
     with trail.batch(job, "old") as run:
         assert run.attempt == 1
     assert [e.event.value for e in trail.history(job, "old")] == ["STARTED", "SUCCESS"]
-
-
-def run_cli(endpoint: str, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
-        "REMEDIATOR_TABLE_NAME": settings.table_name,
-        "REMEDIATOR_TOPIC_ARN": settings.topic_arn or "",
-        "REMEDIATOR_QUEUE_URL": settings.queue_url or "",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "remediator", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 RACER = textwrap.dedent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from observability import SqsTrigger, Status
 from observability.models import from_iso
 from tests.conftest import Clock, drain, new_id
-from tests.integration.harness import Stack
+from tests.integration.harness import Stack, count_calls
 
 
 @pytest.fixture
@@ -277,7 +278,7 @@ def test_unreachable_trigger_target_releases_the_claim_with_backoff(
     # Still the same attempt in flight: no attempt is spent on a trigger that never went out.
     assert (state.status, state.attempt) == (Status.RETRYING, 1)
     retry_at = from_iso(state.lease_expires_at)
-    assert clock.now < retry_at <= clock.now + __import__("datetime").timedelta(seconds=30)
+    assert clock.now < retry_at <= clock.now + timedelta(seconds=30)
     assert stack.service.run_once().outcomes.get("trigger_failed") is None  # not before then
     # The target comes back (the stored trigger is fixed); after the lease it is re-triggered.
     stack.clients.dynamodb().update_item(
@@ -388,7 +389,6 @@ def test_a_rerun_that_starts_before_its_trigger_is_recorded(stack: Stack):
 
 def test_budget_is_reserved_in_blocks_and_never_overspent(stack: Stack):
     from remediator.guards import RetryBudget
-    from tests.integration.test_producer import count_calls
 
     table = stack.settings.table_name
     a = RetryBudget(stack.clients, table, per_minute=12, block=5)
