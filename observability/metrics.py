@@ -10,10 +10,12 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 __all__ = ["COUNT", "MILLISECONDS", "SECONDS", "UNITS", "Metrics", "emf_record"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 COUNT = "Count"
 MILLISECONDS = "Milliseconds"
@@ -44,7 +46,8 @@ def emf_record(
     """One EMF document: the metric values at top level, described under `_aws`. Pure."""
     record: dict[str, Any] = {
         "_aws": {
-            "Timestamp": int(timestamp.timestamp() * 1000),
+            # Integer arithmetic: a float product loses the last millisecond now and then.
+            "Timestamp": (timestamp - _EPOCH) // timedelta(milliseconds=1),
             "CloudWatchMetrics": [
                 {
                     "Namespace": namespace,
