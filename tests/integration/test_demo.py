@@ -57,18 +57,27 @@ def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
         stderr=errors,
         text=True,
     )
+    seen: list[str] = []
+
+    def told() -> str:
+        """What the demo said so far, for the message of any failing assertion."""
+        return "".join(seen) + "\n--- stderr ---\n" + (tmp_path / "stderr").read_text()
+
     try:
         exports: dict[str, str] = {}
         deadline = time.monotonic() + 90
         assert proc.stdout is not None
         for line in proc.stdout:
-            assert time.monotonic() < deadline
+            seen.append(line)
+            assert time.monotonic() < deadline, told()
             if line.strip().startswith("export "):
                 name, value = line.strip().removeprefix("export ").split("=", 1)
                 exports[name] = value
             if "Press Ctrl-C" in line:
                 break
-        assert {"REMEDIATOR_TABLE_NAME", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"} <= set(exports)
+        assert {"REMEDIATOR_TABLE_NAME", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"} <= set(exports), (
+            told()
+        )
         env = {**clean_env(), **exports}
         status = subprocess.run(
             [sys.executable, "-m", "remediator", "status", "ingest-sales", "--output", "json"],
@@ -78,9 +87,9 @@ def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
             timeout=60,
             check=False,
         )
-        assert status.returncode == 0, status.stderr
+        assert status.returncode == 0, status.stderr + told()
         counts = json.loads(status.stdout)["counts"]
-        assert (counts["SUCCESS"], counts["EXHAUSTED"]) == (11, 1)
+        assert (counts["SUCCESS"], counts["EXHAUSTED"]) == (11, 1), status.stdout + told()
         doctor = subprocess.run(
             [sys.executable, "-m", "remediator", "doctor"],
             env=env,
@@ -89,14 +98,14 @@ def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
             timeout=60,
             check=False,
         )
-        assert doctor.returncode == 0, doctor.stdout
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr + told()
         proc.send_signal(signal.SIGINT)
         try:
-            assert proc.wait(timeout=15) == 0, (tmp_path / "stderr").read_text()
+            assert proc.wait(timeout=15) == 0, told()
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGUSR1)  # every thread's stack, to see what held it
             time.sleep(1)
-            pytest.fail("demo --keep did not stop:\n" + (tmp_path / "stderr").read_text())
+            pytest.fail("demo --keep did not stop:\n" + told())
     finally:
         proc.kill()
         errors.close()
