@@ -149,6 +149,7 @@ def test_trigger_that_never_starts_counts_as_an_attempt(stack: Stack):
     stack.clock.advance(stack.settings.stale_after_seconds + 1)
     stack.service.run_once()
     assert stack.trail.get(job, "b1").status is Status.EXHAUSTED
+    assert stack.metric_total("RemediationExhausted") == 1  # exhausted by the remediator
 
 
 def test_heartbeat_defeats_the_stale_sweep(stack: Stack):
@@ -209,6 +210,7 @@ def test_duplicate_signals_trigger_once(stack: Stack, resources: Any):
     assert summary.outcomes.get("triggered") == 1
     assert summary.outcomes.get("conflict", 0) + summary.outcomes.get("skipped", 0) >= 4
     assert len(stack.work()) == 1
+    assert stack.metric_total("ClaimConflicts") == summary.outcomes.get("conflict", 0) >= 1
 
 
 def test_retry_budget_limits_triggers_per_minute(

@@ -265,3 +265,17 @@ def _registered() -> list[str]:
     from remediator import triggers
 
     return list(triggers._custom)
+
+
+def test_custom_trigger_found_through_its_entry_point_group(tmp_path, monkeypatch):
+    """A package that declares `[remediator.triggers]` is found without any registration."""
+    (tmp_path / "nightly_rerun.py").write_text(
+        "def fire(params, ctx):\n    return f\"{params['dag']}:{ctx.key.batch_id}:{ctx.attempt}\"\n"
+    )
+    dist = tmp_path / "nightly_rerun-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: nightly-rerun\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[remediator.triggers]\nnightly = nightly_rerun:fire\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = CustomTrigger(name="nightly", params={"dag": "sales"})
+    assert fire(None, spec.to_dict(), CTX) == "sales:2024-05:2"  # type: ignore[arg-type]

@@ -79,3 +79,22 @@ def test_tables_align_with_or_without_colour():
     assert "\033[" not in "".join(plain)
     assert "\033[31mFAILED\033[0m" in coloured[2]
     assert coloured[2].replace("\033[31m", "").replace("\033[0m", "") == plain[2]
+
+
+def test_progress_bar_on_a_terminal_and_silence_elsewhere():
+    import io
+
+    from remediator.render import Progress
+
+    shown = io.StringIO()
+    bar = Progress(4, shown, show=True, width=8)
+    for _ in range(4):
+        bar.step()
+    frames = shown.getvalue().split("\r")[1:]
+    assert frames[0] == "  [##......] 1/4"
+    assert frames[-1] == "  [########] 4/4\n"
+    quiet = io.StringIO()
+    silent = Progress(4, quiet, show=False)
+    silent.step()
+    assert quiet.getvalue() == ""
+    assert silent.done == 1
