@@ -3,6 +3,11 @@
 Narrow primitives only; the logic of what to write lives in pure modules. Every botocore
 error is translated here into the library's own exceptions. Every read drops items whose
 TTL has passed, because DynamoDB deletes them days late.
+
+Every write stamps the item with a fresh `write_id`. botocore retries a write whose reply
+was lost; the retry then fails its condition, because the first one landed, and the item
+DynamoDB hands back (`ReturnValuesOnConditionCheckFailure=ALL_OLD`) carries this write's id:
+that is success, told apart from another writer's change without a read.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from observability.errors import InvalidInput, ObservabilityError, StoreUnavailable
-from observability.keys import DUE_INDEX, BatchKey, event_prefix, job_pk, state_prefix
-from observability.models import AuditEvent, BatchState, Item, av, is_expired, iso
-from observability.transitions import Scalar, Write
+from observability.keys import DUE_INDEX, BatchKey, archive_prefix, job_pk, state_prefix
+from observability.models import AuditEvent, BatchState, Item, Plain, av, is_expired, iso, plain
+from observability.transitions import Archive, Write
 
 if TYPE_CHECKING:
     from observability.clients import AwsClients
@@ -26,24 +31,22 @@ if TYPE_CHECKING:
 __all__ = ["AuditStore", "ConditionFailed", "TableMissing"]
 
 _BATCH_GET_LIMIT = 100
-_TOKEN_NAMESPACE = uuid.UUID("5f0c2a52-9a7e-4d1f-8d2b-0b7f6a0d3c11")
+_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class ConditionFailed(ObservabilityError):
-    """A conditional write lost: `old` is the item as it stood (None on a transaction conflict)."""
+    """A conditional write lost: `old` is the item as it stood when it was refused."""
 
-    def __init__(self, old: Item | None, conflict: bool = False, index: int = 0) -> None:
-        super().__init__("conditional write rejected" + (" (conflict)" if conflict else ""))
+    def __init__(self, old: Item | None) -> None:
+        super().__init__("conditional write rejected")
         self.old = old
-        self.conflict = conflict
-        self.index = index  # 0: the state item; 1 and up: the event items, in order
 
 
 class TableMissing(StoreUnavailable):
     """The audit table does not exist (run `remediator bootstrap`)."""
 
 
-def _ser(values: Mapping[str, Scalar]) -> Item:
+def _ser(values: Mapping[str, Plain]) -> Item:
     return {k: av(v) for k, v in values.items()}
 
 
@@ -62,8 +65,13 @@ def _raise_store(exc: Exception, table: str, action: str) -> NoReturn:
     raise StoreUnavailable(f"{action} on table {table!r} failed: {exc}") from exc
 
 
+def _events(item: Item) -> list[Plain]:
+    raw = item.get("events", {}).get("L", [])
+    return [plain(v) for v in raw]
+
+
 class AuditStore:
-    """DynamoDB primitives for state and event items in one table."""
+    """DynamoDB primitives for batch items and their archives in one table."""
 
     def __init__(
         self,
@@ -82,85 +90,85 @@ class AuditStore:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def _state_op(self, write: Write) -> dict[str, Any]:
+    def _state_op(self, write: Write, write_id: str) -> dict[str, Any]:
         op: dict[str, Any] = {
             "TableName": self.table_name,
             "ConditionExpression": write.condition,
-            "ExpressionAttributeNames": write.names(),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+        names = write.names()
         values = write.expression_values()
+        if write.put:
+            op["Item"] = _ser({**write.item(), "write_id": write_id})
+        else:
+            names["#write_id"] = "write_id"
+            values[":write_id"] = write_id
+            op["Key"] = _ser({"pk": write.key.pk, "sk": write.key.sk})
+            expression = write.update_expression()
+            stamp = "#write_id = :write_id"
+            op["UpdateExpression"] = (
+                expression.replace("SET ", f"SET {stamp}, ", 1)
+                if expression.startswith("SET ")
+                else f"SET {stamp} {expression}".rstrip()
+            )
+        op["ExpressionAttributeNames"] = names
         if values:
             op["ExpressionAttributeValues"] = _ser(values)
-        if write.put:
-            op["Item"] = _ser(write.item())
-        else:
-            op["Key"] = _ser({"pk": write.key.pk, "sk": write.key.sk})
-            op["UpdateExpression"] = write.update_expression()
         return op
 
-    def apply(self, write: Write, *, writer: str) -> None:
-        """Commit the state change and its events together, or raise ConditionFailed.
-
-        The request token makes botocore's retry of a commit whose reply was lost a no-op
-        instead of a spurious condition failure.
-        """
-        state = self._state_op(write)
-        ops: list[dict[str, Any]] = [{"Put": state} if write.put else {"Update": state}]
-        ops += [{"Put": self._event_op(ev, write.event_condition)} for ev in write.events]
-        # Event sort keys carry versions: they name this transition uniquely.
-        slots = ",".join(str(ev["sk"]) for ev in write.events)
-        token = uuid.uuid5(_TOKEN_NAMESPACE, f"{write.key.token}#{slots}#{writer}")
+    def _write(self, write: Write, *, new: bool) -> Item | None:
+        """One conditional PutItem or UpdateItem; the new item when `new` (or when this very
+        write is found to have landed already), else None."""
+        if write.archive is not None:
+            self.put_archive(write.archive)
+        write_id = uuid.uuid4().hex[:16]
+        op = self._state_op(write, write_id)
+        action = "PutItem" if write.put else "UpdateItem"
         try:
-            self._ddb().transact_write_items(
-                TransactItems=ops,
-                ClientRequestToken=str(token),
-            )
+            if write.put:
+                self._ddb().put_item(**op)
+                return None
+            if new:
+                op["ReturnValues"] = "ALL_NEW"
+            reply = self._ddb().update_item(**op)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") == "TransactionCanceledException":
-                reasons: list[Any] = list(exc.response.get("CancellationReasons", []))
-                for index, reason in enumerate(reasons):
-                    if reason.get("Code") == "ConditionalCheckFailed":
-                        old = reasons[0].get("Item") if index == 0 else None
-                        raise ConditionFailed(old, index=index) from None
-                if any(r.get("Code") == "TransactionConflict" for r in reasons):
-                    raise ConditionFailed(None, conflict=True) from None
-            _raise_store(exc, self.table_name, "TransactWriteItems")
+            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+                old: Any = exc.response.get("Item")
+                if old and old.get("write_id", {}).get("S") == write_id:
+                    return dict(old)  # botocore's retry of this write, whose reply was lost
+                raise ConditionFailed(old) from None
+            _raise_store(exc, self.table_name, action)
         except BotoCoreError as exc:
-            _raise_store(exc, self.table_name, "TransactWriteItems")
+            _raise_store(exc, self.table_name, action)
+        return reply.get("Attributes") if new else None
 
-    def _event_op(self, event: Mapping[str, Scalar], conditional: bool) -> dict[str, Any]:
-        op: dict[str, Any] = {"TableName": self.table_name, "Item": _ser(event)}
-        if conditional:
-            op["ConditionExpression"] = "attribute_not_exists(sk)"
-        return op
-
-    def put_event(self, event: Mapping[str, Scalar]) -> None:
-        """Write one event into its reserved version slot, once; ConditionFailed if taken."""
-        try:
-            self._ddb().put_item(**self._event_op(event, True))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ConditionFailed(None, index=1) from None
-            _raise_store(exc, self.table_name, "PutItem")
-        except BotoCoreError as exc:
-            _raise_store(exc, self.table_name, "PutItem")
+    def apply(self, write: Write) -> None:
+        """Commit one transition (archiving first when its write says so), or raise
+        ConditionFailed with the item as it stands."""
+        self._write(write, new=False)
 
     def update(self, write: Write) -> BatchState:
-        """One conditional UpdateItem with no event (claims, heartbeats); returns the new state."""
-        op = self._state_op(write)
-        op.pop("TableName")
+        """Commit one conditional write and return the item it leaves (claims, heartbeats)."""
+        item = self._write(write, new=True)
+        if not item:
+            raise StoreUnavailable(f"UpdateItem on table {self.table_name!r} returned no item")
+        return BatchState.from_item(item)
+
+    def put_archive(self, archive: Archive) -> None:
+        """Put older events in their archive item, once: an archive already there under the
+        same name holds the same events (a writer died before trimming them)."""
         try:
-            reply = self._ddb().update_item(TableName=self.table_name, ReturnValues="ALL_NEW", **op)
+            self._ddb().put_item(
+                TableName=self.table_name,
+                Item=_ser(archive.item()),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                old: Any = exc.response.get("Item")
-                raise ConditionFailed(old) from None
-            _raise_store(exc, self.table_name, "UpdateItem")
+            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+                return
+            _raise_store(exc, self.table_name, "PutItem")
         except BotoCoreError as exc:
-            _raise_store(exc, self.table_name, "UpdateItem")
-        return BatchState.from_item(reply["Attributes"])
+            _raise_store(exc, self.table_name, "PutItem")
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -227,18 +235,24 @@ class AuditStore:
                 yield BatchState.from_item(item)
 
     def history(self, key: BatchKey, now: datetime) -> list[AuditEvent]:
-        """The events of one batch, oldest first (one paginated Query)."""
-        return [
-            AuditEvent.from_item(item)
+        """Every event of one batch, oldest first: the item's own, and its archives (one
+        more Query, only when the item's history no longer starts at version 1)."""
+        state = self.get(key, now)
+        if state is None:
+            return []
+        kept = list(state.events or ())
+        chunks: list[list[Plain]] = []
+        if state.incarnation and min((e.get("version", 0) for e in kept), default=2) > 1:
             for item in self._query(
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
                 ExpressionAttributeValues=_ser(
-                    {":pk": key.pk, ":prefix": event_prefix(key.batch_id)}
+                    {":pk": key.pk, ":prefix": archive_prefix(key.batch_id, state.incarnation)}
                 ),
                 ConsistentRead=True,
-            )
-            if not is_expired(item, now)
-        ]
+            ):
+                if not is_expired(item, now):
+                    chunks.append(_events(item))
+        return AuditEvent.merge(key.job_id, key.batch_id, *chunks, kept)
 
     def due(self, partition: str, until: datetime, now: datetime) -> Iterator[BatchState]:
         """Items of one shard of the sparse due-index whose `due_at` has come: hints, not facts."""

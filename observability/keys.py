@@ -1,15 +1,20 @@
 """Every DynamoDB key and index value is built here, and nowhere else.
 
-One partition per job holds a state item per batch and an event item per transition:
+One partition per job holds one item per batch, its state and its recent history together,
+and the batch's older history in immutable archive items:
 
-    pk = JOB#<job_id>   sk = STATE#<batch_id>              the batch's current state
-    pk = JOB#<job_id>   sk = EVENT#<batch_id>#<version>     one per transition, oldest first
+    pk = JOB#<job_id>   sk = STATE#<batch_id>                            state, recent events
+    pk = JOB#<job_id>   sk = ARCHIVE#<batch_id>#<incarnation>#<last>#<n>  older events
 
-so `status JOB` is one Query over STATE#, and `history JOB BATCH` one Query over
-EVENT#<batch_id>#. The sparse `due-index` GSI holds only batches that need the remediator:
-partition FAILED#<shard> (retry due at `due_at`), LIVE#<shard> (a run or a re-trigger that
-must show progress by `due_at`, else it is stale), or EXHAUSTED#<shard> (waiting for a person;
-never swept, listed by `remediator failed`).
+so `status JOB` is one Query over STATE#, and `history JOB BATCH` one GetItem plus one Query
+over ARCHIVE#<batch_id>#<incarnation># (the incarnation tells a batch id used again after
+its item expired from the earlier one). The table's own shape (layout version, shard count)
+is the item pk = TABLE, sk = META, written at bootstrap.
+
+The sparse `due-index` GSI holds only batches that need the remediator: partition
+FAILED#<shard> (retry due at `due_at`), LIVE#<shard> (a run or a re-trigger that must show
+progress by `due_at`, else it is stale), or EXHAUSTED#<shard> (waiting for a person; never
+swept, listed by `remediator failed`).
 """
 
 from __future__ import annotations
@@ -24,22 +29,27 @@ __all__ = [
     "DELIMITER",
     "DUE_AT",
     "DUE_INDEX",
+    "DUE_INDEX_PROJECTION",
     "DUE_PK",
+    "LAYOUT_VERSION",
+    "LEGACY_EVENT_PREFIX",
     "MAX_ID_BYTES",
     "TTL_ATTRIBUTE",
     "BatchKey",
+    "archive_prefix",
+    "archive_sk",
     "batch_id_from_sk",
     "breaker_key",
     "budget_key",
-    "event_prefix",
-    "event_sk",
     "exhausted_partition",
     "exhausted_partitions",
     "failed_partition",
     "failed_partitions",
+    "job_id_from_pk",
     "job_pk",
     "live_partition",
     "live_partitions",
+    "meta_key",
     "shard_of",
     "state_prefix",
     "validate_id",
@@ -51,10 +61,32 @@ DUE_INDEX = "due-index"
 DUE_PK = "due_pk"
 DUE_AT = "due_at"
 TTL_ATTRIBUTE = "expires_at"
+# 1: an event item per transition (until 0.1); 2: history in the batch's item, archives.
+LAYOUT_VERSION = 2
+LEGACY_EVENT_PREFIX = "EVENT#"
+# What the sweep reads from the index (besides the table's and the index's keys): the
+# fields its decisions and conditions need, all small, so that an index write stays at one
+# write unit however long the history, the error or the trigger grow. The ids come from the
+# table keys; the rest of the item is read by the conditional write that acts on it.
+DUE_INDEX_PROJECTION = (
+    "status",
+    "attempt",
+    "version",
+    "retryable",
+    "first_failed_at",
+    "attempt_floor",
+    "lease_owner",
+    "lease_expires_at",
+    "expires_at",
+    "trace_id",
+    "updated_at",
+    "heartbeat_at",
+    "incarnation",
+)
 
 _JOB = "JOB#"
 _STATE = "STATE#"
-_EVENT = "EVENT#"
+_ARCHIVE = "ARCHIVE#"
 
 
 def validate_id(field: str, value: object) -> str:
@@ -114,13 +146,25 @@ def state_prefix() -> str:
     return _STATE
 
 
-def event_prefix(batch_id: str) -> str:
-    return f"{_EVENT}{batch_id}{DELIMITER}"
+def job_id_from_pk(pk: str) -> str:
+    return pk.removeprefix(_JOB)
 
 
-def event_sk(batch_id: str, version: int) -> str:
-    # Zero-padded so that lexical order is version order: history is oldest first.
-    return f"{event_prefix(batch_id)}{version:010d}"
+def archive_prefix(batch_id: str, incarnation: str) -> str:
+    return f"{_ARCHIVE}{batch_id}{DELIMITER}{incarnation}{DELIMITER}"
+
+
+def archive_sk(batch_id: str, incarnation: str, last_version: int, count: int) -> str:
+    """An archive item is named by the highest version it holds and how many events: the
+    history list it was cut from is the only one with both, so a writer that repeats the put
+    of a writer that died writes the same item, and never a different one under its name."""
+    # Zero-padded so that lexical order is version order.
+    return f"{archive_prefix(batch_id, incarnation)}{last_version:010d}{DELIMITER}{count:04d}"
+
+
+def meta_key() -> tuple[str, str]:
+    """The table's own record: layout version and shard count, written at bootstrap."""
+    return ("TABLE", "META")
 
 
 def breaker_key(job_id: str) -> tuple[str, str]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from observability.keys import BatchKey, batch_id_from_sk
+from observability.keys import BatchKey, batch_id_from_sk, job_id_from_pk
 
 __all__ = [
     "TERMINAL_FAILURES",
@@ -18,16 +18,23 @@ __all__ = [
     "BatchState",
     "EventType",
     "Item",
+    "Plain",
+    "Record",
     "Status",
     "av",
     "from_iso",
     "is_expired",
     "iso",
     "plain",
+    "plain_item",
 ]
 
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
+# A stored value as Python sees it: str, int, bool, None, or lists and maps of those.
+Plain = Any
+# One event as stored in a batch's history list (a DynamoDB map).
+Record = dict[str, Plain]
 
 
 class Status(StrEnum):
@@ -62,48 +69,85 @@ def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def av(value: str | int | bool) -> AttributeValue:
-    """One Python value as a DynamoDB attribute value (the only three kinds stored here)."""
+def av(value: Plain) -> AttributeValue:
+    """A Python value as a DynamoDB attribute value: str, int, bool, None, lists and maps."""
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int):
         return {"N": str(value)}
-    return {"S": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): av(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [av(v) for v in value]}
+    raise TypeError(f"cannot store a {type(value).__name__} in the audit table")
 
 
-def plain(value: AttributeValue) -> str | int | bool | None:
+def plain(value: AttributeValue) -> Plain:
+    """The inverse of `av`; types not stored here (sets, binary) read as None."""
     if "S" in value:
         return str(value["S"])
     if "N" in value:
         return int(value["N"])
     if "BOOL" in value:
         return bool(value["BOOL"])
+    if "M" in value:
+        return {k: plain(v) for k, v in value["M"].items()}
+    if "L" in value:
+        return [plain(v) for v in value["L"]]
     return None
 
 
-def _s(item: Mapping[str, AttributeValue], name: str) -> str | None:
-    value = item.get(name)
-    return str(value["S"]) if value and "S" in value else None
-
-
-def _n(item: Mapping[str, AttributeValue], name: str, default: int = 0) -> int:
-    value = item.get(name)
-    return int(value["N"]) if value and "N" in value else default
-
-
-def _b(item: Mapping[str, AttributeValue], name: str, default: bool) -> bool:
-    value = item.get(name)
-    return bool(value["BOOL"]) if value and "BOOL" in value else default
+def plain_item(item: Mapping[str, AttributeValue]) -> dict[str, Plain]:
+    return {k: plain(v) for k, v in item.items()}
 
 
 def is_expired(item: Mapping[str, AttributeValue], now: datetime) -> bool:
     """TTL deletes lag by days: an item past `expires_at` is treated as gone by every read."""
-    return _n(item, "expires_at", 0) <= int(now.timestamp()) if "expires_at" in item else False
+    value = item.get("expires_at")
+    return bool(value and "N" in value and int(value["N"]) <= int(now.timestamp()))
+
+
+def _text(data: Mapping[str, Plain], name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) else None
+
+
+def _int(data: Mapping[str, Plain], name: str, default: int = 0) -> int:
+    value = data.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _opt_int(data: Mapping[str, Plain], name: str) -> int | None:
+    value = data.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _last_error(events: Sequence[Record]) -> str | None:
+    """The message of the latest event that carries one (a failure's, or a stale run's)."""
+    found = [e for e in events if isinstance(e.get("error_message"), str)]
+    return max(found, key=lambda e: _int(e, "version"))["error_message"] if found else None
+
+
+def _bool(data: Mapping[str, Plain], name: str, default: bool) -> bool:
+    value = data.get(name)
+    return value if isinstance(value, bool) else default
+
+
+# Fields of BatchState that are not stored as attributes of their own name.
+_DERIVED = frozenset({"job_id", "batch_id"})
 
 
 @dataclass(frozen=True, slots=True)
 class BatchState:
-    """The current state of one batch, as its state item holds it."""
+    """The current state of one batch, as its item holds it.
+
+    `events` is the history kept in the item (oldest first, older ones archived), or None
+    where the source does not carry it (the due-index, a signal).
+    """
 
     job_id: str
     batch_id: str
@@ -129,6 +173,10 @@ class BatchState:
     attempt_floor: int = 0
     alerted: bool = False
     expires_at: int = 0
+    incarnation: str | None = None
+    pending_trigger: int | None = None
+    write_id: str | None = None
+    events: tuple[Record, ...] | None = None
 
     @property
     def key(self) -> BatchKey:
@@ -140,47 +188,74 @@ class BatchState:
         return self.due_at if self.status is Status.FAILED and self.due_pk else None
 
     @classmethod
-    def from_item(cls, item: Mapping[str, AttributeValue]) -> BatchState:
-        raw_trigger = _s(item, "trigger")
-        duration = item.get("duration_ms")
+    def from_plain(cls, data: Mapping[str, Plain]) -> BatchState:
+        """From an item's attributes as Python values (keys `pk`/`sk` give the ids)."""
+        raw_trigger = _text(data, "trigger")
+        raw_events = data.get("events")
+        events = (
+            tuple(e for e in raw_events if isinstance(e, dict))
+            if isinstance(raw_events, list)
+            else None
+        )
+        error_type = _text(data, "error_type")
         return cls(
-            job_id=_s(item, "job_id") or "",
-            batch_id=_s(item, "batch_id") or batch_id_from_sk(_s(item, "sk") or ""),
-            status=Status(_s(item, "status") or ""),
-            attempt=_n(item, "attempt"),
-            version=_n(item, "version"),
-            run_id=_s(item, "run_id"),
-            trace_id=_s(item, "trace_id"),
-            started_at=_s(item, "started_at"),
-            heartbeat_at=_s(item, "heartbeat_at"),
-            finished_at=_s(item, "finished_at"),
-            updated_at=_s(item, "updated_at"),
-            duration_ms=int(duration["N"]) if duration and "N" in duration else None,
-            error_type=_s(item, "error_type"),
-            error_message=_s(item, "error_message"),
-            retryable=_b(item, "retryable", True),
+            job_id=_text(data, "job_id") or job_id_from_pk(_text(data, "pk") or ""),
+            batch_id=_text(data, "batch_id") or batch_id_from_sk(_text(data, "sk") or ""),
+            status=Status(_text(data, "status") or ""),
+            attempt=_int(data, "attempt"),
+            version=_int(data, "version"),
+            run_id=_text(data, "run_id"),
+            trace_id=_text(data, "trace_id"),
+            started_at=_text(data, "started_at"),
+            heartbeat_at=_text(data, "heartbeat_at"),
+            finished_at=_text(data, "finished_at"),
+            updated_at=_text(data, "updated_at"),
+            duration_ms=_opt_int(data, "duration_ms"),
+            error_type=error_type,
+            error_message=_text(data, "error_message")
+            or (_last_error(events) if error_type and events else None),
+            retryable=_bool(data, "retryable", True),
             trigger=json.loads(raw_trigger) if raw_trigger else None,
-            lease_owner=_s(item, "lease_owner"),
-            lease_expires_at=_s(item, "lease_expires_at"),
-            due_pk=_s(item, "due_pk"),
-            due_at=_s(item, "due_at"),
-            first_failed_at=_s(item, "first_failed_at"),
-            attempt_floor=_n(item, "attempt_floor"),
-            alerted=_b(item, "alerted", False),
-            expires_at=_n(item, "expires_at"),
+            lease_owner=_text(data, "lease_owner"),
+            lease_expires_at=_text(data, "lease_expires_at"),
+            due_pk=_text(data, "due_pk"),
+            due_at=_text(data, "due_at"),
+            first_failed_at=_text(data, "first_failed_at"),
+            attempt_floor=_int(data, "attempt_floor"),
+            alerted=_bool(data, "alerted", False),
+            expires_at=_int(data, "expires_at"),
+            incarnation=_text(data, "incarnation"),
+            pending_trigger=_opt_int(data, "pending_trigger"),
+            write_id=_text(data, "write_id"),
+            events=events,
         )
 
-    def to_scalars(self) -> dict[str, str | int | bool]:
-        """The state item's attributes (without keys), as stored; unset ones are absent."""
-        out: dict[str, str | int | bool] = {}
+    @classmethod
+    def from_item(cls, item: Mapping[str, AttributeValue]) -> BatchState:
+        return cls.from_plain(plain_item(item))
+
+    def to_scalars(self) -> dict[str, Plain]:
+        """The item's attributes as Python values, keys included; unset ones are absent."""
+        key = self.key
+        out: dict[str, Plain] = {"pk": key.pk, "sk": key.sk}
         for name in self.__slots__:
+            if name in _DERIVED:
+                continue
             value = getattr(self, name)
             if value is None:
                 continue
+            if name == "error_message" and self.events is not None:
+                continue  # stored in the failure's event, not twice
             if name == "trigger":
                 value = json.dumps(value, separators=(",", ":"), sort_keys=True)
+            elif name == "events":
+                value = list(value)
             out[name] = value.value if isinstance(value, StrEnum) else value
         return out
+
+    def history(self) -> list[AuditEvent]:
+        """The events the item itself holds, oldest first (archived ones are not here)."""
+        return [AuditEvent.from_record(self.job_id, self.batch_id, e) for e in self.events or ()]
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used by the CLI (`status --output json`)."""
@@ -224,24 +299,36 @@ class AuditEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_item(cls, item: Mapping[str, AttributeValue]) -> AuditEvent:
-        raw_detail = _s(item, "detail")
-        duration = item.get("duration_ms")
+    def from_record(cls, job_id: str, batch_id: str, record: Mapping[str, Plain]) -> AuditEvent:
+        raw_detail = _text(record, "detail")
         return cls(
-            job_id=_s(item, "job_id") or "",
-            batch_id=_s(item, "batch_id") or "",
-            event=EventType(_s(item, "event") or ""),
-            attempt=_n(item, "attempt"),
-            version=_n(item, "version"),
-            at=_s(item, "at") or "",
-            actor=_s(item, "actor") or "",
-            status=Status(_s(item, "status") or ""),
-            trace_id=_s(item, "trace_id"),
-            error_type=_s(item, "error_type"),
-            error_message=_s(item, "error_message"),
-            duration_ms=int(duration["N"]) if duration and "N" in duration else None,
+            job_id=job_id,
+            batch_id=batch_id,
+            event=EventType(_text(record, "event") or ""),
+            attempt=_int(record, "attempt"),
+            version=_int(record, "version"),
+            at=_text(record, "at") or "",
+            actor=_text(record, "actor") or "",
+            status=Status(_text(record, "status") or ""),
+            trace_id=_text(record, "trace_id"),
+            error_type=_text(record, "error_type"),
+            error_message=_text(record, "error_message"),
+            duration_ms=_opt_int(record, "duration_ms"),
             detail=json.loads(raw_detail) if raw_detail else {},
         )
+
+    @staticmethod
+    def merge(job_id: str, batch_id: str, *chunks: Sequence[Record]) -> list[AuditEvent]:
+        """Events from archive chunks and the item, one per version, oldest first.
+
+        A writer that died between archiving and trimming leaves events in both places:
+        a version is one transition, so its first copy is the event.
+        """
+        by_version: dict[int, Record] = {}
+        for chunk in chunks:
+            for record in chunk:
+                by_version.setdefault(_int(record, "version"), record)
+        return [AuditEvent.from_record(job_id, batch_id, by_version[v]) for v in sorted(by_version)]
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used by the CLI (`history --output json`)."""

@@ -58,6 +58,14 @@ _KNOWN_LIMIT = 10_000
 _START_ROUNDS = 4
 
 
+def _still_ours(current: BatchState, run: BatchState) -> bool:
+    return (
+        current.run_id == run.run_id
+        and current.status is Status.STARTED
+        and current.version == run.version
+    )
+
+
 def default_actor() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -246,7 +254,7 @@ class AuditTrail:
             if prev is None:
                 return None, start_new(
                     key, self.table, now=now, run_id=run_id, trace_id=run_id, actor=self.actor,
-                    trigger_json=trigger_json,
+                    trigger_json=trigger_json, incarnation=run_id[:16],
                 )  # fmt: skip
             held = holder(prev, now, self.settings.stale_after_seconds)
             if held:
@@ -265,7 +273,7 @@ class AuditTrail:
         prev, write = plan(known)
         for _ in range(_START_ROUNDS):
             try:
-                self.store.apply(write, writer=run_id)
+                self.store.apply(write)
                 break
             except ConditionFailed as lost:
                 old = lost.old
@@ -292,18 +300,32 @@ class AuditTrail:
         )
         return BatchRun(self, state)
 
-    def _commit_own(self, run: BatchRun, write: Write) -> BatchState:
-        try:
-            self.store.apply(write, writer=run.state.run_id or "")
-        except ConditionFailed as lost:
-            current = BatchState.from_item(lost.old) if lost.old else None
+    def _commit_own(self, run: BatchRun, plan: Callable[[BatchState], Write]) -> BatchState:
+        """Write this run's outcome, planned from the item as this process knows it."""
+        prev = run.state
+        for _ in range(_START_ROUNDS):
+            write = plan(prev)
+            try:
+                self.store.apply(write)
+                break
+            except ConditionFailed as lost:
+                current = BatchState.from_item(lost.old) if lost.old else None
+            if current is not None and _still_ours(current, run.state):
+                # Still this run's batch: only its history list moved on (an event recorded
+                # without a new version). Plan again from the item as it stands.
+                prev = current
+                continue
             self._forget(run.state.key)
             raise RunSuperseded(
                 f"run {run.run_id} of {run.job_id}/{run.batch_id} no longer owns the batch "
                 f"(now {current.status.value if current else 'unknown'}, "
                 f"attempt {current.attempt if current else '?'}); result not recorded"
-            ) from None
-        state = applied(run.state, write)
+            )
+        else:
+            raise StoreUnavailable(
+                f"{run.job_id}/{run.batch_id}: the outcome was refused {_START_ROUNDS} times"
+            )
+        state = applied(prev, write)
         self._remember(state)
         run.state = state
         return state
@@ -316,7 +338,9 @@ class AuditTrail:
         now = self.now()
         first_failed = run.state.first_failed_at
         was_alerted = run.state.alerted
-        state = self._commit_own(run, success(run.state, self.table, now=now, actor=self.actor))
+        state = self._commit_own(
+            run, lambda prev: success(prev, self.table, now=now, actor=self.actor)
+        )
         values: dict[str, float] = {"JobSuccess": 1, "JobDurationMs": state.duration_ms or 0}
         if first_failed:
             values["TimeToRecoverySeconds"] = (now - from_iso(first_failed)).total_seconds()
@@ -349,12 +373,16 @@ class AuditTrail:
             attempt_floor=run.state.attempt_floor,
         )
         error_type = type(exc).__name__
-        write = failure(
-            run.state, self.table, now=now, actor=self.actor, error_type=error_type,
-            error_message=str(exc) or error_type, retryable=retryable, verdict=verdict,
-        )  # fmt: skip
+        message = str(exc) or error_type
+
+        def plan(prev: BatchState) -> Write:
+            return failure(
+                prev, self.table, now=now, actor=self.actor, error_type=error_type,
+                error_message=message, retryable=retryable, verdict=verdict,
+            )  # fmt: skip
+
         try:
-            state = self._commit_own(run, write)
+            state = self._commit_own(run, plan)
         except (StoreUnavailable, RunSuperseded) as record_error:
             log.error("failure of batch not recorded: %s", record_error)
             exc.add_note(f"observability: the failure was not recorded: {record_error}")

@@ -1,15 +1,22 @@
 """What each transition writes, and on which condition. Pure: the store only executes these.
 
-A transition is one conditional change of the state item plus its event item(s), committed
-together in one TransactWriteItems. Event sort keys carry the state's new version, so two
-writers can never both record "version 5" of a batch.
+A transition is one single-item conditional write: the state change and its event(s),
+appended to the history list in the same item, commit together or not at all. Each event
+carries the state's new version, and every write is conditional on the version it read, so
+two writers can never both record "version 5" of a batch.
+
+The history list is bounded: when the events already in the item and the new ones would
+pass `HISTORY_BYTES`, the writer first puts the item's events into an immutable archive item
+(named by what it holds, see `keys.archive_sk`), then replaces the list by the new events in
+its conditional write. A writer that dies in between leaves an archive that the next writer,
+planning from the same item, puts again under the same name (a no-op) before trimming.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,18 +24,22 @@ from typing import Any
 from observability.backoff import RetryAt, Verdict
 from observability.keys import (
     BatchKey,
-    event_sk,
+    archive_sk,
     exhausted_partition,
     failed_partition,
     live_partition,
 )
-from observability.models import BatchState, EventType, Status, av, iso
+from observability.models import BatchState, EventType, Plain, Record, Status, av, iso
+from observability.sizing import value_size
 
 __all__ = [
+    "HISTORY_BYTES",
+    "Archive",
     "Scalar",
     "TableConfig",
     "Write",
     "applied",
+    "archive_if_full",
     "event_item",
     "failure",
     "heartbeat",
@@ -38,10 +49,18 @@ __all__ = [
     "start_new",
     "success",
     "truncate",
+    "with_history",
 ]
 
 Scalar = str | int | bool
 MAX_ERROR_CHARS = 1024
+# The history kept in a batch's item, in bytes by DynamoDB's sizing rules: bytes, not a
+# count of events, because bytes are what a write pays for. 1 KB holds a first run's
+# STARTED and SUCCESS (about 300 bytes: the item stays within one write unit) and a whole
+# episode of a failure healed by one retry (about 900), so `history` is one read for most
+# batches. What grows past it moves to an archive item in one put of about 1 KB: a write
+# costs the same whether the batch has run twice or a thousand times.
+HISTORY_BYTES = 1024
 _NAME = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -61,56 +80,140 @@ class TableConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class Write:
-    """One conditional write of a state item, and the event items that commit with it.
+class Archive:
+    """Older events of one batch moved out of its item: put once, never changed."""
 
-    `put` replaces the whole state item (a batch seen for the first time); otherwise
-    `set`/`remove` become an UpdateExpression. `condition` names attributes as `#name` and
-    values as `:name`; every `#name` is mapped to the attribute of the same name.
+    key: BatchKey
+    sk: str
+    events: tuple[Record, ...]
+    expires_at: int
+
+    def item(self) -> dict[str, Plain]:
+        return {
+            "pk": self.key.pk,
+            "sk": self.sk,
+            "events": list(self.events),
+            "expires_at": self.expires_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One conditional write of a batch's item, and the events it appends to its history.
+
+    `put` replaces the whole item (a batch seen for the first time); otherwise `set`/`remove`
+    and the appended events become an UpdateExpression. With `archive`, the item's events
+    are put in that archive item first and the list is replaced by `events`. `condition`
+    names attributes as `#name` and values as `:name`; every `#name` is mapped to the
+    attribute of the same name.
     """
 
     key: BatchKey
     condition: str
-    values: Mapping[str, Scalar] = field(default_factory=dict)
-    set: Mapping[str, Scalar] = field(default_factory=dict)
+    values: Mapping[str, Plain] = field(default_factory=dict)
+    set: Mapping[str, Plain] = field(default_factory=dict)
     remove: tuple[str, ...] = ()
-    events: tuple[Mapping[str, Scalar], ...] = ()
+    events: tuple[Record, ...] = ()
     put: bool = False
-    # Events normally land on a fresh version; a reserved slot must not be written twice.
-    event_condition: bool = False
+    archive: Archive | None = None
 
     def names(self) -> dict[str, str]:
         used = set(_NAME.findall(self.condition))
         if not self.put:
             used |= set(self.set) | set(self.remove)
+            if self.events:
+                used.add("events")
         return {f"#{name}": name for name in sorted(used)}
 
     def update_expression(self) -> str:
+        sets = [f"#{k} = :set_{k}" for k in self.set]
+        if self.events:
+            if self.archive is not None:
+                sets.append("#events = :events")
+            else:
+                sets.append("#events = list_append(if_not_exists(#events, :no_events), :events)")
         parts = []
-        if self.set:
-            parts.append("SET " + ", ".join(f"#{k} = :set_{k}" for k in self.set))
+        if sets:
+            parts.append("SET " + ", ".join(sets))
         if self.remove:
             parts.append("REMOVE " + ", ".join(f"#{k}" for k in self.remove))
         return " ".join(parts)
 
-    def expression_values(self) -> dict[str, Scalar]:
-        out: dict[str, Scalar] = dict(self.values)
+    def expression_values(self) -> dict[str, Plain]:
+        out: dict[str, Plain] = dict(self.values)
         if not self.put:
             out.update({f":set_{k}": v for k, v in self.set.items()})
+            if self.events:
+                out[":events"] = list(self.events)
+                if self.archive is None:
+                    out[":no_events"] = []
         return out
 
-    def item(self) -> dict[str, Scalar]:
-        """The whole state item, for a `put` write."""
-        return {"pk": self.key.pk, "sk": self.key.sk, **self.set}
+    def item(self) -> dict[str, Plain]:
+        """The whole item, for a `put` write."""
+        return {"pk": self.key.pk, "sk": self.key.sk, **self.set, "events": list(self.events)}
 
 
 def applied(prev: BatchState | None, write: Write) -> BatchState:
     """The state a committed write leaves behind, without reading it back."""
-    base = {} if write.put or prev is None else prev.to_scalars()
-    merged = {**base, **write.set}
+    if write.put or prev is None:
+        return BatchState.from_plain(write.item())
+    merged = {**prev.to_scalars(), **write.set}
     for name in write.remove:
         merged.pop(name, None)
-    return BatchState.from_item({k: av(v) for k, v in merged.items()})
+    if write.archive is not None:
+        merged["events"] = list(write.events)
+    elif prev.events is None:
+        merged.pop("events", None)  # appended to a list this process has not seen
+    elif write.events:
+        merged["events"] = [*prev.events, *write.events]
+    return BatchState.from_plain(merged)
+
+
+def _history_size(events: Sequence[Record]) -> int:
+    return sum(1 + value_size(av(e)) for e in events)
+
+
+def archive_if_full(
+    prev: BatchState | None, events: Sequence[Record], cfg: TableConfig, now: datetime
+) -> Archive | None:
+    """The archive to put before appending `events`, when the item's history is full.
+
+    Only a writer that knows the item's events (it read or wrote the item) can move them;
+    one that acts on a hint (the due-index) appends, and the next writer trims.
+    """
+    if prev is None or not prev.events or not events or not prev.incarnation:
+        return None
+    if _history_size(prev.events) + _history_size(events) <= HISTORY_BYTES:
+        return None
+    last = max(int(e.get("version", 0)) for e in prev.events)
+    return Archive(
+        key=prev.key,
+        sk=archive_sk(prev.batch_id, prev.incarnation, last, len(prev.events)),
+        events=prev.events,
+        expires_at=cfg.expires_at(now),
+    )
+
+
+def with_history(prev: BatchState | None, write: Write, cfg: TableConfig, now: datetime) -> Write:
+    """`write`, archiving the item's events first when its history is full.
+
+    The trim is conditional on the list being the one archived: an event appended since
+    without a new version (a trigger recorded after its re-run started) is never dropped;
+    the writer is refused and plans again from the item it is handed back.
+    """
+    archive = archive_if_full(prev, write.events, cfg, now)
+    if archive is None:
+        return write
+    return Write(
+        key=write.key,
+        condition=f"({write.condition}) AND size(#events) = :history_len",
+        values={**write.values, ":history_len": len(archive.events)},
+        set=write.set,
+        remove=write.remove,
+        events=write.events,
+        archive=archive,
+    )
 
 
 def truncate(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -118,7 +221,6 @@ def truncate(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 
 
 def event_item(
-    key: BatchKey,
     *,
     event: EventType,
     version: int,
@@ -127,30 +229,26 @@ def event_item(
     at: datetime,
     actor: str,
     trace_id: str | None,
-    expires_at: int,
     error_type: str | None = None,
     error_message: str | None = None,
     duration_ms: int | None = None,
     detail: Mapping[str, Any] | None = None,
-) -> dict[str, Scalar]:
-    item: dict[str, Scalar] = {
-        "pk": key.pk,
-        "sk": event_sk(key.batch_id, version),
-        "job_id": key.job_id,
-        "batch_id": key.batch_id,
+) -> Record:
+    """One event as it is stored in the history list (the batch's keys are the item's)."""
+    item: Record = {
         "event": event.value,
         "version": version,
         "attempt": attempt,
         "status": status.value,
         "at": iso(at),
         "actor": actor,
-        "expires_at": expires_at,
     }
     if trace_id:
         item["trace_id"] = trace_id
     if error_type:
         item["error_type"] = error_type
-        item["error_message"] = error_message or ""
+    if error_message is not None:
+        item["error_message"] = error_message
     if duration_ms is not None:
         item["duration_ms"] = duration_ms
     if detail:
@@ -187,8 +285,6 @@ def _started_set(
     trigger_json: str | None,
 ) -> dict[str, Scalar]:
     values: dict[str, Scalar] = {
-        "job_id": key.job_id,
-        "batch_id": key.batch_id,
         "status": Status.STARTED.value,
         "attempt": attempt,
         "version": version,
@@ -215,8 +311,12 @@ def start_new(
     trace_id: str,
     actor: str,
     trigger_json: str | None,
+    incarnation: str,
 ) -> Write:
-    """First run of a batch: put attempt 1 unless a live item exists (an expired one may)."""
+    """First run of a batch: put attempt 1 unless a live item exists (an expired one may).
+
+    `incarnation` names this lifetime of the batch's item: a batch id used again after its
+    item expired starts a new one (archives and idempotency keys are per incarnation)."""
     fields = _started_set(
         key,
         cfg,
@@ -228,7 +328,6 @@ def start_new(
         trigger_json=trigger_json,
     )
     event = event_item(
-        key,
         event=EventType.STARTED,
         version=1,
         attempt=1,
@@ -236,13 +335,12 @@ def start_new(
         at=now,
         actor=actor,
         trace_id=trace_id,
-        expires_at=cfg.expires_at(now),
     )
     return Write(
         key=key,
         condition="attribute_not_exists(#pk) OR #expires_at <= :now_epoch",
         values={":now_epoch": int(now.timestamp())},
-        set=fields,
+        set={**fields, "incarnation": incarnation},
         events=(event,),
         put=True,
     )
@@ -276,7 +374,6 @@ def start_again(
         trigger_json=trigger_json,
     )
     event = event_item(
-        key,
         event=EventType.STARTED,
         version=version,
         attempt=attempt,
@@ -284,9 +381,8 @@ def start_again(
         at=now,
         actor=actor,
         trace_id=trace_id,
-        expires_at=cfg.expires_at(now),
     )
-    return Write(
+    write = Write(
         key=key,
         condition="#version = :version AND #expires_at > :now_epoch",
         values={":version": prev.version, ":now_epoch": int(now.timestamp())},
@@ -301,6 +397,7 @@ def start_again(
         ),
         events=(event,),
     )
+    return with_history(prev, write, cfg, now)
 
 
 def _own_run_condition(run: BatchState, now: datetime) -> tuple[str, dict[str, Scalar]]:
@@ -325,7 +422,6 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
         first = datetime.fromisoformat(run.first_failed_at.replace("Z", "+00:00"))
         detail["recovered_after_seconds"] = round((now - first).total_seconds(), 3)
     event = event_item(
-        run.key,
         event=EventType.SUCCESS,
         version=version,
         attempt=run.attempt,
@@ -333,11 +429,10 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
         at=now,
         actor=actor,
         trace_id=run.trace_id,
-        expires_at=cfg.expires_at(now),
         duration_ms=duration,
         detail=detail,
     )
-    return Write(
+    write = Write(
         key=run.key,
         condition=condition,
         values=values,
@@ -352,6 +447,7 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
         remove=("due_pk", "due_at", "error_type", "error_message", "first_failed_at", "alerted"),
         events=(event,),
     )
+    return with_history(run, write, cfg, now)
 
 
 def settle(
@@ -365,18 +461,17 @@ def settle(
     actor: str,
     trace_id: str | None,
     error_type: str | None,
-    error_message: str | None,
-) -> tuple[dict[str, Scalar], tuple[dict[str, Scalar], ...]]:
+) -> tuple[dict[str, Scalar], tuple[Record, ...]]:
     """Where a failure recorded at `version` leaves the batch: FAILED and due for its retry,
     or EXHAUSTED (one more event, listed under EXHAUSTED#, never swept).
 
-    Returns the fields to set and the events that follow the failure's own event.
+    Returns the fields to set and the events that follow the failure's own event. The
+    EXHAUSTED event names the error's type; its message is the failure's event's, once.
     """
     if isinstance(verdict, RetryAt):
         due = {"due_pk": failed_partition(key, cfg.shards), "due_at": iso(verdict.at)}
         return {"status": Status.FAILED.value, "version": version, **due}, ()
     exhausted = event_item(
-        key,
         event=EventType.EXHAUSTED,
         version=version + 1,
         attempt=attempt,
@@ -384,9 +479,7 @@ def settle(
         at=now,
         actor=actor,
         trace_id=trace_id,
-        expires_at=cfg.expires_at(now),
         error_type=error_type,
-        error_message=error_message,
         detail={"reason": verdict.reason},
     )
     fields: dict[str, Scalar] = {
@@ -419,7 +512,6 @@ def failure(
     if isinstance(verdict, RetryAt):
         failed_detail["next_retry_at"] = iso(verdict.at)
     failed = event_item(
-        run.key,
         event=EventType.FAILED,
         version=version,
         attempt=run.attempt,
@@ -427,7 +519,6 @@ def failure(
         at=now,
         actor=actor,
         trace_id=run.trace_id,
-        expires_at=cfg.expires_at(now),
         error_type=error_type,
         error_message=message,
         duration_ms=duration,
@@ -443,9 +534,8 @@ def failure(
         actor=actor,
         trace_id=run.trace_id,
         error_type=error_type,
-        error_message=message,
     )
-    return Write(
+    write = Write(
         key=run.key,
         condition=condition,
         values=values,
@@ -453,8 +543,8 @@ def failure(
             "finished_at": iso(now),
             "updated_at": iso(now),
             "duration_ms": duration,
+            # The message is the FAILED event's (readers take the latest): stored once.
             "error_type": error_type,
-            "error_message": message,
             "retryable": retryable,
             "first_failed_at": run.first_failed_at or iso(now),
             "expires_at": cfg.expires_at(now),
@@ -462,6 +552,7 @@ def failure(
         },
         events=(failed, *after),
     )
+    return with_history(run, write, cfg, now)
 
 
 def heartbeat(run: BatchState, cfg: TableConfig, *, now: datetime) -> Write:

@@ -1,11 +1,12 @@
 """The remediator's writes: claim, record a trigger, release, exhaust, mark stale. Pure.
 
-A claim is one conditional UpdateItem on the state item (status, attempt, version, no live
-lease) that moves the batch to RETRYING under a lease and reserves the next version for the
-RETRY_TRIGGERED (or REPLAY_TRIGGERED) event. So the re-run it triggers may write STARTED the
-moment the trigger lands, and the event still sorts before it. The lease's expiry is also
-the batch's `due_at` in the LIVE# index: if this replica dies before recording its trigger,
-the sweep finds the batch exactly when the lease runs out and triggers the same attempt.
+Each is one conditional write of the batch's item. A claim (status, attempt, version, no
+live lease) moves the batch to RETRYING under a lease and reserves the next version for the
+RETRY_TRIGGERED (or REPLAY_TRIGGERED) event (`pending_trigger`). So the re-run it triggers
+may write STARTED the moment the trigger lands, and the event still sorts before it. The
+lease's expiry is also the batch's `due_at` in the LIVE# index: if this replica dies before
+recording its trigger, the sweep finds the batch exactly when the lease runs out and
+triggers the same attempt.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from typing import Any
 from observability.backoff import Exhaust as ExhaustVerdict
 from observability.backoff import Verdict
 from observability.keys import live_partition
-from observability.models import BatchState, EventType, Status, iso
-from observability.transitions import Scalar, TableConfig, Write, event_item, settle
+from observability.models import BatchState, EventType, Record, Status, iso
+from observability.transitions import Scalar, TableConfig, Write, event_item, settle, with_history
 
-__all__ = ["claim", "exhaust", "mark_stale", "recorded", "release", "trigger_event"]
+__all__ = [
+    "claim",
+    "exhaust",
+    "mark_stale",
+    "recorded",
+    "recorded_late",
+    "release",
+    "trigger_event",
+]
 
 _NO_LIVE_LEASE = "(attribute_not_exists(#lease_expires_at) OR #lease_expires_at <= :now)"
 
@@ -63,6 +72,7 @@ def claim(
         fields.update(
             status=Status.RETRYING.value,
             version=state.version + 1,
+            pending_trigger=state.version + 1,
             due_pk=live_partition(state.key, cfg.shards),
         )
     if attempt_floor is not None:
@@ -79,25 +89,22 @@ def _owned(claimed: BatchState, owner: str) -> tuple[str, dict[str, Scalar]]:
 
 def trigger_event(
     claimed: BatchState,
-    cfg: TableConfig,
     *,
     actor: str,
     now: datetime,
     event: EventType,
     detail: dict[str, Any],
-) -> dict[str, Scalar]:
+) -> Record:
     """RETRY_TRIGGERED / REPLAY_TRIGGERED in the slot the claim reserved, with the attempt
     the re-run will be."""
     return event_item(
-        claimed.key,
         event=event,
-        version=claimed.version,
+        version=claimed.pending_trigger or claimed.version,
         attempt=claimed.attempt + 1,
         status=Status.RETRYING,
         at=now,
         actor=actor,
         trace_id=claimed.trace_id,
-        expires_at=cfg.expires_at(now),
         detail=detail,
     )
 
@@ -115,7 +122,7 @@ def recorded(
     """After the trigger went out: the event, and the lease handed back; from now on the
     re-run must show up (STARTED) before its stale deadline."""
     condition, values = _owned(claimed, owner)
-    return Write(
+    write = Write(
         key=claimed.key,
         condition=condition,
         values=values,
@@ -124,9 +131,21 @@ def recorded(
             "updated_at": iso(now),
             "expires_at": cfg.expires_at(now),
         },
-        remove=("lease_owner", "lease_expires_at"),
-        events=(trigger_event(claimed, cfg, actor=actor, now=now, event=event, detail=detail),),
-        event_condition=True,
+        remove=("lease_owner", "lease_expires_at", "pending_trigger"),
+        events=(trigger_event(claimed, actor=actor, now=now, event=event, detail=detail),),
+    )
+    return with_history(claimed, write, cfg, now)
+
+
+def recorded_late(claimed: BatchState, events: tuple[Record, ...]) -> Write:
+    """The re-run was quicker than the record and has started (its STARTED handed the lease
+    back): the event still goes into the history, in the slot the claim reserved, once."""
+    return Write(
+        key=claimed.key,
+        condition="#pending_trigger = :slot AND attribute_not_exists(#lease_owner)",
+        values={":slot": claimed.pending_trigger or claimed.version},
+        remove=("pending_trigger",),
+        events=events,
     )
 
 
@@ -164,7 +183,6 @@ def exhaust(
         actor=actor,
         trace_id=state.trace_id,
         error_type=state.error_type,
-        error_message=state.error_message,
     )
     values: dict[str, Scalar] = {":status": state.status.value, ":version": state.version}
     if owner:
@@ -173,14 +191,15 @@ def exhaust(
     else:
         lease = _NO_LIVE_LEASE
         values[":now"] = iso(now)
-    return Write(
+    write = Write(
         key=state.key,
         condition=f"#status = :status AND #version = :version AND {lease}",
         values=values,
         set={**fields, "updated_at": iso(now), "expires_at": cfg.expires_at(now)},
-        remove=("lease_owner", "lease_expires_at"),
+        remove=("lease_owner", "lease_expires_at", "pending_trigger"),
         events=events,
     )
+    return with_history(state, write, cfg, now)
 
 
 def mark_stale(
@@ -209,7 +228,6 @@ def mark_stale(
     )
     error_type = "NeverStarted" if never_started else "Stale"
     stale = event_item(
-        state.key,
         event=EventType.STALE,
         version=version,
         attempt=attempt,
@@ -217,7 +235,6 @@ def mark_stale(
         at=now,
         actor=actor,
         trace_id=state.trace_id,
-        expires_at=cfg.expires_at(now),
         error_type=error_type,
         error_message=message,
         detail={"was": state.status.value},
@@ -232,9 +249,8 @@ def mark_stale(
         actor=actor,
         trace_id=state.trace_id,
         error_type=error_type,
-        error_message=message,
     )
-    return Write(
+    write = Write(
         key=state.key,
         condition="#status = :status AND #version = :version AND #due_at = :due_at",
         values={
@@ -247,12 +263,12 @@ def mark_stale(
             "updated_at": iso(now),
             "finished_at": iso(now),
             "error_type": error_type,
-            "error_message": message,
             "retryable": True,
             "first_failed_at": state.first_failed_at or iso(now),
             "expires_at": cfg.expires_at(now),
             **outcome,
         },
-        remove=("lease_owner", "lease_expires_at"),
+        remove=("lease_owner", "lease_expires_at", "pending_trigger"),
         events=(stale, *after),
     )
+    return with_history(state, write, cfg, now)

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from observability.keys import DUE_AT, DUE_INDEX, DUE_PK, TTL_ATTRIBUTE
+from observability.keys import (
+    DUE_AT,
+    DUE_INDEX,
+    DUE_INDEX_PROJECTION,
+    DUE_PK,
+    LAYOUT_VERSION,
+    TTL_ATTRIBUTE,
+    meta_key,
+)
 from observability.signals import ALERT_EVENTS, FAILED
 from remediator.errors import ProvisionError
 
@@ -56,7 +64,10 @@ def table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": DUE_PK, "KeyType": "HASH"},
                     {"AttributeName": DUE_AT, "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(DUE_INDEX_PROJECTION),
+                },
             }
         ],
         "SSESpecification": {"Enabled": True},
@@ -128,11 +139,17 @@ def _ensure_table(ddb: Any, table_name: str) -> None:
         TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
     described = ddb.describe_table(TableName=table_name)["Table"]
-    indexes = {g["IndexName"] for g in described.get("GlobalSecondaryIndexes", [])}
+    indexes = {g["IndexName"]: g for g in described.get("GlobalSecondaryIndexes", [])}
     if DUE_INDEX not in indexes:
         raise ProvisionError(
             f"table {table_name!r} exists without the {DUE_INDEX!r} GSI; "
             "it was not created by this project: choose another REMEDIATOR_TABLE_NAME"
+        )
+    if indexes[DUE_INDEX].get("Projection", {}).get("ProjectionType") == "ALL":
+        raise ProvisionError(
+            f"table {table_name!r} was written in layout 1 (an item per event, {DUE_INDEX} "
+            f"projecting ALL); this version writes layout {LAYOUT_VERSION}: bootstrap a new "
+            "REMEDIATOR_TABLE_NAME and let the old table's items expire"
         )
     ttl = ddb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
@@ -147,6 +164,25 @@ def _ensure_table(ddb: Any, table_name: str) -> None:
             TableName=table_name,
             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
         )
+
+
+def _declare_layout(ddb: Any, table_name: str, shards: int) -> None:
+    """Write the table's own record once: what every process must agree on."""
+    pk, sk = meta_key()
+    try:
+        ddb.put_item(
+            TableName=table_name,
+            Item={
+                "pk": {"S": pk},
+                "sk": {"S": sk},
+                "layout": {"N": str(LAYOUT_VERSION)},
+                "shards": {"N": str(shards)},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        if _code(exc) != "ConditionalCheckFailedException":
+            raise
 
 
 def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
@@ -201,12 +237,15 @@ def _subscribe(sns: Any, topic_arn: str, queue_arn: str, filter_policy: dict[str
     return str(reply["SubscriptionArn"])
 
 
-def bootstrap(clients: AwsClients, table_name: str, *, prefix: str | None = None) -> Resources:
+def bootstrap(
+    clients: AwsClients, table_name: str, *, prefix: str | None = None, shards: int = 8
+) -> Resources:
     """Create what is missing and return every identifier the settings need."""
     names = names_for(table_name, prefix)
     ddb, sns, sqs = clients.client("dynamodb"), clients.client("sns"), clients.client("sqs")
     try:
         _ensure_table(ddb, names.table)
+        _declare_layout(ddb, names.table, shards)
         topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
         dlq_url, dlq_arn = _queue(
             sqs, names.dlq, {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}

@@ -33,7 +33,7 @@ from observability.metrics import Metrics
 from observability.models import BatchState, EventType, Status, from_iso, iso
 from observability.notifier import Notifier
 from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, Signal
-from observability.transitions import TableConfig, Write, applied
+from observability.transitions import TableConfig, Write
 from remediator import claims
 from remediator.errors import TriggerError, TriggerRejected
 from remediator.guards import CircuitBreaker, RetryBudget
@@ -46,6 +46,18 @@ __all__ = ["Outcome", "Remediator"]
 log = logging.getLogger("remediator")
 
 _RECORD_ATTEMPTS = 30
+_RECORD_ROUNDS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """A trigger that went out, to be recorded in the slot its claim reserved."""
+
+    claimed: BatchState
+    fired_at: datetime
+    event: EventType
+    actor: str
+    detail: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +90,8 @@ class Remediator:
         self.store = AuditStore(clients, settings.table_name)
         # The record of a trigger that went out is retried by tenacity for as long as its
         # lease lasts (see _record), so botocore's own retries are off for it.
-        self._record_store = AuditStore(clients.derive(max_attempts=1), settings.table_name)
+        self.record_clients = clients.derive(max_attempts=1)
+        self._record_store = AuditStore(self.record_clients, settings.table_name)
         self.notifier = Notifier(clients, settings.topic_arn)
         # Retries of a trigger belong to tenacity alone: botocore's are switched off here.
         self.trigger_clients = trigger_clients or clients.derive(
@@ -107,7 +120,7 @@ class Remediator:
         self.stopping = stopping or threading.Event()
         self.counts: Counter[str] = Counter()
         # Records of triggers that went out, still to be written, by batch.
-        self._unrecorded: dict[str, Write] = {}
+        self._unrecorded: dict[str, _Record] = {}
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -273,18 +286,11 @@ class Remediator:
     ) -> bool:
         """Write the trigger's event (at the time it was fired) into its reserved slot;
         False if it is not written (yet)."""
-        write = claims.recorded(
-            claimed,
-            self.table,
-            owner=self.replica,
-            actor=actor,
-            now=now,
-            event=event,
-            detail=detail,
-        )
+        record = _Record(claimed, now, event, actor, detail)
         # The trigger has gone out: giving up on this write would let the lease run out and
-        # the same attempt be fired again. Repeats are harmless (request token, slot
-        # condition), so keep trying while most of the lease lasts.
+        # the same attempt be fired again. Repeats are harmless (the write id tells a lost
+        # reply, the lease and the slot conditions a repeat), so keep trying while most of
+        # the lease lasts.
         lease_end = from_iso(claimed.lease_expires_at or iso(now))
         lease_left = (lease_end - self.now()).total_seconds()
         retrying = Retrying(
@@ -296,31 +302,53 @@ class Remediator:
             reraise=True,
         )
         try:
-            return bool(retrying(self._land, write))
+            return bool(retrying(self._land, record))
         except StoreUnavailable as exc:
             # Kept in memory and tried again at every sweep: the record's condition holds
             # until another replica takes the batch, however late the write lands.
             log.error("trigger sent, record pending: %s", exc)
             self.metrics.emit(claimed.job_id, {"TriggerUnrecorded": 1})
             with self._lock:
-                self._unrecorded[claimed.key.token] = write
+                self._unrecorded[claimed.key.token] = record
             return False
 
-    def _land(self, write: Write) -> bool:
+    def _land(self, record: _Record) -> bool:
         """Commit a trigger's record; False if another replica has taken the batch."""
-        try:
-            self._record_store.apply(write, writer=self.replica)
-            return True
-        except ConditionFailed as lost:
-            current = BatchState.from_item(lost.old) if lost.old and lost.index == 0 else None
-        if current is not None and current.lease_owner is None:
-            # The re-run was quicker than this write and has started already: the event
-            # still belongs in the slot the claim reserved for it.
+        state = record.claimed
+        for _ in range(_RECORD_ROUNDS):
+            write = claims.recorded(
+                state,
+                self.table,
+                owner=self.replica,
+                actor=record.actor,
+                now=record.fired_at,
+                event=record.event,
+                detail=record.detail,
+            )
             try:
-                self._record_store.put_event(write.events[0])
+                self._record_store.apply(write)
                 return True
-            except ConditionFailed:
-                pass
+            except ConditionFailed as lost:
+                current = BatchState.from_item(lost.old) if lost.old else None
+            if current is None:
+                break
+            slot = write.events[0].get("version")
+            if (
+                current.lease_owner == self.replica
+                and current.version == state.version
+                and current.pending_trigger == slot
+            ):
+                state = current  # still ours: only the history list moved; plan again
+                continue
+            if current.lease_owner is None and current.pending_trigger == slot:
+                # The re-run was quicker than this write and has started already: the
+                # event still belongs in the slot the claim reserved for it.
+                try:
+                    self._record_store.apply(claims.recorded_late(current, write.events))
+                    return True
+                except ConditionFailed:
+                    pass
+            break
         # The lease ran out while the trigger was in flight and another replica took the
         # batch: its trigger may repeat this one unless the target is idempotent.
         log.error("a trigger was sent but the batch was taken over before it was recorded")
@@ -331,9 +359,9 @@ class Remediator:
         returns how many are still pending."""
         with self._lock:
             pending = list(self._unrecorded.items())
-        for token, write in pending:
+        for token, record in pending:
             try:
-                self._land(write)
+                self._land(record)
             except StoreUnavailable:
                 continue
             with self._lock:
@@ -356,10 +384,10 @@ class Remediator:
     ) -> Outcome:
         key = state.key.token
         try:
-            self.store.apply(write, writer=self.replica)
+            # The whole item back: a state from the index lacks the error an alert quotes.
+            after = self.store.update(write)
         except ConditionFailed:
             return Outcome("conflict", key, state.attempt)
-        after = applied(state, write)
         if after.status is Status.EXHAUSTED:
             self.metrics.emit(state.job_id, {"RemediationExhausted": 1})
             self._alert(Signal.of(EXHAUSTED, after, at=iso(now), reason=reason, actor=self.replica))

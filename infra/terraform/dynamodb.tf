@@ -1,4 +1,5 @@
-# The audit table: state and event items of every batch, and the sparse due-index.
+# The audit table: one item per batch (its state and recent history), archives of older
+# history, and the sparse due-index.
 
 locals {
   # The names the code reads and writes: observability.keys and
@@ -9,6 +10,23 @@ locals {
   due_pk        = "due_pk"
   due_at        = "due_at"
   ttl_attribute = "expires_at"
+  # observability.keys.DUE_INDEX_PROJECTION: only what the sweep reads, so that an index
+  # write stays at one write unit however long a batch's history grows.
+  due_index_projection = [
+    "status",
+    "attempt",
+    "version",
+    "retryable",
+    "first_failed_at",
+    "attempt_floor",
+    "lease_owner",
+    "lease_expires_at",
+    "expires_at",
+    "trace_id",
+    "updated_at",
+    "heartbeat_at",
+    "incarnation",
+  ]
 }
 
 resource "aws_dynamodb_table" "audit" {
@@ -43,7 +61,8 @@ resource "aws_dynamodb_table" "audit" {
     name            = local.due_index
     hash_key        = local.due_pk
     range_key       = local.due_at
-    projection_type = "ALL"
+    projection_type    = "INCLUDE"
+    non_key_attributes = local.due_index_projection
   }
 
   ttl {

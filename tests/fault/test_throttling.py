@@ -96,7 +96,7 @@ def test_trigger_whose_record_write_is_throttled_out_is_not_fired_twice(
     service = stack.make_service(remediator)
 
     def record_write(request: Request) -> bool:
-        return request.target.endswith(".TransactWriteItems") and b"RETRY_TRIGGERED" in request.body
+        return request.target.endswith(".UpdateItem") and b"RETRY_TRIGGERED" in request.body
 
     job = new_id()
     stack.fail(job, "b1")

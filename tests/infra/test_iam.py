@@ -275,6 +275,7 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
     )
     recorder = Recorder()
     recorder.attach(clients, "remediator", ("dynamodb", "sns", "sqs"))
+    recorder.attach(stack.remediator.record_clients, "remediator", ("dynamodb",))
     recorder.attach(
         stack.remediator.trigger_clients,
         "trigger",
@@ -285,17 +286,24 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
     job = new_id()
     work = SqsTrigger(queue_url=stack.work_queue, body={"batch": "sqs"})
     _fail(trail, job, "sqs", work)
+    # A long error fills the item's history: recording its re-trigger archives it first.
+    try:
+        with trail.batch(job, "long", trigger=work):
+            raise RuntimeError("x" * 1000)
+    except RuntimeError:
+        pass
     for kind, trigger in targets.items():
         _fail(trail, job, kind, trigger)
     setup.sqs().send_message(QueueUrl=resources.queue_url, MessageBody="not a signal")
 
     # Signals heard, every kind fired; the malformed message is handed back.
     first = stack.service.run_once()
-    assert first.outcomes.get("triggered") == 5, first
+    assert first.outcomes.get("triggered") == 6, first
     # The SQS-triggered batch fails on every re-run until its attempts are used up.
     for _ in range(stack.settings.max_attempts):
         for message in _work(setup, stack.work_queue):
-            _fail(trail, job, message["batch_id"], work)
+            if message["batch_id"] == "sqs":
+                _fail(trail, job, message["batch_id"], work)
         stack.service.run_once()
     assert trail.get(job, "sqs").status is Status.EXHAUSTED  # type: ignore[union-attr]
 

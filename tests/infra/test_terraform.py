@@ -108,7 +108,12 @@ def test_table_keys_index_and_ttl_match_the_code(tf: Terraform):
     assert gsi["name"] == ref_gsi["IndexName"] == keys.DUE_INDEX
     assert gsi["hash_key"] == ref_gsi_keys["HASH"] == keys.DUE_PK
     assert gsi["range_key"] == ref_gsi_keys["RANGE"] == keys.DUE_AT
-    assert gsi["projection_type"] == ref_gsi["Projection"]["ProjectionType"]
+    assert gsi["projection_type"] == ref_gsi["Projection"]["ProjectionType"] == "INCLUDE"
+    assert (
+        gsi["non_key_attributes"]
+        == ref_gsi["Projection"]["NonKeyAttributes"]
+        == list(keys.DUE_INDEX_PROJECTION)
+    )
 
     [ttl] = table["ttl"]
     assert ttl == {"attribute_name": keys.TTL_ATTRIBUTE, "enabled": True}

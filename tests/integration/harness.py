@@ -36,7 +36,9 @@ def count_calls(clients: AwsClients) -> Counter[str]:
 
 
 def raw_items(clients: AwsClients, table: str) -> list[dict[str, Any]]:
-    return clients.dynamodb().scan(TableName=table, ConsistentRead=True)["Items"]  # type: ignore[return-value]
+    """Every item the pipelines and the remediator wrote (not the table's own META record)."""
+    items = clients.dynamodb().scan(TableName=table, ConsistentRead=True)["Items"]
+    return [item for item in items if item["pk"]["S"] != "TABLE"]
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

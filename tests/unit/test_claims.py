@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from observability.backoff import Exhaust, RetryAt
-from observability.keys import event_sk
 from observability.models import BatchState, EventType, Status, iso
 from observability.transitions import TableConfig
 from remediator import claims
@@ -42,6 +41,7 @@ def test_claim_is_conditional_on_exactly_what_was_seen_and_reserves_a_version():
     lease = iso(NOW + timedelta(seconds=60))
     assert write.set["status"] == "RETRYING"
     assert write.set["version"] == 3  # the slot of the trigger's event
+    assert write.set["pending_trigger"] == 3
     assert write.set["due_pk"].startswith("LIVE#")
     assert write.set["due_at"] == write.set["lease_expires_at"] == lease
     assert write.events == ()
@@ -56,7 +56,7 @@ def test_taking_over_an_expired_claim_keeps_the_version():
 
 
 def test_recorded_writes_the_event_in_the_reserved_slot_once():
-    claimed = failed(status=Status.RETRYING, version=3, lease_owner="r1")
+    claimed = failed(status=Status.RETRYING, version=3, lease_owner="r1", pending_trigger=3)
     write = claims.recorded(
         claimed,
         CFG,
@@ -67,12 +67,28 @@ def test_recorded_writes_the_event_in_the_reserved_slot_once():
         detail={"response_id": "m-1"},
     )
     [event] = write.events
-    assert event["sk"] == event_sk("b", 3)
-    assert event["attempt"] == 2
-    assert write.event_condition is True
+    assert (event["version"], event["attempt"]) == (3, 2)
     assert "#lease_owner = :owner" in write.condition
-    assert set(write.remove) == {"lease_owner", "lease_expires_at"}
+    assert "#version = :version" in write.condition
+    assert set(write.remove) == {"lease_owner", "lease_expires_at", "pending_trigger"}
     assert write.set["due_at"] == CFG.stale_at(NOW)
+
+
+def test_a_late_record_goes_into_the_reserved_slot_only_once_the_lease_is_gone():
+    started = failed(status=Status.STARTED, attempt=2, version=4, pending_trigger=3)
+    event = claims.trigger_event(
+        failed(status=Status.RETRYING, version=3, pending_trigger=3),
+        actor="r1",
+        now=NOW,
+        event=EventType.RETRY_TRIGGERED,
+        detail={},
+    )
+    write = claims.recorded_late(started, (event,))
+    assert write.condition == "#pending_trigger = :slot AND attribute_not_exists(#lease_owner)"
+    assert write.values == {":slot": 3}
+    assert write.remove == ("pending_trigger",)
+    assert write.archive is None  # appended: a late record never trims
+    assert "version" not in write.set  # the run that started owns the versions now
 
 
 def test_release_lets_the_lease_end_at_the_retry_time():

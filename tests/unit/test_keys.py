@@ -13,11 +13,12 @@ from observability.keys import (
     DELIMITER,
     MAX_ID_BYTES,
     BatchKey,
+    archive_prefix,
+    archive_sk,
     batch_id_from_sk,
-    event_prefix,
-    event_sk,
     failed_partition,
     failed_partitions,
+    job_id_from_pk,
     job_pk,
     live_partition,
     live_partitions,
@@ -151,24 +152,23 @@ def test_key_formats() -> None:
     assert batch_id_from_sk(key.sk) == "2024-05"
     assert key.token == "ingest-sales#2024-05"
     assert key.idempotency_key(3) == "ingest-sales#2024-05#3"
-    assert event_prefix("2024-05") == "EVENT#2024-05#"
-    assert event_sk("2024-05", 7) == "EVENT#2024-05#0000000007"
-    assert event_sk("2024-05", 7).startswith(event_prefix("2024-05"))
+    assert job_id_from_pk(key.pk) == "ingest-sales"
+    assert archive_prefix("2024-05", "abc") == "ARCHIVE#2024-05#abc#"
+    assert archive_sk("2024-05", "abc", 7, 3) == "ARCHIVE#2024-05#abc#0000000007#0003"
+    assert archive_sk("2024-05", "abc", 7, 3).startswith(archive_prefix("2024-05", "abc"))
 
 
-def test_event_prefix_of_one_batch_does_not_match_another_batch_with_a_longer_id() -> None:
-    # history of batch "1" must not pick up events of batch "10".
-    assert not event_sk("10", 1).startswith(event_prefix("1"))
+def test_archive_prefix_of_one_batch_does_not_match_another_batch_with_a_longer_id() -> None:
+    # history of batch "1" must not pick up the archives of batch "10", nor of another
+    # incarnation of the same batch.
+    assert not archive_sk("10", "i", 1, 1).startswith(archive_prefix("1", "i"))
+    assert not archive_sk("1", "ij", 1, 1).startswith(archive_prefix("1", "i"))
 
 
 @given(st.lists(st.integers(min_value=0, max_value=9_999_999_999), min_size=2, unique=True))
-def test_event_sort_keys_sort_in_version_order(versions: list[int]) -> None:
-    keys = {event_sk("b", v): v for v in versions}
+def test_archive_sort_keys_sort_in_version_order(versions: list[int]) -> None:
+    keys = {archive_sk("b", "i", v, 1): v for v in versions}
     assert [keys[k] for k in sorted(keys)] == sorted(versions)
-
-
-def test_event_sort_keys_sort_numerically_not_lexically() -> None:
-    assert event_sk("b", 9) < event_sk("b", 10) < event_sk("b", 100)
 
 
 @given(valid_ids, valid_ids, st.integers(min_value=1, max_value=64))

@@ -156,8 +156,8 @@ def test_to_scalars_omits_unset_fields_and_stores_plain_values() -> None:
         job_id="j", batch_id="b", status=Status.SUCCESS, attempt=1, version=2
     ).to_scalars()
     assert scalars == {
-        "job_id": "j",
-        "batch_id": "b",
+        "pk": "JOB#j",
+        "sk": "STATE#b",
         "status": "SUCCESS",
         "attempt": 1,
         "version": 2,
@@ -246,8 +246,6 @@ def _event(**overrides: Any) -> AuditEvent:
 def test_event_item_round_trip() -> None:
     event = _event()
     stored: dict[str, str | int] = {
-        "job_id": "job",
-        "batch_id": "b",
         "event": "FAILED",
         "attempt": 2,
         "version": 5,
@@ -260,7 +258,7 @@ def test_event_item_round_trip() -> None:
         "duration_ms": 12,
         "detail": json.dumps(event.detail),
     }
-    assert AuditEvent.from_item({k: av(v) for k, v in stored.items()}) == event
+    assert AuditEvent.from_record("job", "b", stored) == event
 
 
 def test_event_as_dict_shape() -> None:

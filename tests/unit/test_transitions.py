@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from observability.backoff import Exhaust, RetryAt
-from observability.keys import BatchKey, event_sk, failed_partition, live_partition, shard_of
-from observability.models import AuditEvent, BatchState, EventType, Status, av, iso
+from observability.keys import BatchKey, archive_sk, failed_partition, live_partition, shard_of
+from observability.models import AuditEvent, BatchState, EventType, Status, iso
 from observability.transitions import (
+    HISTORY_BYTES,
     MAX_ERROR_CHARS,
     TableConfig,
     Write,
@@ -38,7 +39,14 @@ def at(seconds: float) -> datetime:
 
 def _start() -> Write:
     return start_new(
-        KEY, CFG, now=T0, run_id="run-1", trace_id="trace-1", actor="pipe", trigger_json=TRIGGER
+        KEY,
+        CFG,
+        now=T0,
+        run_id="run-1",
+        trace_id="trace-1",
+        actor="pipe",
+        trigger_json=TRIGGER,
+        incarnation="inc-1",
     )
 
 
@@ -126,7 +134,8 @@ def test_start_new_puts_attempt_one_unless_a_live_item_exists() -> None:
     fields = write.set
     assert fields["status"] == "STARTED"
     assert (fields["attempt"], fields["version"]) == (1, 1)
-    assert (fields["job_id"], fields["batch_id"]) == ("ingest-sales", "2024-05")
+    assert "job_id" not in fields  # the ids are the keys': not stored twice
+    assert fields["incarnation"] == "inc-1"
     assert fields["run_id"] == "run-1"
     assert fields["trace_id"] == "trace-1"
     assert fields["started_at"] == fields["heartbeat_at"] == fields["updated_at"] == iso(T0)
@@ -138,26 +147,26 @@ def test_start_new_puts_attempt_one_unless_a_live_item_exists() -> None:
 
 
 def test_start_new_without_trigger_omits_it() -> None:
-    write = start_new(KEY, CFG, now=T0, run_id="r", trace_id="t", actor="a", trigger_json=None)
+    write = start_new(
+        KEY, CFG, now=T0, run_id="r", trace_id="t", actor="a", trigger_json=None, incarnation="i"
+    )
     assert "trigger" not in write.set
 
 
 def test_start_new_writes_a_started_event_at_version_one() -> None:
-    (event,) = _start().events
+    write = _start()
+    (event,) = write.events
     assert event == {
-        "pk": KEY.pk,
-        "sk": event_sk(KEY.batch_id, 1),
-        "job_id": "ingest-sales",
-        "batch_id": "2024-05",
         "event": "STARTED",
         "version": 1,
         "attempt": 1,
         "status": "STARTED",
         "at": iso(T0),
         "actor": "pipe",
-        "expires_at": CFG.expires_at(T0),
         "trace_id": "trace-1",
     }
+    # The event is in the item itself: state and history are one put.
+    assert write.item()["events"] == [event]
 
 
 # --- start_again ---------------------------------------------------------------------------
@@ -201,7 +210,8 @@ def test_start_again_bumps_attempt_and_version_on_an_unchanged_item() -> None:
     }
     (event,) = write.events
     assert (event["event"], event["version"], event["attempt"]) == ("STARTED", 3, 2)
-    assert event["sk"] == event_sk(KEY.batch_id, 3)
+    assert write.archive is None
+    assert "list_append(if_not_exists(#events, :no_events), :events)" in (write.update_expression())
     assert_well_formed(write)
 
 
@@ -326,7 +336,7 @@ def test_exhausted_failure_writes_two_events_with_consecutive_versions(reason: s
     failed, exhausted = write.events
     assert (failed["event"], exhausted["event"]) == ("FAILED", "EXHAUSTED")
     assert (failed["version"], exhausted["version"]) == (2, 3)
-    assert str(failed["sk"]) < str(exhausted["sk"])
+    assert "error_message" not in exhausted  # the FAILED event carries it, once
     assert int(write.set["version"]) == 3
     assert write.set["status"] == "EXHAUSTED"
     assert write.set["alerted"] is True
@@ -354,7 +364,7 @@ def test_event_items_read_back_as_audit_events() -> None:
         verdict=Exhaust("non_retryable"),
     )
     failed, exhausted = (
-        AuditEvent.from_item({k: av(v) for k, v in item.items()}) for item in write.events
+        AuditEvent.from_record(KEY.job_id, KEY.batch_id, item) for item in write.events
     )
     assert (failed.event, failed.status, failed.version) == (EventType.FAILED, Status.FAILED, 2)
     assert (failed.duration_ms, failed.detail) == (10_000, {"retryable": False})
@@ -374,8 +384,9 @@ def test_failure_truncates_the_error_message_everywhere() -> None:
         retryable=True,
         verdict=RetryAt(at(2), 2),
     )
-    assert len(str(write.set["error_message"])) == MAX_ERROR_CHARS
+    assert "error_message" not in write.set  # stored once, in the event
     assert len(str(write.events[0]["error_message"])) == MAX_ERROR_CHARS
+    assert len(applied(_running(), write).error_message or "") == MAX_ERROR_CHARS
 
 
 # --- heartbeat -----------------------------------------------------------------------------
@@ -463,12 +474,13 @@ def test_applied_matches_the_written_fields() -> None:
 
 def test_applied_merges_into_the_previous_state_and_removes() -> None:
     prev = _failed()
-    write = Write(key=KEY, condition="", set={"attempt": 9}, remove=("error_type", "trace_id"))
+    write = Write(key=KEY, condition="", set={"attempt": 9}, remove=("trace_id",))
     state = applied(prev, write)
     assert state.attempt == 9
-    assert (state.error_type, state.trace_id) == (None, None)
-    assert state.error_message == prev.error_message
+    assert state.trace_id is None
+    assert (state.error_type, state.error_message) == ("ValueError", "boom")
     assert state.version == prev.version
+    assert state.events == prev.events
 
 
 def test_applied_put_replaces_the_previous_state() -> None:
@@ -502,3 +514,96 @@ def test_truncate_default_limit() -> None:
 def test_table_config_times() -> None:
     assert CFG.stale_at(T0) == iso(at(600))
     assert CFG.expires_at(T0) == int(T0.timestamp()) + 90 * 86_400
+
+
+# --- history in the item, archives -----------------------------------------------------------
+
+
+def _cycle(prev: BatchState, n: int) -> BatchState:
+    """One more run of the same batch id: STARTED then SUCCESS, as a Lambda handler does."""
+    started = applied(
+        prev,
+        start_again(prev, CFG, now=at(n), run_id=f"run-{n}", actor="pipe", trigger_json=None),
+    )
+    return applied(started, success(started, CFG, now=at(n + 1), actor="pipe"))
+
+
+def test_history_stays_in_the_item_while_it_fits() -> None:
+    run = _running()
+    done = applied(run, success(run, CFG, now=at(1), actor="pipe"))
+    assert [e["event"] for e in done.events or ()] == ["STARTED", "SUCCESS"]
+    assert [e.version for e in done.history()] == [1, 2]
+
+
+def test_a_full_history_is_archived_then_trimmed_in_the_same_conditional_write() -> None:
+    state = _running()
+    archived: list[int] = []
+    for n in range(1, 60):
+        write = (
+            success(state, CFG, now=at(n), actor="pipe")
+            if n % 2
+            else start_again(state, CFG, now=at(n), run_id=f"r{n}", actor="pipe", trigger_json=None)
+        )
+        if write.archive is not None:
+            assert write.archive.events == state.events  # everything the item held
+            versions = [int(e["version"]) for e in write.archive.events]
+            assert write.archive.sk == archive_sk(
+                KEY.batch_id, "inc-1", max(versions), len(versions)
+            )
+            assert write.condition.endswith("AND size(#events) = :history_len")
+            assert write.values[":history_len"] == len(versions)
+            assert "#events = :events" in write.update_expression()
+            assert_well_formed(write)
+            archived += versions
+        state = applied(state, write)
+        if write.archive is not None:
+            assert [int(e["version"]) for e in state.events or ()] == [state.version]
+    assert archived, "nothing was ever archived"
+    kept = [int(e["version"]) for e in state.events or ()]
+    # Every version exactly once, archive and item together, oldest first.
+    assert sorted(archived + kept) == list(range(1, state.version + 1))
+    size = sum(1 + len(json.dumps(e)) for e in state.events or ())
+    assert size < 2 * HISTORY_BYTES
+
+
+def test_the_same_item_always_archives_under_the_same_name() -> None:
+    state = _running()
+    for n in range(2, 40, 2):
+        state = _cycle(state, n)
+        write = start_again(state, CFG, now=at(99), run_id="x", actor="p", trigger_json=None)
+        again = start_again(state, CFG, now=at(120), run_id="y", actor="q", trigger_json=None)
+        if write.archive is not None:
+            assert again.archive is not None
+            assert (again.archive.sk, again.archive.events) == (
+                write.archive.sk,
+                write.archive.events,
+            )
+            return
+    raise AssertionError("the history never filled up")
+
+
+def test_a_writer_that_does_not_know_the_events_appends_without_archiving() -> None:
+    state = _running()
+    for n in range(2, 40, 2):
+        state = _cycle(state, n)
+    hint = BatchState(
+        job_id=KEY.job_id,
+        batch_id=KEY.batch_id,
+        status=state.status,
+        attempt=state.attempt,
+        version=state.version,
+        incarnation="inc-1",
+    )  # what the due-index or a signal knows: no events
+    write = start_again(hint, CFG, now=at(99), run_id="z", actor="p", trigger_json=None)
+    assert write.archive is None
+    assert applied(hint, write).events is None
+
+
+def test_merge_keeps_one_event_per_version_in_order() -> None:
+    state = _cycle(_cycle(_running(), 2), 4)
+    events = list(state.events or ())
+    # A writer died between its archive put and its trim: the same events in both places,
+    # and an event recorded late sits after a newer one in the list.
+    merged = AuditEvent.merge(KEY.job_id, KEY.batch_id, events[:3], [events[3], events[1]], events)
+    assert [e.version for e in merged] == [1, 2, 3, 4, 5]
+    assert merged[0].event is EventType.STARTED
