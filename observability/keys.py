@@ -73,6 +73,7 @@ DUE_INDEX_PROJECTION = (
     "attempt",
     "version",
     "retryable",
+    "error_type",
     "first_failed_at",
     "attempt_floor",
     "lease_owner",

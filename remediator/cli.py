@@ -178,10 +178,20 @@ def cmd_failed(ctx: Context) -> int:
             settings.retry_shards
         )
         far = now + timedelta(days=3650)
-        states = [
+        hints = [
             s
             for p in partitions
             for s in store.due(p, until=far, now=now)
+            if s.status in TERMINAL_FAILURES
+        ]
+        # The index holds what the sweep needs; the items hold the errors people read.
+        jobs: dict[str, list[str]] = {}
+        for hint in hints:
+            jobs.setdefault(hint.job_id, []).append(hint.batch_id)
+        states = [
+            s
+            for job_id, batch_ids in jobs.items()
+            for s in store.get_many(job_id, batch_ids, now).values()
             if s.status in TERMINAL_FAILURES
         ]
         states.sort(key=lambda s: (s.job_id, s.batch_id))

@@ -14,7 +14,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.clients import AwsClients
 from observability.errors import ConfigError
-from observability.keys import DUE_AT, DUE_INDEX, DUE_PK, TTL_ATTRIBUTE
+from observability.keys import (
+    DUE_AT,
+    DUE_INDEX,
+    DUE_INDEX_PROJECTION,
+    DUE_PK,
+    LAYOUT_VERSION,
+    TTL_ATTRIBUTE,
+    meta_key,
+)
 from observability.signals import EXHAUSTED, FAILED
 from remediator.diagnose import explain
 from remediator.provision import DLQ_MAX_RECEIVE_COUNT, table_definition
@@ -76,6 +84,7 @@ def _table(ddb: Any, name: str) -> list[Finding]:
         )
     else:
         found.append(Finding("retry index", OK, f"{DUE_INDEX} on {DUE_PK}/{DUE_AT}"))
+    found.append(_layout(ddb, name, gsi))
     ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and (
         ttl.get("AttributeName") == TTL_ATTRIBUTE
@@ -92,6 +101,42 @@ def _table(ddb: Any, name: str) -> list[Finding]:
             )
         )
     return found
+
+
+def _layout(ddb: Any, name: str, gsi: dict[str, Any] | None) -> Finding:
+    """Which item layout the table holds: the table's own record, or the signs of layout 1."""
+    projection = (gsi or {}).get("Projection", {})
+    if projection.get("ProjectionType") == "ALL":
+        return Finding(
+            "layout",
+            FAIL,
+            f"table {name!r} was written in layout 1 (an item per event, {DUE_INDEX} "
+            f"projecting ALL); this version reads and writes layout {LAYOUT_VERSION}",
+            "bootstrap a new REMEDIATOR_TABLE_NAME; the old table's items expire by TTL",
+        )
+    pk, sk = meta_key()
+    item = ddb.get_item(
+        TableName=name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+    ).get("Item")
+    if not item:
+        return Finding("layout", WARN, "the table has no layout record", BOOTSTRAP)
+    layout, shards = int(item["layout"]["N"]), item.get("shards", {}).get("N", "?")
+    if layout != LAYOUT_VERSION:
+        return Finding(
+            "layout",
+            FAIL,
+            f"table {name!r} declares layout {layout}; this version reads layout {LAYOUT_VERSION}",
+            "run the version that wrote it, or bootstrap a new REMEDIATOR_TABLE_NAME",
+        )
+    missing = sorted(set(DUE_INDEX_PROJECTION) - set(projection.get("NonKeyAttributes", [])))
+    if gsi is not None and missing:
+        return Finding(
+            "layout",
+            FAIL,
+            f"{DUE_INDEX} does not project {', '.join(missing)}: the sweep cannot decide",
+            "recreate the index as infra/terraform/dynamodb.tf defines it",
+        )
+    return Finding("layout", OK, f"layout {layout}, {shards} retry shards")
 
 
 def _queue(sqs: Any, url: str) -> tuple[list[Finding], str]:

@@ -9,6 +9,8 @@ call's `X-Amz-Target` and body, so a test can:
 - `throttle(...)` a seeded fraction of DynamoDB calls with the 400 DynamoDB itself sends;
 - `hold(...)` matching requests unforwarded until released, to stop a caller at an exact
   point;
+- `drop_reply(...)`: forward a matching request, let moto do it, then close the connection
+  instead of answering: the write happened and its reply was lost, and botocore retries;
 - add `latency` to every call, so that work is in flight when something else happens.
 
 `pending` counts, by target, the requests received and not yet answered.
@@ -116,6 +118,8 @@ class FaultProxy:
         self._throttle: tuple[float, random.Random, Callable[[Request], bool], bool] | None = None
         self._holds: list[Hold] = []
         self._cuts: list[tuple[Callable[[Request], bool], bool]] = []
+        self._drops: list[list[Any]] = []  # [match, replies still to drop]
+        self.dropped: list[Request] = []
         self.counts: Counter[str] = Counter()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -216,6 +220,21 @@ class FaultProxy:
         moto has done it but before its reply gets back (a write that happened, unanswered)."""
         self._cuts.append((match, after_forward))
 
+    def drop_reply(self, match: Callable[[Request], bool], *, times: int = 1) -> None:
+        """Forward the next `times` matching requests but never answer them (see the module
+        docstring): a write that landed, whose caller does not know it."""
+        with self._lock:
+            self._drops.append([match, times])
+
+    def _drop_if(self, request: Request) -> bool:
+        with self._lock:
+            for rule in self._drops:
+                if rule[1] > 0 and rule[0](request):
+                    rule[1] -= 1
+                    self.dropped.append(request)
+                    return True
+        return False
+
     def _cut_if(self, request: Request, *, after_forward: bool) -> bool:
         for rule in list(self._cuts):
             if rule[1] == after_forward and rule[0](request):
@@ -282,6 +301,8 @@ class FaultProxy:
             if hold is not None:
                 hold.forwarded.set()
             self._cut_if(request, after_forward=True)
+            if self._drop_if(request):
+                return False  # the connection closes unanswered
         if not self._accepting.is_set():
             return False  # cut while this request was in flight: the caller gets nothing
         self._write(conn, status, headers, body)

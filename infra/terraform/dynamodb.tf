@@ -17,6 +17,7 @@ locals {
     "attempt",
     "version",
     "retryable",
+    "error_type",
     "first_failed_at",
     "attempt_floor",
     "lease_owner",

@@ -50,6 +50,7 @@ def test_doctor_passes_on_a_bootstrapped_account(resources, moto_endpoint):
         "credentials",
         "table",
         "retry index",
+        "layout",
         "ttl",
         "signal queue",
         "dead-letter queue",
@@ -87,6 +88,32 @@ def test_doctor_finds_what_is_missing_and_says_how_to_fix_it(moto_endpoint, clie
     assert "REMEDIATOR_TOPIC_ARN" in findings["topic"]["detail"]
     assert "remediator bootstrap" in findings["topic"]["fix"]
     assert findings["signal queue"]["status"] == "fail"
+
+
+def test_doctor_recognises_a_table_written_in_the_old_layout(moto_endpoint, clients):
+    """Layout 1: an item per event and a due-index projecting ALL (as 0.1's bootstrap made)."""
+    from remediator.provision import table_definition
+
+    table = f"old-{new_id()}"
+    definition = table_definition(table)
+    definition["GlobalSecondaryIndexes"][0]["Projection"] = {"ProjectionType": "ALL"}
+    clients.dynamodb().create_table(**definition)
+    clients.dynamodb().put_item(
+        TableName=table,
+        Item={"pk": {"S": "JOB#j"}, "sk": {"S": "EVENT#b#0000000001"}, "event": {"S": "STARTED"}},
+    )
+    done = cli(
+        "doctor", "--output", "json", AWS_ENDPOINT_URL=moto_endpoint, REMEDIATOR_TABLE_NAME=table
+    )
+    assert done.returncode == 1
+    layout = {f["check"]: f for f in json.loads(done.stdout)}["layout"]
+    assert layout["status"] == "fail"
+    assert "layout 1" in layout["detail"]
+    assert "\n" not in layout["detail"]
+    assert "bootstrap a new REMEDIATOR_TABLE_NAME" in layout["fix"]
+    # bootstrap refuses it in one line rather than writing layout 2 into it.
+    boot = cli("bootstrap", AWS_ENDPOINT_URL=moto_endpoint, REMEDIATOR_TABLE_NAME=table)
+    one_line_error(boot, "layout 1")
 
 
 def test_doctor_reports_bad_configuration(moto_endpoint):

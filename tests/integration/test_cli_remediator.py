@@ -40,6 +40,9 @@ def test_failed_lists_failed_and_exhausted_across_jobs(stack: Stack):
     rows = {(r["job_id"], r["batch_id"]): r for r in json.loads(done.stdout)}
     assert rows[(a, "x")]["status"] == "FAILED"
     assert rows[(b, "y")]["status"] == "EXHAUSTED"
+    # The errors come from the items: the index projects only what the sweep reads.
+    assert rows[(a, "x")]["error_message"] == "x failed"
+    assert rows[(b, "y")]["error_type"] == "NonRetryableError"
     assert (a, "fine") not in rows
     for row in rows.values():
         assert {"job_id", "batch_id", "status", "attempt"} <= set(row)

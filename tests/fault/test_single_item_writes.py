@@ -1,0 +1,201 @@
+"""One write per transition, under the faults moto never shows by itself.
+
+- A lost reply: the proxy lets moto do the write, then closes the connection unanswered;
+  botocore retries, and the retry fails its condition because the first one landed. The
+  writer must see its own write (the item handed back carries its write id), not a rival.
+- A writer that dies between its archive put and its trim: the next writer repeats the
+  archive under the same name (a no-op) and trims; no event is lost or shown twice.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from observability import AuditTrail, EventType, Status
+from observability.audit import AuditStore
+from observability.clients import AwsClients
+from observability.errors import StoreUnavailable
+from observability.keys import job_pk
+from observability.metrics import Metrics
+from observability.settings import Settings
+from observability.transitions import HISTORY_BYTES, archive_if_full, start_again
+from remediator.remediation import Remediator
+from tests.conftest import REGION, drain, new_id
+from tests.integration.harness import Stack
+from tests.proxy import FaultProxy, Request
+
+
+def proxied(proxy: FaultProxy) -> AwsClients:
+    # Two attempts per call: the retry of a write whose reply was lost is the point here.
+    return AwsClients(region=REGION, endpoint_url=proxy.url, max_attempts=2, read_timeout=5)
+
+
+def trail_through(stack: Stack, proxy: FaultProxy) -> AuditTrail:
+    shared = Settings(
+        **stack.settings.model_dump(include=set(Settings.model_fields)), _env_file=None
+    )
+    return AuditTrail(
+        shared, clients=proxied(proxy), clock=stack.clock, metrics=Metrics(stream=io.StringIO())
+    )
+
+
+def state_write(operation: str, marker: bytes) -> Any:
+    def match(request: Request) -> bool:
+        return request.target.endswith(f".{operation}") and marker in request.body
+
+    return match
+
+
+def events_of(stack: Stack, job: str, batch: str) -> list[tuple[str, int]]:
+    return [(e.event.value, e.version) for e in stack.trail.history(job, batch)]
+
+
+@pytest.mark.parametrize(
+    ("operation", "marker"),
+    [("PutItem", b'"STARTED"'), ("UpdateItem", b'"SUCCESS"')],
+    ids=["started", "success"],
+)
+def test_a_lost_reply_on_a_producer_write_is_its_own_success(
+    stack: Stack, proxy: FaultProxy, operation: str, marker: bytes
+):
+    trail = trail_through(stack, proxy)
+    job = new_id()
+    proxy.drop_reply(state_write(operation, marker))
+    ran = []
+    with trail.batch(job, "b1", trigger=stack.trigger("b1")) as run:
+        ran.append(run.attempt)
+    assert len(proxy.dropped) == 1, "the reply was dropped once, and botocore sent it again"
+    assert proxy.counts[f"DynamoDB_20120810.{operation}"] == 2
+    assert ran == [1]
+    assert trail.get(job, "b1").status is Status.SUCCESS  # type: ignore[union-attr]
+    assert events_of(stack, job, "b1") == [("STARTED", 1), ("SUCCESS", 2)]
+
+
+def test_a_lost_reply_on_a_failed_write_records_the_failure_once(stack: Stack, proxy: FaultProxy):
+    trail = trail_through(stack, proxy)
+    job = new_id()
+    proxy.drop_reply(state_write("UpdateItem", b'"FAILED"'))
+    with pytest.raises(RuntimeError) as raised, trail.batch(job, "b1", trigger=stack.trigger("b1")):
+        raise RuntimeError("boom")
+    assert len(proxy.dropped) == 1
+    # The user's own error, with no note that the failure went unrecorded.
+    assert not getattr(raised.value, "__notes__", [])
+    assert trail.get(job, "b1").status is Status.FAILED  # type: ignore[union-attr]
+    assert events_of(stack, job, "b1") == [("STARTED", 1), ("FAILED", 2)]
+    signals = drain(stack.clients.sqs(), stack.settings.queue_url or "")
+    assert len(signals) == 1
+
+
+def test_a_lost_reply_on_a_heartbeat_keeps_the_run(stack: Stack, proxy: FaultProxy):
+    trail = trail_through(stack, proxy)
+    job = new_id()
+    with trail.batch(job, "b1", trigger=stack.trigger("b1")) as run:
+        proxy.drop_reply(state_write("UpdateItem", b"heartbeat_at"))
+        stack.clock.advance(60)
+        assert run.heartbeat(force=True)
+        assert len(proxy.dropped) == 1
+    assert trail.get(job, "b1").status is Status.SUCCESS  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "marker", [b'"RETRYING"', b'"RETRY_TRIGGERED"'], ids=["claim", "record"]
+)
+def test_a_lost_reply_on_the_claim_or_the_record_triggers_once(
+    stack: Stack, proxy: FaultProxy, marker: bytes
+):
+    clients = proxied(proxy)
+    remediator = Remediator(
+        stack.settings.model_copy(update={"replica_id": "replica-1"}),
+        clients=clients,
+        trigger_clients=AwsClients(region=REGION, endpoint_url=stack.endpoint, max_attempts=1),
+        metrics=Metrics(stream=io.StringIO()),
+        clock=stack.clock,
+        sleep=lambda _: None,
+    )
+    job = new_id()
+    stack.fail(job, "b1")
+    proxy.drop_reply(state_write("UpdateItem", marker))
+    state = stack.trail.get(job, "b1")
+    assert state is not None
+    outcome = remediator.remediate(state)
+    assert len(proxy.dropped) == 1
+    assert outcome.kind == "triggered", outcome
+    assert remediator.counts == Counter({"triggered": 1})
+    assert [(m["batch_id"], m["attempt"]) for m in stack.work()] == [("b1", "2")]
+    assert events_of(stack, job, "b1") == [("STARTED", 1), ("FAILED", 2), ("RETRY_TRIGGERED", 3)]
+
+
+def _runs(trail: AuditTrail, job: str, batch: str, count: int) -> None:
+    for _ in range(count):
+        with trail.batch(job, batch):
+            pass
+
+
+def _archives(stack: Stack, job: str) -> list[dict[str, Any]]:
+    reply = stack.clients.dynamodb().query(
+        TableName=stack.settings.table_name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
+        ExpressionAttributeValues={":pk": {"S": job_pk(job)}, ":a": {"S": "ARCHIVE#"}},
+        ConsistentRead=True,
+    )
+    return list(reply["Items"])
+
+
+def test_a_batch_with_more_history_than_its_item_keeps_reads_back_whole(stack: Stack):
+    job = new_id()
+    _runs(stack.trail, job, "b1", 40)  # a Lambda handler running the same batch id
+    history = stack.trail.history(job, "b1")
+    assert [e.version for e in history] == list(range(1, 81))
+    assert [e.event for e in history] == [EventType.STARTED, EventType.SUCCESS] * 40
+    assert len(_archives(stack, job)) >= 5
+    # The item itself stays small: one write unit of history, whatever the batch's age.
+    raw = stack.clients.dynamodb().get_item(
+        TableName=stack.settings.table_name,
+        Key={"pk": {"S": job_pk(job)}, "sk": {"S": "STATE#b1"}},
+    )["Item"]
+    assert len(raw["events"]["L"]) < 8
+    # And the CLI's reader (the store) agrees with the trail's.
+    store = AuditStore(stack.clients, stack.settings.table_name)
+    assert [e.version for e in store.history(stack.trail.get(job, "b1").key, stack.clock.now)] == [  # type: ignore[union-attr]
+        e.version for e in history
+    ]
+
+
+def test_a_writer_killed_between_archive_and_trim_loses_and_repeats_nothing(
+    stack: Stack, proxy: FaultProxy
+):
+    trail = trail_through(stack, proxy)
+    job = new_id()
+    # Run the batch until its next STARTED has to archive the history first.
+    for _ in range(40):
+        _runs(trail, job, "b1", 1)
+        state = trail.get(job, "b1")
+        assert state is not None
+        planned = start_again(
+            state, trail.table, now=stack.clock.now, run_id="x", actor="a", trigger_json=None
+        )
+        if archive_if_full(state, planned.events, trail.table, stack.clock.now) is not None:
+            break
+    else:
+        pytest.fail(f"the history never passed {HISTORY_BYTES} bytes")
+    before = len(_archives(stack, job))
+
+    # The archive put lands; the trim that follows never reaches the table.
+    proxy.cut_when(state_write("UpdateItem", b'"STARTED"'), after_forward=False)
+    with pytest.raises(StoreUnavailable), trail.batch(job, "b1"):
+        pytest.fail("the work must not run when STARTED was not recorded")
+    proxy.restore()
+    assert len(_archives(stack, job)) == before + 1, "the archive was put"
+
+    # Another process runs the batch: it archives the same events under the same name.
+    fresh = trail_through(stack, proxy)
+    _runs(fresh, job, "b1", 2)
+    assert len(_archives(stack, job)) == before + 1, "no second copy"
+    history = stack.trail.history(job, "b1")
+    versions = [e.version for e in history]
+    assert versions == list(range(1, len(versions) + 1)), "each event once, in order"
+    assert [e.event for e in history][-4:] == [EventType.STARTED, EventType.SUCCESS] * 2
