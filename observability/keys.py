@@ -32,7 +32,6 @@ __all__ = [
     "DUE_INDEX_PROJECTION",
     "DUE_PK",
     "LAYOUT_VERSION",
-    "LEGACY_EVENT_PREFIX",
     "MAX_ID_BYTES",
     "TTL_ATTRIBUTE",
     "BatchKey",
@@ -63,7 +62,6 @@ DUE_AT = "due_at"
 TTL_ATTRIBUTE = "expires_at"
 # 1: an event item per transition (until 0.1); 2: history in the batch's item, archives.
 LAYOUT_VERSION = 2
-LEGACY_EVENT_PREFIX = "EVENT#"
 # What the sweep reads from the index (besides the table's and the index's keys): the
 # fields its decisions and conditions need, all small, so that an index write stays at one
 # write unit however long the history, the error or the trigger grow. The ids come from the
@@ -169,7 +167,7 @@ def meta_key() -> tuple[str, str]:
 
 
 def breaker_key(job_id: str) -> tuple[str, str]:
-    """The per-job circuit breaker item: in the job's partition, outside STATE#/EVENT#."""
+    """The per-job circuit breaker item: in the job's partition, outside STATE#/ARCHIVE#."""
     return (job_pk(job_id), "BREAKER")
 
 

@@ -94,7 +94,21 @@ def test_a_failure_that_cannot_be_recorded_keeps_what_was_recorded(settings, cli
 def _put_expired(clients: Any, table: str, job: str, batch: str, now: Clock) -> None:
     past = int(now.now.timestamp()) - 60
     ddb = clients.dynamodb()
-    common = {"job_id": {"S": job}, "batch_id": {"S": batch}, "expires_at": {"N": str(past)}}
+    events = {
+        "L": [
+            {
+                "M": {
+                    "event": {"S": event},
+                    "status": {"S": event},
+                    "attempt": {"N": "1"},
+                    "version": {"N": str(version)},
+                    "at": {"S": "2020-01-01T00:00:00.000000Z"},
+                    "actor": {"S": "old"},
+                }
+            }
+            for version, event in ((1, "STARTED"), (2, "SUCCESS"))
+        ]
+    }
     ddb.put_item(
         TableName=table,
         Item={
@@ -103,24 +117,21 @@ def _put_expired(clients: Any, table: str, job: str, batch: str, now: Clock) -> 
             "status": {"S": "SUCCESS"},
             "attempt": {"N": "1"},
             "version": {"N": "2"},
-            **common,
+            "incarnation": {"S": "old-life"},
+            "events": events,
+            "expires_at": {"N": str(past)},
         },
     )
-    for version, event in ((1, "STARTED"), (2, "SUCCESS")):
-        ddb.put_item(
-            TableName=table,
-            Item={
-                "pk": {"S": f"JOB#{job}"},
-                "sk": {"S": f"EVENT#{batch}#{version:010d}"},
-                "event": {"S": event},
-                "status": {"S": event},
-                "attempt": {"N": "1"},
-                "version": {"N": str(version)},
-                "at": {"S": "2020-01-01T00:00:00.000000Z"},
-                "actor": {"S": "old"},
-                **common,
-            },
-        )
+    # An archive of that earlier life, expired too but still in the table.
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"JOB#{job}"},
+            "sk": {"S": f"ARCHIVE#{batch}#old-life#0000000002#0002"},
+            "events": events,
+            "expires_at": {"N": str(past)},
+        },
+    )
 
 
 def test_expired_items_are_invisible_to_every_read(settings, clients, clock, moto_endpoint):
@@ -139,7 +150,12 @@ def test_expired_items_are_invisible_to_every_read(settings, clients, clock, mot
     # And an expired batch starts afresh, as attempt 1.
     with trail.batch(job, "old") as run:
         assert run.attempt == 1
-    assert [e.event.value for e in trail.history(job, "old")] == ["STARTED", "SUCCESS"]
+    # The batch id's new life has its own history: nothing of the expired one shows.
+    history = trail.history(job, "old")
+    assert [(e.event.value, e.version, e.actor) for e in history] == [
+        ("STARTED", 1, trail.actor),
+        ("SUCCESS", 2, trail.actor),
+    ]
 
 
 RACER = textwrap.dedent(
