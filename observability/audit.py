@@ -21,8 +21,19 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from observability.errors import InvalidInput, ObservabilityError, StoreUnavailable
+from observability.jobs import JobPolicy, policy_key
 from observability.keys import DUE_INDEX, BatchKey, archive_prefix, job_pk, state_prefix
-from observability.models import AuditEvent, BatchState, Item, Plain, av, is_expired, iso, plain
+from observability.models import (
+    AuditEvent,
+    BatchState,
+    Item,
+    Plain,
+    av,
+    is_expired,
+    iso,
+    plain,
+    plain_item,
+)
 from observability.transitions import Archive, Write
 
 if TYPE_CHECKING:
@@ -103,7 +114,8 @@ class AuditStore:
         else:
             names["#write_id"] = "write_id"
             values[":write_id"] = write_id
-            op["Key"] = _ser({"pk": write.key.pk, "sk": write.key.sk})
+            pk, sk = write.item_key
+            op["Key"] = _ser({"pk": pk, "sk": sk})
             expression = write.update_expression()
             stamp = "#write_id = :write_id"
             op["UpdateExpression"] = (
@@ -185,6 +197,24 @@ class AuditStore:
         if not item or is_expired(item, now):
             return None
         return BatchState.from_item(item)
+
+    def job_policy(self, job_id: str) -> JobPolicy | None:
+        """The job's stored defaults (consistent read), or None."""
+        try:
+            reply = self._ddb().get_item(
+                TableName=self.table_name, Key=policy_key(job_id), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            _raise_store(exc, self.table_name, "GetItem")
+        item = reply.get("Item")
+        return JobPolicy.from_plain(job_id, plain_item(item)) if item else None
+
+    def set_job_policy(self, write: Write) -> JobPolicy:
+        """Commit a change of a job's defaults (see `jobs.change_policy`)."""
+        item = self._write(write, new=True)
+        if not item:
+            raise StoreUnavailable(f"UpdateItem on table {self.table_name!r} returned no item")
+        return JobPolicy.from_plain(write.key.job_id, plain_item(item))
 
     def get_many(
         self, job_id: str, batch_ids: Iterable[str], now: datetime

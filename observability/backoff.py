@@ -7,9 +7,10 @@ inside a process; each replica only compares it with its clock.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tenacity import (
     RetryCallState,
@@ -20,10 +21,20 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from observability.errors import InvalidInput
+
 if TYPE_CHECKING:
     from observability.settings import Settings
 
-__all__ = ["Exhaust", "RetryAt", "RetryPolicy", "Verdict"]
+__all__ = [
+    "JITTERS",
+    "MAX_ATTEMPTS_LIMIT",
+    "Exhaust",
+    "Governed",
+    "RetryAt",
+    "RetryRule",
+    "Verdict",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +47,26 @@ class RetryAt:
 
 @dataclass(frozen=True, slots=True)
 class Exhaust:
-    """No automatic retry: `reason` is `max_attempts`, `max_age` or `non_retryable`."""
+    """No automatic retry: `reason` is `max_attempts`, `max_age`, `non_retryable` or
+    `no_trigger`."""
 
     reason: str
 
 
 Verdict = RetryAt | Exhaust
+
+
+@dataclass(frozen=True, slots=True)
+class Governed:
+    """What governs a failure, recorded with it: the matched rule's name, the attempts it
+    allows in this episode, this attempt's number in it, when its maximum age runs out,
+    and one line for people (`rule "timeouts": 5 of 5 attempts`)."""
+
+    rule: str
+    cap: int
+    episode_attempt: int
+    deadline: str | None = None
+    why: str = ""
 
 
 def _call_state(attempt: int, age_seconds: float = 0.0) -> RetryCallState:
@@ -53,37 +78,98 @@ def _call_state(attempt: int, age_seconds: float = 0.0) -> RetryCallState:
     return state
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Full-jitter exponential backoff bounded by base and max; stop on the attempt cap or age."""
+JITTERS = ("full", "none")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_ATTEMPTS_LIMIT = 100
+MAX_DELAY_LIMIT = 7 * 86_400.0
+MAX_AGE_LIMIT = 365 * 86_400.0
+MAX_ERROR_NAMES = 50
 
+
+def _error_name(field: str, value: object) -> str:
+    if isinstance(value, type) and issubclass(value, BaseException):
+        return value.__name__
+    if not isinstance(value, str) or not value.strip() or len(value) > 256:
+        raise InvalidInput(field, "must be exception class names of 1 to 256 characters")
+    return value.strip()
+
+
+def _number(field: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise InvalidInput(field, f"must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidInput(field, f"is {value:g}; it must be between {low:g} and {high:g}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRule:
+    """How one kind of error is retried, like a Step Functions `Retry` rule.
+
+    `errors` are exception class names, matched against the whole class hierarchy of the
+    raised exception (a subclass matches); `max_attempts` counts every run of one failure
+    episode, the first included (a SUCCESS starts a new episode). The delay after failed
+    attempt n is `base_seconds * backoff_rate^(n-1)`, capped at `max_seconds`, drawn
+    uniformly below that bound with full jitter; `max_age_seconds` stops retrying that long
+    after the episode's first failure.
+    """
+
+    name: str = "default"
+    errors: tuple[str, ...] = ()
     max_attempts: int = 3
     base_seconds: float = 60.0
     max_seconds: float = 3600.0
+    backoff_rate: float = 2.0
+    jitter: str = "full"
     max_age_seconds: float | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings, max_age_seconds: float | None = None) -> RetryPolicy:
-        return cls(
-            max_attempts=settings.max_attempts,
-            base_seconds=settings.backoff_base_seconds,
-            max_seconds=settings.backoff_max_seconds,
-            max_age_seconds=max_age_seconds,
-        )
+    def __post_init__(self) -> None:
+        where = f"retry rule {self.name!r}" if isinstance(self.name, str) else "retry rule"
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise InvalidInput(f"{where}.name", "must be 1 to 64 of A-Z a-z 0-9 _ . -")
+        raw: object = self.errors  # also a single name, an exception class, or a list
+        errors = (raw,) if isinstance(raw, str | type) else raw
+        if not isinstance(errors, tuple | list) or len(errors) > MAX_ERROR_NAMES:
+            raise InvalidInput(f"{where}.errors", f"must be a list of at most {MAX_ERROR_NAMES}")
+        object.__setattr__(self, "errors", tuple(_error_name(f"{where}.errors", e) for e in errors))
+        if (
+            isinstance(self.max_attempts, bool)
+            or not isinstance(self.max_attempts, int)
+            or not 1 <= self.max_attempts <= MAX_ATTEMPTS_LIMIT
+        ):
+            raise InvalidInput(
+                f"{where}.max_attempts",
+                f"is {self.max_attempts!r}; it must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}",
+            )
+        base = _number(f"{where}.base_seconds", self.base_seconds, 0, 86_400)
+        most = _number(f"{where}.max_seconds", self.max_seconds, 0, MAX_DELAY_LIMIT)
+        rate = _number(f"{where}.backoff_rate", self.backoff_rate, 1.0, 10.0)
+        object.__setattr__(self, "base_seconds", base)
+        object.__setattr__(self, "max_seconds", most)
+        object.__setattr__(self, "backoff_rate", rate)
+        if self.jitter not in JITTERS:
+            raise InvalidInput(f"{where}.jitter", f"must be one of {', '.join(JITTERS)}")
+        if self.max_age_seconds is not None:
+            age = _number(f"{where}.max_age_seconds", self.max_age_seconds, 1, MAX_AGE_LIMIT)
+            object.__setattr__(self, "max_age_seconds", age)
 
     def delay_bound(self, attempt: int) -> float:
-        """Upper bound of the delay after failed attempt `attempt`: base * 2^(n-1), capped."""
+        """Upper bound of the delay after failed attempt `attempt` of the episode."""
         if self.base_seconds <= 0:
             return 0.0
-        wait = wait_exponential(multiplier=self.base_seconds, max=self.max_seconds, exp_base=2)
+        wait = wait_exponential(
+            multiplier=self.base_seconds, max=self.max_seconds, exp_base=self.backoff_rate
+        )
         return float(wait(_call_state(attempt)))
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full jitter: uniform over [0, bound], so a fleet's retries spread out."""
-        return rng.uniform(0.0, self.delay_bound(attempt))
+        """Full jitter (uniform over [0, bound]) so a fleet's retries spread out; or the bound."""
+        bound = self.delay_bound(attempt)
+        return rng.uniform(0.0, bound) if self.jitter == "full" else bound
 
     def exhausted(self, attempt: int, age_seconds: float = 0.0, attempt_floor: int = 0) -> bool:
-        """True when attempt `attempt` was the last one allowed (attempts since the last replay)."""
+        """True when attempt `attempt` was the last one allowed in its episode (the attempts
+        after `attempt_floor`: the last SUCCESS or replay)."""
         stop: stop_base = stop_after_attempt(self.max_attempts)
         if self.max_age_seconds is not None:
             stop = stop | stop_after_delay(self.max_age_seconds)
@@ -106,4 +192,45 @@ class RetryPolicy:
             if attempt - attempt_floor >= self.max_attempts:
                 return Exhaust("max_attempts")
             return Exhaust("max_age")
-        return RetryAt(now + timedelta(seconds=self.delay(attempt, rng)), attempt + 1)
+        delay = self.delay(attempt - attempt_floor, rng)
+        return RetryAt(now + timedelta(seconds=delay), attempt + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "max_attempts": self.max_attempts,
+            "base_seconds": self.base_seconds,
+            "max_seconds": self.max_seconds,
+        }
+        if self.errors:
+            out["errors"] = list(self.errors)
+        if self.backoff_rate != 2.0:
+            out["backoff_rate"] = self.backoff_rate
+        if self.jitter != "full":
+            out["jitter"] = self.jitter
+        if self.max_age_seconds is not None:
+            out["max_age_seconds"] = self.max_age_seconds
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "retry rule") -> RetryRule:
+        if not isinstance(data, dict):
+            raise InvalidInput(where, "must be an object")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInput(where, f"unknown fields {unknown}; known: {sorted(known)}")
+        values = dict(data)
+        if "errors" in values and isinstance(values["errors"], list):
+            values["errors"] = tuple(values["errors"])
+        return cls(**values)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryRule:
+        return cls(
+            name="default",
+            max_attempts=settings.max_attempts,
+            base_seconds=settings.backoff_base_seconds,
+            max_seconds=settings.backoff_max_seconds,
+            max_age_seconds=settings.max_age_seconds,
+        )

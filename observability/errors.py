@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchAlreadyRunning",
+    "ConcurrentChange",
     "ConfigError",
     "InvalidInput",
     "NonRetryableError",
@@ -42,6 +43,10 @@ class BatchAlreadyRunning(ObservabilityError):
         self.batch_id = batch_id
         self.holder = holder
         self.until = until
+
+
+class ConcurrentChange(ObservabilityError):
+    """Someone else changed the same record since it was read: read it again, then decide."""
 
 
 class RunSuperseded(ObservabilityError):

@@ -74,6 +74,8 @@ DUE_INDEX_PROJECTION = (
     "error_type",
     "first_failed_at",
     "attempt_floor",
+    "cap",
+    "deadline",
     "lease_owner",
     "lease_expires_at",
     "expires_at",

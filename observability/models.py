@@ -146,7 +146,10 @@ class BatchState:
     """The current state of one batch, as its item holds it.
 
     `events` is the history kept in the item (oldest first, older ones archived), or None
-    where the source does not carry it (the due-index, a signal).
+    where the source does not carry it (the due-index, a signal). `retry` is the stored
+    retry policy (JSON, see observability.retry.StoredRetry); `rule`, `cap` and `deadline`
+    say what governs the current failure: the matched rule, the attempts it allows in this
+    episode (attempts after `attempt_floor`), and when its maximum age runs out.
     """
 
     job_id: str
@@ -176,11 +179,22 @@ class BatchState:
     incarnation: str | None = None
     pending_trigger: int | None = None
     write_id: str | None = None
+    retry: str | None = None
+    rule: str | None = None
+    cap: int | None = None
+    deadline: str | None = None
+    cap_override: int | None = None
     events: tuple[Record, ...] | None = None
 
     @property
     def key(self) -> BatchKey:
         return BatchKey(self.job_id, self.batch_id)
+
+    @property
+    def episode_attempt(self) -> int:
+        """This attempt's number within its failure episode (since the last SUCCESS or
+        replay): the number the attempt cap counts."""
+        return self.attempt - self.attempt_floor
 
     @property
     def next_retry_at(self) -> str | None:
@@ -227,6 +241,11 @@ class BatchState:
             incarnation=_text(data, "incarnation"),
             pending_trigger=_opt_int(data, "pending_trigger"),
             write_id=_text(data, "write_id"),
+            retry=_text(data, "retry"),
+            rule=_text(data, "rule"),
+            cap=_opt_int(data, "cap"),
+            deadline=_text(data, "deadline"),
+            cap_override=_opt_int(data, "cap_override"),
             events=events,
         )
 
@@ -277,6 +296,9 @@ class BatchState:
             "trace_id": self.trace_id,
             "lease_owner": self.lease_owner,
             "lease_expires_at": self.lease_expires_at,
+            "episode_attempt": self.episode_attempt,
+            "max_attempts": self.cap,
+            "rule": self.rule,
         }
 
 

@@ -36,10 +36,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=100)
     backoff_base_seconds: float = Field(60.0, ge=0, le=86_400)
     backoff_max_seconds: float = Field(3600.0, ge=0, le=7 * 86_400)
+    max_age_seconds: float | None = Field(None, ge=1, le=365 * 86_400)
     stale_after_seconds: float = Field(3600.0, ge=1, le=7 * 86_400)
     ttl_days: int = Field(90, ge=1, le=3650)
     retry_shards: int = Field(8, ge=1, le=64)
     non_retryable_errors: Annotated[tuple[str, ...], NoDecode] = ()
+    policy_cache_seconds: float = Field(60.0, ge=0, le=3600)
     metrics_enabled: bool = True
     metrics_namespace: str = Field("SelfHealingPipelines", min_length=1, max_length=255)
     region: str | None = Field(

@@ -56,6 +56,9 @@ class Signal:
     actor: str | None = None
     first_failed_at: str | None = None
     attempt_floor: int = 0
+    cap: int | None = None
+    deadline: str | None = None
+    rule: str | None = None
     v: int = SCHEMA_VERSION
 
     @classmethod
@@ -85,6 +88,9 @@ class Signal:
             actor=truncate(actor, 256) if actor else None,
             first_failed_at=state.first_failed_at,
             attempt_floor=state.attempt_floor,
+            cap=state.cap,
+            deadline=state.deadline,
+            rule=state.rule,
         )
 
     def body(self) -> str:

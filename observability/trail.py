@@ -17,21 +17,23 @@ from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from observability.audit import AuditStore, ConditionFailed
-from observability.backoff import Exhaust, RetryPolicy
+from observability.backoff import Exhaust, RetryRule
 from observability.clients import AwsClients, default_clients
 from observability.errors import (
     BatchAlreadyRunning,
+    ConcurrentChange,
     InvalidInput,
-    NonRetryableError,
     ObservabilityError,
     RunSuperseded,
     StoreUnavailable,
 )
+from observability.jobs import JobPolicies, JobPolicy, change_policy
 from observability.keys import BatchKey, validate_id
 from observability.logger import bind
 from observability.metrics import Metrics
 from observability.models import AuditEvent, BatchState, Status, from_iso, iso
 from observability.notifier import Notifier
+from observability.retry import RetryPolicy, StoredRetry, error_names, judge
 from observability.settings import Settings, load_settings
 from observability.signals import EXHAUSTED, FAILED, RECOVERED, Signal
 from observability.transitions import (
@@ -55,6 +57,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _KNOWN_LIMIT = 10_000
+_UNSET = object()
 _START_ROUNDS = 4
 
 
@@ -102,14 +105,21 @@ class BatchRun:
 class Batch:
     """`with trail.batch(job, batch) as run:` or `@trail.batch(job, batch)`."""
 
-    def __init__(self, trail: AuditTrail, key: BatchKey, trigger: Trigger | None) -> None:
+    def __init__(
+        self,
+        trail: AuditTrail,
+        key: BatchKey,
+        trigger: Trigger | None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self._trail = trail
         self.key = key
         self.trigger = trigger
+        self.retry = retry
         self._stack: list[tuple[BatchRun, ExitStack]] = []
 
     def __enter__(self) -> BatchRun:
-        run = self._trail._start(self.key, self.trigger)
+        run = self._trail._start(self.key, self.trigger, self.retry)
         context = ExitStack()
         context.enter_context(
             bind(
@@ -138,7 +148,7 @@ class Batch:
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            with Batch(self._trail, self.key, self.trigger):
+            with Batch(self._trail, self.key, self.trigger, self.retry):
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -174,8 +184,16 @@ class AuditTrail:
         self._rng = rng or random.Random()
         self.actor = actor or default_actor()
         self.publish_failures = publish_failures
-        self._non_retryable: tuple[type[BaseException], ...] = (NonRetryableError, *non_retryable)
-        self.policy = RetryPolicy.from_settings(self.settings)
+        # The defaults this process records with every batch that brings no policy of its
+        # own: its settings, and the exception classes it was told never to retry.
+        never = [k.__name__ for k in non_retryable]
+        self.defaults = RetryPolicy.from_settings(self.settings, never=never)
+        self._fallback = RetryRule.from_settings(self.settings)
+        self._stored_defaults = StoredRetry(None, self.defaults).to_json()
+        self.jobs = JobPolicies(
+            self.store.job_policy, cache_seconds=self.settings.policy_cache_seconds
+        )
+        self._warned: set[str] = set()
         self.table = TableConfig(
             shards=self.settings.retry_shards,
             stale_after_seconds=self.settings.stale_after_seconds,
@@ -189,17 +207,79 @@ class AuditTrail:
 
     # -- public API -----------------------------------------------------------------------
 
-    def batch(self, job_id: str, batch_id: str | int, *, trigger: Trigger | None = None) -> Batch:
+    def batch(
+        self,
+        job_id: str,
+        batch_id: str | int,
+        *,
+        trigger: Trigger | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Batch:
         """Wrap one batch: STARTED now, SUCCESS on normal exit, FAILED (re-raised) on error.
 
-        Validates everything before any write: ids, trigger, and the topic a failure needs.
+        `trigger` says how the remediator re-runs exactly this batch; `retry` how its
+        failures are retried (else the job's policy, else this process's settings). Validates
+        everything before any write: ids, trigger, policy, and the topic a failure needs.
         """
         key = BatchKey.of(job_id, batch_id)
         if trigger is not None and not isinstance(trigger, Trigger):
             raise InvalidInput("trigger", f"must be a Trigger, got {type(trigger).__name__}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidInput("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
         if self.publish_failures:
             self.notifier.require_topic()
-        return Batch(self, key, trigger)
+        if trigger is None:
+            self._warn_without_trigger(key.job_id)
+        return Batch(self, key, trigger, retry)
+
+    def job_policy(self, job_id: str) -> JobPolicy | None:
+        """The job's stored defaults (retry policy, default trigger), read now."""
+        return self.store.job_policy(validate_id("job_id", job_id))
+
+    def set_job_policy(
+        self,
+        job_id: str,
+        *,
+        retry: RetryPolicy | object | None = _UNSET,
+        trigger: Trigger | object | None = _UNSET,
+        actor: str | None = None,
+    ) -> JobPolicy:
+        """Set (or, with None, clear) a job's default retry policy and/or trigger: how every
+        batch of the job that brings none of its own is retried and re-run. Audited."""
+        job = validate_id("job_id", job_id)
+        current = self.store.job_policy(job) or JobPolicy(job)
+        kwargs: dict[str, object] = {}
+        if retry is not _UNSET:
+            kwargs["retry"] = retry
+        if trigger is not _UNSET:
+            kwargs["trigger"] = trigger
+        write = change_policy(current, actor=actor or self.actor, now=self.now(), **kwargs)
+        try:
+            stored = self.store.set_job_policy(write)
+        except ConditionFailed:
+            raise ConcurrentChange(
+                f"the policy of job {job!r} changed while this change was made: read it again"
+            ) from None
+        self.jobs.forget(job)
+        return stored
+
+    def _warn_without_trigger(self, job_id: str) -> None:
+        """Once per job per process: a batch nothing can re-run is never retried."""
+        if job_id in self._warned:
+            return
+        try:
+            policy = self.jobs.get(job_id)
+        except ObservabilityError:
+            return  # the first write says whether the table is there; a warning can wait
+        self._warned.add(job_id)
+        if policy is None or policy.trigger is None:
+            log.warning(
+                "batches of job %s have no trigger: their failures are alerted, never "
+                "retried (pass trigger=..., or set one for the job: remediator policy set "
+                "%s --trigger ...)",
+                job_id,
+                job_id,
+            )
 
     def pending(self, job_id: str, batch_ids: Iterable[R]) -> list[R]:
         """The given batches that have not succeeded, in the given order (consistent read)."""
@@ -245,23 +325,26 @@ class AuditTrail:
         with self._lock:
             return self._known.get(key)
 
-    def _start(self, key: BatchKey, trigger: Trigger | None) -> BatchRun:
+    def _start(
+        self, key: BatchKey, trigger: Trigger | None, retry: RetryPolicy | None = None
+    ) -> BatchRun:
         now = self.now()
         run_id = uuid.uuid4().hex
         trigger_json = trigger.to_json() if trigger else None
+        retry_json = StoredRetry(retry, self.defaults).to_json() if retry else self._stored_defaults
 
         def plan(prev: BatchState | None) -> tuple[BatchState | None, Write]:
             if prev is None:
                 return None, start_new(
                     key, self.table, now=now, run_id=run_id, trace_id=run_id, actor=self.actor,
-                    trigger_json=trigger_json, incarnation=run_id[:16],
+                    trigger_json=trigger_json, incarnation=run_id[:16], retry_json=retry_json,
                 )  # fmt: skip
             held = holder(prev, now, self.settings.stale_after_seconds)
             if held:
                 raise BatchAlreadyRunning(key.job_id, key.batch_id, *held)
             return prev, start_again(
                 prev, self.table, now=now, run_id=run_id, actor=self.actor,
-                trigger_json=trigger_json,
+                trigger_json=trigger_json, retry_json=retry_json,
             )  # fmt: skip
 
         # Optimistic: what this process last saw (from pending(), get() or its own writes)
@@ -350,35 +433,40 @@ class AuditTrail:
             # Only a batch that paged someone announces its recovery: the floor stays 2 calls.
             self._publish(Signal.of(RECOVERED, state, at=iso(now), actor=self.actor), None)
 
-    def _retryable(self, exc: BaseException) -> bool:
-        if isinstance(exc, self._non_retryable):
-            return False
-        names = self.settings.non_retryable_errors
-        kind = type(exc)
-        return kind.__name__ not in names and f"{kind.__module__}.{kind.__qualname__}" not in names
+    def _job_retry(self, job_id: str) -> JobPolicy | None:
+        try:
+            return self.jobs.get(job_id)
+        except ObservabilityError as exc:
+            # The failure must be recorded all the same: by the batch's and its defaults.
+            log.warning("job policy of %s not read, deciding without it: %s", job_id, exc)
+            return None
 
     def _fail(self, run: BatchRun, exc: BaseException) -> None:
         """Record the failure and signal it; never masks the pipeline's own exception."""
         now = self.now()
-        retryable = self._retryable(exc)
-        age = 0.0
-        if run.state.first_failed_at:
-            age = (now - from_iso(run.state.first_failed_at)).total_seconds()
-        verdict = self.policy.after_failure(
-            attempt=run.attempt,
-            retryable=retryable,
+        job = self._job_retry(run.job_id)
+        state = run.state
+        verdict, governed = judge(
+            stored=state.retry,
+            names=error_names(exc),
+            job=job.retry if job else None,
+            fallback=self._fallback,
+            attempt=state.attempt,
+            attempt_floor=state.attempt_floor,
+            first_failed_at=from_iso(state.first_failed_at) if state.first_failed_at else None,
+            cap_override=state.cap_override,
+            has_trigger=bool(state.trigger or (job and job.trigger)),
             now=now,
             rng=self._rng,
-            age_seconds=age,
-            attempt_floor=run.state.attempt_floor,
         )
+        retryable = governed.rule != "never"
         error_type = type(exc).__name__
         message = str(exc) or error_type
 
         def plan(prev: BatchState) -> Write:
             return failure(
                 prev, self.table, now=now, actor=self.actor, error_type=error_type,
-                error_message=message, retryable=retryable, verdict=verdict,
+                error_message=message, retryable=retryable, verdict=verdict, governed=governed,
             )  # fmt: skip
 
         try:
@@ -398,6 +486,8 @@ class AuditTrail:
             extra={
                 "error_type": error_type,
                 "retryable": retryable,
+                "rule": governed.rule,
+                "why": governed.why,
                 "next_retry_at": state.next_retry_at,
                 "exhausted": exhausted,
             },

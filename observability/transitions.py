@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from observability.backoff import RetryAt, Verdict
+from observability.backoff import Governed, RetryAt, Verdict
 from observability.keys import (
     BatchKey,
     archive_sk,
@@ -116,6 +116,12 @@ class Write:
     events: tuple[Record, ...] = ()
     put: bool = False
     archive: Archive | None = None
+    # Another item of the batch's job (its policy item) instead of the batch's own.
+    sort_key: str | None = None
+
+    @property
+    def item_key(self) -> tuple[str, str]:
+        return (self.key.pk, self.sort_key or self.key.sk)
 
     def names(self) -> dict[str, str]:
         used = set(_NAME.findall(self.condition))
@@ -151,7 +157,8 @@ class Write:
 
     def item(self) -> dict[str, Plain]:
         """The whole item, for a `put` write."""
-        return {"pk": self.key.pk, "sk": self.key.sk, **self.set, "events": list(self.events)}
+        pk, sk = self.item_key
+        return {"pk": pk, "sk": sk, **self.set, "events": list(self.events)}
 
 
 def applied(prev: BatchState | None, write: Write) -> BatchState:
@@ -283,6 +290,7 @@ def _started_set(
     run_id: str,
     trace_id: str,
     trigger_json: str | None,
+    retry_json: str | None,
 ) -> dict[str, Scalar]:
     values: dict[str, Scalar] = {
         "status": Status.STARTED.value,
@@ -299,6 +307,8 @@ def _started_set(
     }
     if trigger_json is not None:
         values["trigger"] = trigger_json
+    if retry_json is not None:
+        values["retry"] = retry_json
     return values
 
 
@@ -312,6 +322,7 @@ def start_new(
     actor: str,
     trigger_json: str | None,
     incarnation: str,
+    retry_json: str | None = None,
 ) -> Write:
     """First run of a batch: put attempt 1 unless a live item exists (an expired one may).
 
@@ -326,6 +337,7 @@ def start_new(
         run_id=run_id,
         trace_id=trace_id,
         trigger_json=trigger_json,
+        retry_json=retry_json,
     )
     event = event_item(
         event=EventType.STARTED,
@@ -354,6 +366,7 @@ def start_again(
     run_id: str,
     actor: str,
     trigger_json: str | None,
+    retry_json: str | None = None,
 ) -> Write:
     """A later run: attempt = previous + 1, on condition that nothing changed since `prev`.
 
@@ -372,6 +385,7 @@ def start_again(
         run_id=run_id,
         trace_id=trace_id,
         trigger_json=trigger_json,
+        retry_json=retry_json,
     )
     event = event_item(
         event=EventType.STARTED,
@@ -443,8 +457,21 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
             "updated_at": iso(now),
             "duration_ms": duration,
             "expires_at": cfg.expires_at(now),
+            # A SUCCESS ends the failure episode: the next run starts a fresh attempt budget.
+            "attempt_floor": run.attempt,
         },
-        remove=("due_pk", "due_at", "error_type", "error_message", "first_failed_at", "alerted"),
+        remove=(
+            "due_pk",
+            "due_at",
+            "error_type",
+            "error_message",
+            "first_failed_at",
+            "alerted",
+            "rule",
+            "cap",
+            "deadline",
+            "cap_override",
+        ),
         events=(event,),
     )
     return with_history(run, write, cfg, now)
@@ -461,6 +488,7 @@ def settle(
     actor: str,
     trace_id: str | None,
     error_type: str | None,
+    governed: Governed | None = None,
 ) -> tuple[dict[str, Scalar], tuple[Record, ...]]:
     """Where a failure recorded at `version` leaves the batch: FAILED and due for its retry,
     or EXHAUSTED (one more event, listed under EXHAUSTED#, never swept).
@@ -471,6 +499,11 @@ def settle(
     if isinstance(verdict, RetryAt):
         due = {"due_pk": failed_partition(key, cfg.shards), "due_at": iso(verdict.at)}
         return {"status": Status.FAILED.value, "version": version, **due}, ()
+    detail: dict[str, Any] = {"reason": verdict.reason}
+    if governed is not None:
+        detail["rule"] = governed.rule
+        if governed.why:
+            detail["why"] = governed.why
     exhausted = event_item(
         event=EventType.EXHAUSTED,
         version=version + 1,
@@ -480,7 +513,7 @@ def settle(
         actor=actor,
         trace_id=trace_id,
         error_type=error_type,
-        detail={"reason": verdict.reason},
+        detail=detail,
     )
     fields: dict[str, Scalar] = {
         "status": Status.EXHAUSTED.value,
@@ -502,8 +535,12 @@ def failure(
     error_message: str,
     retryable: bool,
     verdict: Verdict,
+    governed: Governed | None = None,
 ) -> Write:
-    """FAILED (indexed for its retry) or, when no retry is allowed, FAILED then EXHAUSTED."""
+    """FAILED (indexed for its retry) or, when no retry is allowed, FAILED then EXHAUSTED.
+
+    `governed` records the rule that decided it; the cap and deadline it sets are what the
+    remediator decides the batch by until its next run."""
     version = run.version + 1
     duration = _duration_ms(run, now)
     message = truncate(error_message)
@@ -511,6 +548,12 @@ def failure(
     failed_detail: dict[str, Any] = {"retryable": retryable}
     if isinstance(verdict, RetryAt):
         failed_detail["next_retry_at"] = iso(verdict.at)
+    if governed is not None:
+        failed_detail.update(
+            rule=governed.rule,
+            episode_attempt=governed.episode_attempt,
+            max_attempts=governed.cap,
+        )
     failed = event_item(
         event=EventType.FAILED,
         version=version,
@@ -534,22 +577,32 @@ def failure(
         actor=actor,
         trace_id=run.trace_id,
         error_type=error_type,
+        governed=governed,
     )
+    fields: dict[str, Scalar] = {
+        "finished_at": iso(now),
+        "updated_at": iso(now),
+        "duration_ms": duration,
+        # The message is the FAILED event's (readers take the latest): stored once.
+        "error_type": error_type,
+        "retryable": retryable,
+        "first_failed_at": run.first_failed_at or iso(now),
+        "expires_at": cfg.expires_at(now),
+        **outcome,
+    }
+    remove: tuple[str, ...] = ()
+    if governed is not None:
+        fields.update(rule=governed.rule, cap=governed.cap)
+        if governed.deadline:
+            fields["deadline"] = governed.deadline
+        else:
+            remove = ("deadline",)
     write = Write(
         key=run.key,
         condition=condition,
         values=values,
-        set={
-            "finished_at": iso(now),
-            "updated_at": iso(now),
-            "duration_ms": duration,
-            # The message is the FAILED event's (readers take the latest): stored once.
-            "error_type": error_type,
-            "retryable": retryable,
-            "first_failed_at": run.first_failed_at or iso(now),
-            "expires_at": cfg.expires_at(now),
-            **outcome,
-        },
+        set=fields,
+        remove=remove,
         events=(failed, *after),
     )
     return with_history(run, write, cfg, now)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from observability.backoff import Exhaust as ExhaustVerdict
-from observability.backoff import Verdict
+from observability.backoff import Governed, Verdict
 from observability.keys import live_partition
 from observability.models import BatchState, EventType, Record, Status, iso
 from observability.transitions import Scalar, TableConfig, Write, event_item, settle, with_history
@@ -42,6 +42,7 @@ def claim(
     lease_seconds: float,
     require_due: bool = True,
     attempt_floor: int | None = None,
+    cap_override: int | None = None,
 ) -> Write:
     """Take the batch for `lease_seconds`, on condition that it is exactly as `state` says.
 
@@ -77,6 +78,8 @@ def claim(
         )
     if attempt_floor is not None:
         fields["attempt_floor"] = attempt_floor
+    if cap_override is not None:
+        fields["cap_override"] = cap_override
     return Write(key=state.key, condition=condition, values=values, set=fields)
 
 
@@ -209,6 +212,7 @@ def mark_stale(
     actor: str,
     now: datetime,
     verdict: Verdict,
+    governed: Governed | None = None,
 ) -> Write:
     """A STARTED run without heartbeat, or a RETRYING batch whose re-run never started.
 
@@ -237,7 +241,7 @@ def mark_stale(
         trace_id=state.trace_id,
         error_type=error_type,
         error_message=message,
-        detail={"was": state.status.value},
+        detail={"was": state.status.value, **({"rule": governed.rule} if governed else {})},
     )
     outcome, after = settle(
         state.key,
@@ -249,7 +253,12 @@ def mark_stale(
         actor=actor,
         trace_id=state.trace_id,
         error_type=error_type,
+        governed=governed,
     )
+    if governed is not None:
+        outcome = {**outcome, "rule": governed.rule, "cap": governed.cap}
+        if governed.deadline:
+            outcome["deadline"] = governed.deadline
     write = Write(
         key=state.key,
         condition="#status = :status AND #version = :version AND #due_at = :due_at",

@@ -49,7 +49,9 @@ def unwrap(body: str) -> dict[str, Any]:
 
 
 def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
-    value = data.get(name, default)
+    value = data.get(name)
+    if value is None:
+        value = default
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MalformedSignal(f"field {name!r} must be a non-negative integer, got {value!r}")
     return value
@@ -110,4 +112,7 @@ def parse_signal(body: str) -> Signal:
         actor=_text(data, "actor", 256),
         first_failed_at=_moment(data, "first_failed_at"),
         attempt_floor=_int(data, "attempt_floor", 0),
+        cap=_int(data, "cap", 0) or None,
+        deadline=_moment(data, "deadline"),
+        rule=_text(data, "rule", 64),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from observability.backoff import RetryPolicy
+from observability.backoff import RetryRule
 from observability.models import BatchState, Status, from_iso, iso
 
 __all__ = ["Action", "Exhaust", "MarkStale", "NotDue", "Skip", "Trigger", "decide"]
@@ -55,8 +55,13 @@ def _age_seconds(state: BatchState, now: datetime) -> float:
     return max(0.0, (now - from_iso(state.first_failed_at)).total_seconds())
 
 
-def decide(state: BatchState, now: datetime, policy: RetryPolicy) -> Action:
-    """The one place that turns a state and the policy into an action."""
+def decide(state: BatchState, now: datetime, fallback: RetryRule) -> Action:
+    """The one place that turns a state into an action.
+
+    A failure is decided by what was recorded with it (`cap`, `deadline`: the rule that
+    governs it, see observability.retry.judge), never by this process's own settings;
+    `fallback` only serves a batch recorded without them.
+    """
     stamp = iso(now)
     if state.lease_expires_at and state.lease_expires_at > stamp:
         return Skip("claimed")
@@ -72,11 +77,15 @@ def decide(state: BatchState, now: datetime, policy: RetryPolicy) -> Action:
         return Skip(state.status.value.lower())
     if not state.retryable:
         return Exhaust("non_retryable")
-    if policy.exhausted(state.attempt, _age_seconds(state, now), state.attempt_floor):
-        reason = "max_attempts"
-        if state.attempt - state.attempt_floor < policy.max_attempts:
-            reason = "max_age"
-        return Exhaust(reason)
+    cap = state.cap or fallback.max_attempts
+    if state.episode_attempt >= cap:
+        return Exhaust("max_attempts")
+    deadline = state.deadline
+    if deadline is None and state.cap is None and fallback.max_age_seconds is not None:
+        age = _age_seconds(state, now)
+        deadline = stamp if age >= fallback.max_age_seconds else None
+    if deadline is not None and deadline <= stamp:
+        return Exhaust("max_age")
     if not state.due_at:
         return Skip("not_indexed")
     if state.due_at > stamp:

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tenacity import (
     Retrying,
@@ -25,13 +26,15 @@ from tenacity import (
 )
 
 from observability.audit import AuditStore, ConditionFailed
-from observability.backoff import RetryPolicy
+from observability.backoff import RetryRule
 from observability.clients import AwsClients
 from observability.errors import ObservabilityError, StoreUnavailable
+from observability.jobs import JobPolicies, JobPolicy
 from observability.logger import bind
 from observability.metrics import Metrics
 from observability.models import BatchState, EventType, Status, from_iso, iso
 from observability.notifier import Notifier
+from observability.retry import StoredRetry, judge
 from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, Signal
 from observability.transitions import TableConfig, Write
 from remediator import claims
@@ -108,7 +111,9 @@ class Remediator:
             window_seconds=settings.breaker_window_seconds,
             pause_seconds=settings.breaker_pause_seconds,
         )
-        self.policy = RetryPolicy.from_settings(settings, max_age_seconds=settings.max_age_seconds)
+        # Only for batches recorded without a policy: every other decision is the batch's own.
+        self.fallback = RetryRule.from_settings(settings)
+        self.jobs = JobPolicies(self.store.job_policy, cache_seconds=settings.policy_cache_seconds)
         self.table = TableConfig(
             shards=settings.retry_shards,
             stale_after_seconds=settings.stale_after_seconds,
@@ -156,6 +161,9 @@ class Remediator:
             due_at=signal.next_retry_at,
             first_failed_at=signal.first_failed_at,
             attempt_floor=signal.attempt_floor,
+            cap=signal.cap,
+            deadline=signal.deadline,
+            rule=signal.rule,
             error_type=signal.error_type,
             error_message=signal.error_message,
         )
@@ -167,7 +175,7 @@ class Remediator:
         if state.key.token in self._unrecorded and self.flush_unrecorded():
             # This replica fired it and has not recorded it yet: never fire it again.
             return self._count(Outcome("skipped", state.key.token, detail={"reason": "recording"}))
-        action = decide(state, now, self.policy)
+        action = decide(state, now, self.fallback)
         key = state.key.token
         with bind(job_id=state.job_id, batch_id=state.batch_id, trace_id=state.trace_id):
             if isinstance(action, Trigger):
@@ -190,6 +198,7 @@ class Remediator:
         *,
         require_due: bool,
         attempt_floor: int | None = None,
+        cap_override: int | None = None,
     ) -> BatchState | None:
         write = claims.claim(
             state,
@@ -199,6 +208,7 @@ class Remediator:
             lease_seconds=self.settings.lease_seconds,
             require_due=require_due,
             attempt_floor=attempt_floor,
+            cap_override=cap_override,
         )
         try:
             return self.store.update(write)
@@ -218,7 +228,7 @@ class Remediator:
         claimed = self._claim(state, now, require_due=True)
         if claimed is None:
             return Outcome("conflict", key, attempt)
-        if not claimed.trigger:
+        if not self._trigger_of(claimed):
             write = claims.exhaust(
                 claimed,
                 self.table,
@@ -249,14 +259,14 @@ class Remediator:
         try:
             response_id = fire(
                 self.trigger_clients,
-                claimed.trigger,
+                self._trigger_of(claimed),
                 ctx,
                 attempts=self.settings.trigger_attempts,
                 timeout_seconds=self.settings.trigger_timeout_seconds,
                 sleep=self._sleep,
             )
         except (TriggerError, TriggerRejected) as exc:
-            delay = self.policy.delay(max(1, claimed.attempt), self._rng)
+            delay = self._rule_of(claimed).delay(max(1, claimed.episode_attempt), self._rng)
             self._release(claimed, now + timedelta(seconds=delay))
             self._failed_rerun(claimed.job_id, now)
             log.warning("re-trigger failed: %s", exc)
@@ -264,7 +274,7 @@ class Remediator:
             return Outcome("trigger_failed", key, attempt, {"error": str(exc)})
         # Stamped with the moment before the send: the triggered run can only start later.
         fired_at = now
-        kind = str((claimed.trigger or {}).get("kind", ""))
+        kind = str((self._trigger_of(claimed) or {}).get("kind", ""))
         detail = {"response_id": response_id, "trigger": kind, **(detail or {})}
         if not self._record(claimed, fired_at, event=event, actor=actor, detail=detail):
             return Outcome("triggered_unrecorded", key, attempt, {"response_id": response_id})
@@ -398,23 +408,57 @@ class Remediator:
     def _stale(self, state: BatchState, now: datetime) -> Outcome:
         never_started = state.status is Status.RETRYING
         attempt = state.attempt + 1 if never_started else state.attempt
-        age = 0.0
-        if state.first_failed_at:
-            age = (now - from_iso(state.first_failed_at)).total_seconds()
-        verdict = self.policy.after_failure(
+        # Rare, and decided by the batch's stored policy: read the whole item first.
+        full = self.store.get(state.key, now)
+        if full is None or (full.version, full.status) != (state.version, state.status):
+            return Outcome("conflict", state.key.token, state.attempt)
+        job = self._job(state.job_id)
+        verdict, governed = judge(
+            stored=full.retry,
+            names=("NeverStarted",) if never_started else ("Stale",),
+            job=job.retry if job else None,
+            fallback=self.fallback,
             attempt=attempt,
-            retryable=True,
+            attempt_floor=full.attempt_floor,
+            first_failed_at=from_iso(full.first_failed_at) if full.first_failed_at else None,
+            cap_override=full.cap_override,
+            has_trigger=bool(self._trigger_of(full)),
             now=now,
             rng=self._rng,
-            age_seconds=age,
-            attempt_floor=state.attempt_floor,
         )
-        write = claims.mark_stale(state, self.table, actor=self.replica, now=now, verdict=verdict)
+        write = claims.mark_stale(
+            full, self.table, actor=self.replica, now=now, verdict=verdict, governed=governed
+        )
         reason = getattr(verdict, "reason", "stale")
-        outcome = self._commit_exhausting(state, write, reason, now)
+        outcome = self._commit_exhausting(full, write, reason, now)
         if outcome.kind == "stale":
             log.warning("stale run marked FAILED", extra={"attempt": attempt})
         return outcome
+
+    def _job(self, job_id: str) -> JobPolicy | None:
+        try:
+            return self.jobs.get(job_id)
+        except ObservabilityError as exc:
+            log.warning("job policy of %s not read, deciding without it: %s", job_id, exc)
+            return None
+
+    def _trigger_of(self, state: BatchState) -> dict[str, Any] | None:
+        """The batch's own trigger, else its job's default trigger."""
+        if state.trigger:
+            return state.trigger
+        job = self._job(state.job_id)
+        return job.trigger if job else None
+
+    def _rule_of(self, state: BatchState) -> RetryRule:
+        """The rule that governs the batch's current failure (for the delay after a trigger
+        that did not go out)."""
+        kept = StoredRetry.from_json(state.retry)
+        job = self._job(state.job_id)
+        for policy in (kept.own if kept else None, job.retry if job else None, kept and kept.env):
+            found = policy.find(state.rule) if policy and state.rule else None
+            if found is not None:
+                return found
+        return self.fallback
 
     def _failed_rerun(self, job_id: str, now: datetime) -> None:
         until = self.breaker.record_failure(job_id, now)
@@ -450,20 +494,36 @@ class Remediator:
 
     # -- replay (operators) ---------------------------------------------------------------
 
-    def replay(self, state: BatchState, *, operator: str, reason: str | None) -> Outcome:
-        """Re-trigger now on a person's word: any FAILED or EXHAUSTED batch, a fresh budget."""
+    def replay(
+        self,
+        state: BatchState,
+        *,
+        operator: str,
+        reason: str | None,
+        max_attempts: int | None = None,
+    ) -> Outcome:
+        """Re-trigger now on a person's word: any FAILED or EXHAUSTED batch, a fresh episode
+        (its attempts count from here), with `max_attempts` instead of the rule's cap."""
         now = self.now()
         key = state.key.token
         if state.status not in (Status.FAILED, Status.EXHAUSTED):
             return self._count(Outcome("skipped", key, detail={"reason": state.status.value}))
-        if not state.trigger:
+        if not self._trigger_of(state):
             return self._count(Outcome("no_trigger", key, state.attempt + 1))
-        claimed = self._claim(state, now, require_due=False, attempt_floor=state.attempt)
+        claimed = self._claim(
+            state,
+            now,
+            require_due=False,
+            attempt_floor=state.attempt,
+            cap_override=max_attempts,
+        )
         if claimed is None:
             return self._count(Outcome("conflict", key, state.attempt + 1))
         detail = {"operator": operator}
         if reason:
             detail["reason"] = reason
+        if max_attempts:
+            detail["max_attempts"] = str(max_attempts)
         return self._count(
             self._fire_and_record(
                 claimed,

@@ -25,7 +25,6 @@ class RemediatorSettings(Settings):
     poll_wait_seconds: int = Field(20, ge=0, le=20)
     visibility_timeout_seconds: int = Field(120, ge=10, le=43_200)
     sweep_interval_seconds: float = Field(30.0, ge=0, le=3600)
-    max_age_seconds: float | None = Field(None, gt=0)
     budget_per_minute: int = Field(600, ge=0, le=1_000_000)
     breaker_failures: int = Field(5, ge=0, le=10_000)
     breaker_window_seconds: float = Field(600.0, ge=1)

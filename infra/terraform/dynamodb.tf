@@ -20,6 +20,8 @@ locals {
     "error_type",
     "first_failed_at",
     "attempt_floor",
+    "cap",
+    "deadline",
     "lease_owner",
     "lease_expires_at",
     "expires_at",

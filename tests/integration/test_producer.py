@@ -30,6 +30,10 @@ class Boom(Exception):
     pass
 
 
+# A trigger for batches that only need to be retryable (nothing fires it in these tests).
+WORK = SqsTrigger(queue_url=WORK_QUEUE, body={})
+
+
 def make_trail(settings: Settings, clients: Any, clock: Clock, **kw: Any) -> AuditTrail:
     stream = kw.pop("stream", io.StringIO())
     return AuditTrail(settings, clients=clients, clock=clock, metrics=Metrics(stream=stream), **kw)
@@ -83,9 +87,9 @@ def test_story_crash_at_month_5_resumes_at_month_5(settings, clients, clock, res
 def test_trace_id_follows_the_batch_across_attempts(settings, clients, clock):
     job = new_id()
     trail = make_trail(settings, clients, clock)
-    with pytest.raises(Boom), trail.batch(job, "b") as first:
+    with pytest.raises(Boom), trail.batch(job, "b", trigger=WORK) as first:
         raise Boom
-    with trail.batch(job, "b") as second:
+    with trail.batch(job, "b", trigger=WORK) as second:
         pass
     assert second.trace_id == first.trace_id
     assert {e.trace_id for e in trail.history(job, "b")} == {first.trace_id}
@@ -94,29 +98,82 @@ def test_trace_id_follows_the_batch_across_attempts(settings, clients, clock):
 def test_success_costs_two_calls_and_no_reads(settings, clients, clock):
     trail = make_trail(settings, clients, clock)
     calls = count_calls(clients)
-    with trail.batch(new_id(), "b1"):
+    with trail.batch(new_id(), "b1", trigger=WORK):
         pass
     assert sum(calls.values()) == 2, calls
     assert calls == Counter({"PutItem": 1, "UpdateItem": 1})
 
 
 def test_failure_costs_two_writes_and_one_publish(settings, clients, clock):
+    """Plus one read of the job's retry policy per job per cache period (a minute)."""
     trail = make_trail(settings, clients, clock)
+    job = new_id()
     calls = count_calls(clients)
-    with pytest.raises(Boom), trail.batch(new_id(), "b1"):
+    with pytest.raises(Boom), trail.batch(job, "b1", trigger=WORK):
         raise Boom("x")
-    assert calls == Counter({"PutItem": 1, "UpdateItem": 1, "Publish": 1})
+    assert calls == Counter({"PutItem": 1, "UpdateItem": 1, "Publish": 1, "GetItem": 1})
+    calls.clear()
+    for batch in ("b2", "b3"):
+        with pytest.raises(Boom), trail.batch(job, batch, trigger=WORK):
+            raise Boom("x")
+    assert calls == Counter({"PutItem": 2, "UpdateItem": 2, "Publish": 2})
+
+
+def test_a_batch_without_a_trigger_warns_once_per_job_and_is_not_retried_in_silence(
+    settings, clients, clock, resources, caplog
+):
+    trail = make_trail(settings, clients, clock)
+    job = new_id()
+    with caplog.at_level("WARNING", logger="observability"):
+        for batch in ("a", "b"):
+            with trail.batch(job, batch):
+                pass
+    warnings = [r for r in caplog.records if "have no trigger" in r.getMessage()]
+    assert len(warnings) == 1
+    assert job in warnings[0].getMessage()
+    # Its failure is an alert at once, saying why, not a retry that can never happen.
+    with pytest.raises(Boom), trail.batch(job, "c"):
+        raise Boom("x")
+    state = trail.get(job, "c")
+    assert state is not None
+    assert state.status is Status.EXHAUSTED
+    assert trail.history(job, "c")[-1].detail["reason"] == "no_trigger"
+    alerts = drain(clients.sqs(), resources.alerts_queue_url)
+    assert [json.loads(m["Body"])["reason"] for m in alerts] == ["no_trigger"]
+
+
+def test_a_job_default_trigger_silences_the_warning_and_makes_batches_retryable(
+    settings, clients, clock, caplog
+):
+    trail = make_trail(settings, clients, clock)
+    job = new_id()
+    trail.set_job_policy(job, trigger=WORK, actor="ops")
+    with (
+        caplog.at_level("WARNING", logger="observability"),
+        pytest.raises(Boom),
+        trail.batch(job, "a"),
+    ):
+        raise Boom("x")
+    assert not [r for r in caplog.records if "have no trigger" in r.getMessage()]
+    state = trail.get(job, "a")
+    assert state is not None
+    assert state.status is Status.FAILED
+    assert state.next_retry_at is not None
+    policy = trail.job_policy(job)
+    assert policy is not None
+    assert policy.trigger == WORK.to_dict()
+    assert [(c["by"], c["field"]) for c in policy.changes] == [("ops", "trigger")]
 
 
 def test_resumed_batch_known_from_pending_costs_one_write_per_transition(settings, clients, clock):
     job = new_id()
     first = make_trail(settings, clients, clock)
-    with pytest.raises(Boom), first.batch(job, "b"):
+    with pytest.raises(Boom), first.batch(job, "b", trigger=WORK):
         raise Boom
     second = make_trail(settings, clients, clock)
     calls = count_calls(clients)
     assert second.pending(job, ["b"]) == ["b"]
-    with second.batch(job, "b"):
+    with second.batch(job, "b", trigger=WORK):
         pass
     assert calls == Counter({"BatchGetItem": 1, "UpdateItem": 2})
 
@@ -186,9 +243,9 @@ def test_retry_index_attributes_only_on_retryable_failures(settings, clients, cl
     trail = make_trail(settings, clients, clock)
     with trail.batch(job, "ok"):
         pass
-    with pytest.raises(Boom), trail.batch(job, "retry"):
+    with pytest.raises(Boom), trail.batch(job, "retry", trigger=WORK):
         raise Boom
-    with pytest.raises(NonRetryableError), trail.batch(job, "fatal"):
+    with pytest.raises(NonRetryableError), trail.batch(job, "fatal", trigger=WORK):
         raise NonRetryableError("bad schema")
     by_batch = {
         item["sk"]["S"].removeprefix("STATE#"): item
@@ -216,7 +273,7 @@ def test_configured_exception_names_are_not_retried(settings_kwargs, clients, cl
     settings = Settings(**settings_kwargs, non_retryable_errors=("KeyError",))
     trail = make_trail(settings, clients, clock)
     job = new_id()
-    with pytest.raises(KeyError), trail.batch(job, "b"):
+    with pytest.raises(KeyError), trail.batch(job, "b", trigger=WORK):
         raise KeyError("missing column")
     state = trail.get(job, "b")
     assert (state.status, state.retryable) == (Status.EXHAUSTED, False)
@@ -227,7 +284,7 @@ def test_failure_at_the_attempt_cap_is_exhausted(settings_kwargs, clients, clock
     trail = make_trail(settings, clients, clock)
     job = new_id()
     for _ in range(2):
-        with pytest.raises(Boom), trail.batch(job, "b"):
+        with pytest.raises(Boom), trail.batch(job, "b", trigger=WORK):
             raise Boom
     assert trail.get(job, "b").status is Status.EXHAUSTED
     assert [e.event.value for e in trail.history(job, "b")] == [
@@ -246,7 +303,7 @@ def test_next_retry_follows_the_backoff_bounds(settings_kwargs, clients, clock):
     trail = make_trail(settings, clients, clock)
     job = new_id()
     for attempt in (1, 2, 3):
-        with pytest.raises(Boom), trail.batch(job, "b"):
+        with pytest.raises(Boom), trail.batch(job, "b", trigger=WORK):
             raise Boom
         state = trail.get(job, "b")
         delay = (from_iso(state.next_retry_at) - clock.now).total_seconds()
@@ -256,7 +313,7 @@ def test_next_retry_follows_the_backoff_bounds(settings_kwargs, clients, clock):
 def test_ttl_attribute_is_epoch_seconds_of_the_retention(settings, clients, clock):
     trail = make_trail(settings, clients, clock)
     job = new_id()
-    with trail.batch(job, "b"):
+    with trail.batch(job, "b", trigger=WORK):
         pass
     expected = int(clock.now.timestamp()) + settings.ttl_days * 86400
     for item in raw_items(clients, settings.table_name):
@@ -281,9 +338,9 @@ def test_metrics_are_emf_lines(settings, clients, clock):
     stream = io.StringIO()
     trail = make_trail(settings, clients, clock, stream=stream)
     job = new_id()
-    with trail.batch(job, "b"):
+    with trail.batch(job, "b", trigger=WORK):
         clock.advance(1.5)
-    with pytest.raises(Boom), trail.batch(job, "c"):
+    with pytest.raises(Boom), trail.batch(job, "c", trigger=WORK):
         raise Boom
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     names = [set(r) - {"_aws", "JobId"} for r in records]
@@ -300,11 +357,11 @@ def test_exhausted_batch_that_later_succeeds_announces_recovery(
     settings = Settings(**settings_kwargs, max_attempts=1)
     trail = make_trail(settings, clients, clock)
     job = new_id()
-    with pytest.raises(Boom), trail.batch(job, "b"):
+    with pytest.raises(Boom), trail.batch(job, "b", trigger=WORK):
         raise Boom
-    with trail.batch(job, "b"):
+    with trail.batch(job, "b", trigger=WORK):
         pass
-    with trail.batch(job, "b"):  # an ordinary success afterwards announces nothing
+    with trail.batch(job, "b", trigger=WORK):  # an ordinary success afterwards announces nothing
         pass
     events = [
         json.loads(m["Body"])["event"] for m in drain(clients.sqs(), resources.alerts_queue_url)

@@ -250,7 +250,8 @@ def test_status_and_history_json_shapes(settings, clients, clock, moto_endpoint)
     trail = trail_for(settings, clients, clock)
     with trail.batch(job, "a"):
         pass
-    with pytest.raises(RuntimeError), trail.batch(job, "b"):
+    work = SqsTrigger(queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/work", body={})
+    with pytest.raises(RuntimeError), trail.batch(job, "b", trigger=work):
         raise RuntimeError("nope")
     status = run_cli(moto_endpoint, settings, "status", job, "--output", "json")
     assert status.returncode == 0, status.stderr
@@ -270,6 +271,13 @@ def test_status_and_history_json_shapes(settings, clients, clock, moto_endpoint)
         assert {"event", "attempt", "at", "actor"} <= set(e)
         assert e["at"].endswith("Z")
     assert events[1]["error_type"] == "RuntimeError"
+    # Which rule governs the failure, and where the attempt stands in its episode.
+    assert (events[1]["rule"], events[1]["episode_attempt"], events[1]["max_attempts"]) == (
+        "default",
+        1,
+        settings.max_attempts,
+    )
+    assert (rows["b"]["rule"], rows["b"]["episode_attempt"]) == ("default", 1)
 
 
 def test_status_flags_stale_runs(settings, clients, clock, moto_endpoint):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observability.backoff import Exhaust, RetryAt, RetryPolicy
+from observability.backoff import Exhaust, RetryAt, RetryRule
 from observability.settings import Settings
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -20,23 +20,23 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     [(1, 60.0), (2, 120.0), (3, 240.0), (4, 480.0), (5, 960.0), (6, 1920.0), (7, 3600.0)],
 )
 def test_delay_bound_doubles_from_base_and_is_capped(attempt: int, bound: float) -> None:
-    assert RetryPolicy(base_seconds=60, max_seconds=3600).delay_bound(attempt) == bound
+    assert RetryRule(base_seconds=60, max_seconds=3600).delay_bound(attempt) == bound
 
 
 @pytest.mark.parametrize("attempt", [7, 20, 100, 10_000])
 def test_delay_bound_stays_at_the_cap_for_large_attempts(attempt: int) -> None:
-    assert RetryPolicy(base_seconds=60, max_seconds=3600).delay_bound(attempt) == 3600.0
+    assert RetryRule(base_seconds=60, max_seconds=3600).delay_bound(attempt) == 3600.0
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 10])
 def test_zero_base_gives_zero_delay(attempt: int) -> None:
-    policy = RetryPolicy(base_seconds=0, max_seconds=3600)
+    policy = RetryRule(base_seconds=0, max_seconds=3600)
     assert policy.delay_bound(attempt) == 0.0
     assert policy.delay(attempt, random.Random(1)) == 0.0
 
 
 def test_max_below_base_caps_even_the_first_delay() -> None:
-    assert RetryPolicy(base_seconds=60, max_seconds=30).delay_bound(1) == 30.0
+    assert RetryRule(base_seconds=60, max_seconds=30).delay_bound(1) == 30.0
 
 
 @given(
@@ -48,14 +48,14 @@ def test_max_below_base_caps_even_the_first_delay() -> None:
 def test_full_jitter_stays_within_zero_and_the_bound(
     attempt: int, base: float, cap: float, seed: int
 ) -> None:
-    policy = RetryPolicy(base_seconds=base, max_seconds=max(base, cap))
+    policy = RetryRule(base_seconds=base, max_seconds=max(base, cap))
     bound = policy.delay_bound(attempt)
     assert 0.0 <= bound <= policy.max_seconds
     assert 0.0 <= policy.delay(attempt, random.Random(seed)) <= bound
 
 
 def test_jitter_spreads_over_the_whole_interval() -> None:
-    policy = RetryPolicy(base_seconds=60, max_seconds=3600)
+    policy = RetryRule(base_seconds=60, max_seconds=3600)
     delays = [policy.delay(1, random.Random(seed)) for seed in range(500)]
     assert all(0.0 <= d <= 60.0 for d in delays)
     assert min(delays) < 6.0
@@ -64,7 +64,7 @@ def test_jitter_spreads_over_the_whole_interval() -> None:
 
 
 def test_jitter_is_reproducible_for_a_seed() -> None:
-    policy = RetryPolicy()
+    policy = RetryRule()
     assert policy.delay(3, random.Random(42)) == policy.delay(3, random.Random(42))
 
 
@@ -73,7 +73,7 @@ def test_jitter_is_reproducible_for_a_seed() -> None:
     [(3, 1, False), (3, 2, False), (3, 3, True), (3, 4, True), (1, 1, True), (5, 4, False)],
 )
 def test_exhausted_at_the_attempt_cap(max_attempts: int, attempt: int, exhausted: bool) -> None:
-    assert RetryPolicy(max_attempts=max_attempts).exhausted(attempt) is exhausted
+    assert RetryRule(max_attempts=max_attempts).exhausted(attempt) is exhausted
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_exhausted_at_the_attempt_cap(max_attempts: int, attempt: int, exhausted
 def test_attempt_floor_counts_attempts_since_the_last_replay(
     attempt: int, floor: int, exhausted: bool
 ) -> None:
-    assert RetryPolicy(max_attempts=3).exhausted(attempt, attempt_floor=floor) is exhausted
+    assert RetryRule(max_attempts=3).exhausted(attempt, attempt_floor=floor) is exhausted
 
 
 @pytest.mark.parametrize(
@@ -97,11 +97,11 @@ def test_attempt_floor_counts_attempts_since_the_last_replay(
     ],
 )
 def test_max_age_stops_retries(max_age: float | None, age: float, exhausted: bool) -> None:
-    policy = RetryPolicy(max_attempts=10, max_age_seconds=max_age)
+    policy = RetryRule(max_attempts=10, max_age_seconds=max_age)
     assert policy.exhausted(1, age_seconds=age) is exhausted
 
 
-def _after(policy: RetryPolicy, **kwargs: object) -> object:
+def _after(policy: RetryRule, **kwargs: object) -> object:
     args: dict[str, object] = {
         "attempt": 1,
         "retryable": True,
@@ -113,29 +113,27 @@ def _after(policy: RetryPolicy, **kwargs: object) -> object:
 
 
 def test_non_retryable_wins_over_everything() -> None:
-    assert _after(RetryPolicy(max_attempts=10), retryable=False) == Exhaust("non_retryable")
-    assert _after(RetryPolicy(max_attempts=1), attempt=5, retryable=False) == Exhaust(
-        "non_retryable"
-    )
+    assert _after(RetryRule(max_attempts=10), retryable=False) == Exhaust("non_retryable")
+    assert _after(RetryRule(max_attempts=1), attempt=5, retryable=False) == Exhaust("non_retryable")
 
 
 def test_max_attempts_verdict() -> None:
-    assert _after(RetryPolicy(max_attempts=3), attempt=3) == Exhaust("max_attempts")
-    assert _after(RetryPolicy(max_attempts=3), attempt=9) == Exhaust("max_attempts")
+    assert _after(RetryRule(max_attempts=3), attempt=3) == Exhaust("max_attempts")
+    assert _after(RetryRule(max_attempts=3), attempt=9) == Exhaust("max_attempts")
 
 
 def test_max_attempts_takes_precedence_over_max_age() -> None:
-    policy = RetryPolicy(max_attempts=3, max_age_seconds=60)
+    policy = RetryRule(max_attempts=3, max_age_seconds=60)
     assert _after(policy, attempt=3, age_seconds=1e6) == Exhaust("max_attempts")
 
 
 def test_max_age_verdict() -> None:
-    policy = RetryPolicy(max_attempts=10, max_age_seconds=60)
+    policy = RetryRule(max_attempts=10, max_age_seconds=60)
     assert _after(policy, attempt=2, age_seconds=61) == Exhaust("max_age")
 
 
 def test_retry_at_is_within_the_jittered_bound_and_names_the_next_attempt() -> None:
-    policy = RetryPolicy(max_attempts=5, base_seconds=60, max_seconds=3600)
+    policy = RetryRule(max_attempts=5, base_seconds=60, max_seconds=3600)
     for attempt, bound in [(1, 60), (2, 120), (3, 240), (4, 480)]:
         verdict = _after(policy, attempt=attempt)
         assert isinstance(verdict, RetryAt)
@@ -145,13 +143,13 @@ def test_retry_at_is_within_the_jittered_bound_and_names_the_next_attempt() -> N
 
 
 def test_retry_at_uses_the_given_rng() -> None:
-    policy = RetryPolicy(max_attempts=5)
+    policy = RetryRule(max_attempts=5)
     expected = NOW + timedelta(seconds=policy.delay(2, random.Random(99)))
     assert _after(policy, attempt=2, rng=random.Random(99)) == RetryAt(expected, 3)
 
 
 def test_retry_after_a_replay_uses_attempt_floor() -> None:
-    policy = RetryPolicy(max_attempts=3)
+    policy = RetryRule(max_attempts=3)
     verdict = _after(policy, attempt=4, attempt_floor=3)
     assert isinstance(verdict, RetryAt)
     assert verdict.attempt == 5
@@ -160,9 +158,11 @@ def test_retry_after_a_replay_uses_attempt_floor() -> None:
 
 def test_from_settings() -> None:
     settings = Settings(
-        max_attempts=7, backoff_base_seconds=5, backoff_max_seconds=50, _env_file=None
+        max_attempts=7,
+        backoff_base_seconds=5,
+        backoff_max_seconds=50,
+        max_age_seconds=900,
+        _env_file=None,
     )
-    policy = RetryPolicy.from_settings(settings, max_age_seconds=900)
-    assert policy == RetryPolicy(
-        max_attempts=7, base_seconds=5, max_seconds=50, max_age_seconds=900
-    )
+    policy = RetryRule.from_settings(settings)
+    assert policy == RetryRule(max_attempts=7, base_seconds=5, max_seconds=50, max_age_seconds=900)

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from observability.backoff import RetryPolicy
+from observability.backoff import RetryRule
 from observability.models import BatchState, Status, iso
 from remediator.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-POLICY = RetryPolicy(max_attempts=3, base_seconds=60, max_seconds=3600)
+POLICY = RetryRule(max_attempts=3, base_seconds=60, max_seconds=3600)
 
 
 def state(status: Status = Status.FAILED, **kw: object) -> BatchState:
@@ -53,9 +53,29 @@ def test_a_replay_gives_a_fresh_budget():
 
 
 def test_age_limit_exhausts_old_failures():
-    aged = RetryPolicy(max_attempts=10, base_seconds=1, max_seconds=1, max_age_seconds=3600)
+    aged = RetryRule(max_attempts=10, base_seconds=1, max_seconds=1, max_age_seconds=3600)
     old = iso(NOW - timedelta(hours=2))
     assert decide(state(first_failed_at=old), NOW, aged) == Exhaust("max_age")
+
+
+def test_the_recorded_cap_and_deadline_win_over_this_process_settings():
+    # Recorded by a producer whose rule allowed 5 attempts: this replica's 3 do not count.
+    assert decide(state(attempt=4, cap=5), NOW, POLICY) == Trigger(5)
+    assert decide(state(attempt=5, cap=5), NOW, POLICY) == Exhaust("max_attempts")
+    # ... and 2 when this replica would allow 3.
+    assert decide(state(attempt=2, cap=2), NOW, POLICY) == Exhaust("max_attempts")
+    passed = iso(NOW - timedelta(seconds=1))
+    assert decide(state(attempt=1, cap=5, deadline=passed), NOW, POLICY) == Exhaust("max_age")
+    ahead = iso(NOW + timedelta(seconds=1))
+    assert decide(state(attempt=1, cap=5, deadline=ahead), NOW, POLICY) == Trigger(2)
+
+
+def test_a_success_starts_a_fresh_budget():
+    # Ten good runs, then a failure: attempt 11 is the episode's first (floor 10).
+    assert decide(state(attempt=11, attempt_floor=10, cap=3), NOW, POLICY) == Trigger(12)
+    assert decide(state(attempt=13, attempt_floor=10, cap=3), NOW, POLICY) == Exhaust(
+        "max_attempts"
+    )
 
 
 def test_a_live_lease_is_left_alone():
