@@ -19,6 +19,7 @@ from typing import ParamSpec, TypeVar
 from observability.audit import AuditStore, ConditionFailed
 from observability.backoff import Exhaust, RetryPolicy
 from observability.clients import AwsClients, default_clients
+from observability.describe import describe_exception
 from observability.errors import (
     BatchAlreadyRunning,
     InvalidInput,
@@ -348,10 +349,10 @@ class AuditTrail:
             age_seconds=age,
             attempt_floor=run.state.attempt_floor,
         )
-        error_type = type(exc).__name__
+        error_type, error_message = describe_exception(exc)
         write = failure(
             run.state, self.table, now=now, actor=self.actor, error_type=error_type,
-            error_message=str(exc) or error_type, retryable=retryable, verdict=verdict,
+            error_message=error_message, retryable=retryable, verdict=verdict,
         )  # fmt: skip
         try:
             state = self._commit_own(run, write)
