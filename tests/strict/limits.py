@@ -106,6 +106,22 @@ def _at_most_ten(key: str) -> Check:
     return check
 
 
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+
+
+def _attribute_names(params: dict[str, Any]) -> Iterator[str]:
+    for where, message in _sqs_messages(params):
+        for name in message.get("MessageAttributes") or {}:
+            if (
+                not _ATTRIBUTE_NAME.fullmatch(name)
+                or name.lower().startswith(("aws.", "amazon."))
+                or name.startswith(".")
+                or name.endswith(".")
+                or ".." in name
+            ):
+                yield f"{where}MessageAttributes name {name!r} is not allowed"
+
+
 def _sqs_body(params: dict[str, Any]) -> Iterator[str]:
     for where, message in _sqs_messages(params):
         body = str(message.get("MessageBody", ""))
@@ -258,6 +274,13 @@ REQUEST_RULES: list[Rule] = [
         _SQS_ATTRIBUTES,
         _ops("sqs", "SendMessage", "SendMessageBatch"),
         _at_most_ten("MessageAttributes"),
+    ),
+    Rule(
+        "sqs-attribute-names",
+        "attribute names: 1-256 of A-Z a-z 0-9 _ - . (not AWS./Amazon., no '..', no '.' at an end)",
+        _SQS_ATTRIBUTES,
+        _ops("sqs", "SendMessage", "SendMessageBatch"),
+        _attribute_names,
     ),
     Rule(
         "sqs-body",
