@@ -144,9 +144,18 @@ def _container(hint: Any, value: Any) -> Any:
     return None
 
 
+_HINTS: dict[type[Trigger], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Trigger]) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
 def _check_types(trigger: Trigger) -> None:
     """Every field has the type it declares; the first that does not is named (item included)."""
-    hints = typing.get_type_hints(type(trigger))
+    hints = _hints(type(trigger))
     for f in fields(trigger):
         hint, value = hints[f.name], getattr(trigger, f.name)
         if _conforms(value, hint):
@@ -259,7 +268,8 @@ class LambdaTrigger(Trigger):
 
 @dataclass(frozen=True)
 class StepFunctionsTrigger(Trigger):
-    """Start an execution named from job, batch and attempt: a repeated start is a no-op."""
+    """Start an execution named from job, batch, attempt and the batch's run: a repeated
+    start of the same attempt is a no-op, and no other batch or run shares the name."""
 
     kind: ClassVar[str] = "stepfunctions"
     payload_field: ClassVar[str] = "input"

@@ -1,9 +1,10 @@
 """Fires the trigger stored with a batch, so that exactly that batch runs again.
 
 Each kind passes the batch's identity along (job_id, batch_id, attempt, trace_id) and, where
-the target supports it, a deterministic idempotency key `job#batch#attempt`: a Step Functions
-execution name, a FIFO deduplication id, an ECS clientToken. A repeat of the same attempt is
-then a no-op at the target.
+the target supports it, a deterministic idempotency key: `job#batch#attempt` as a FIFO
+deduplication id or an ECS clientToken, and a Step Functions execution name that also
+carries the run of the batch (see `execution_name`). A repeat of the same attempt is then a
+no-op at the target.
 
 Retries happen here and only here: the clients used for triggers have botocore's retries
 turned off, and tenacity retries transient errors, bounded in attempts and total time.
