@@ -39,10 +39,14 @@ from observability.transitions import Archive, Write
 if TYPE_CHECKING:
     from observability.clients import AwsClients
 
-__all__ = ["AuditStore", "ConditionFailed", "TableMissing"]
+__all__ = ["AuditStore", "ConditionFailed", "TableMissing", "new_write_id"]
 
 _BATCH_GET_LIMIT = 100
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def new_write_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 class ConditionFailed(ObservabilityError):
@@ -128,12 +132,13 @@ class AuditStore:
             op["ExpressionAttributeValues"] = _ser(values)
         return op
 
-    def _write(self, write: Write, *, new: bool) -> Item | None:
+    def _write(self, write: Write, *, new: bool, write_id: str | None = None) -> Item | None:
         """One conditional PutItem or UpdateItem; the new item when `new` (or when this very
-        write is found to have landed already), else None."""
+        write is found to have landed already), else None. A caller that retries one
+        logical write itself passes the same `write_id` to every try."""
         if write.archive is not None:
             self.put_archive(write.archive)
-        write_id = uuid.uuid4().hex[:16]
+        write_id = write_id or new_write_id()
         op = self._state_op(write, write_id)
         action = "PutItem" if write.put else "UpdateItem"
         try:
@@ -154,10 +159,10 @@ class AuditStore:
             _raise_store(exc, self.table_name, action)
         return reply.get("Attributes") if new else None
 
-    def apply(self, write: Write) -> None:
+    def apply(self, write: Write, *, write_id: str | None = None) -> None:
         """Commit one transition (archiving first when its write says so), or raise
         ConditionFailed with the item as it stands."""
-        self._write(write, new=False)
+        self._write(write, new=False, write_id=write_id)
 
     def update(self, write: Write) -> BatchState:
         """Commit one conditional write and return the item it leaves (claims, heartbeats)."""

@@ -21,10 +21,25 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["AwsClients", "default_clients", "reset_default_clients"]
+__all__ = ["DEFAULT_MAX_ATTEMPTS", "AwsClients", "default_clients", "reset_default_clients"]
 
 # SQS long polls for 20 s: its read timeout must outlast the wait.
 _READ_TIMEOUT = {"sqs": 30.0}
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+def _env_attempts() -> int:
+    """AWS_MAX_ATTEMPTS (attempts in total, as botocore reads it), else 5; a bad value is named."""
+    raw = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_ATTEMPTS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, not {raw!r}")
+    return value
 
 
 class AwsClients:
@@ -40,6 +55,7 @@ class AwsClients:
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
         max_attempts: int | None = None,
+        read_timeouts: dict[str, float] | None = None,
     ) -> None:
         self._session = session or boto3.Session(region_name=region)
         self._endpoint_url = endpoint_url
@@ -47,12 +63,18 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        # Derived clients (triggers) give one read timeout for every service, long poll or not.
+        self._read_timeouts = dict(_READ_TIMEOUT) if read_timeouts is None else read_timeouts
         self._pool = max_pool_connections
-        # AWS_MAX_ATTEMPTS is honoured, as botocore would; the explicit Config wins otherwise.
-        self._max_attempts = max_attempts or int(os.environ.get("AWS_MAX_ATTEMPTS", "5") or 5)
+        # Attempts in total, first one included, as AWS_MAX_ATTEMPTS counts them.
+        self._max_attempts = max_attempts or _env_attempts()
 
     def derive(self, *, max_attempts: int, read_timeout: float | None = None) -> AwsClients:
-        """Clients on the same session and endpoint with other retry and timeout settings."""
+        """Clients on the same session and endpoint with other retry and timeout settings.
+
+        `max_attempts` counts every HTTP request of a call: 1 means botocore never retries.
+        A `read_timeout` given here applies to every service (SQS included).
+        """
         return AwsClients(
             endpoint_url=self._endpoint_url,
             session=self._session,
@@ -60,6 +82,7 @@ class AwsClients:
             connect_timeout=self._connect_timeout,
             read_timeout=self._read_timeout if read_timeout is None else read_timeout,
             max_attempts=max_attempts,
+            read_timeouts=None if read_timeout is None else {},
         )
 
     @property
@@ -72,9 +95,10 @@ class AwsClients:
     def config_for(self, service: str) -> Config:
         return Config(
             region_name=self.region,
-            retries={"mode": "standard", "max_attempts": self._max_attempts},
+            # `total_max_attempts` counts attempts; `max_attempts` would count retries (one more).
+            retries={"mode": "standard", "total_max_attempts": self._max_attempts},
             connect_timeout=self._connect_timeout,
-            read_timeout=_READ_TIMEOUT.get(service, self._read_timeout),
+            read_timeout=self._read_timeouts.get(service, self._read_timeout),
             tcp_keepalive=True,
             max_pool_connections=self._pool,
         )

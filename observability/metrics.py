@@ -2,18 +2,34 @@
 
 CloudWatch Logs extracts them from the log stream, so the hot path makes no API call.
 Dimensions stay low-cardinality: the job id, never a batch id.
+
+CloudWatch drops a metric whose dimension value is not ASCII, so a job id such as
+`ventes-été` is given a dimension of its own (`dimension_value`): stable, ASCII, unique per
+id; the real id stays in the record as `job_id`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sys
 import threading
+import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-__all__ = ["COUNT", "MILLISECONDS", "SECONDS", "UNITS", "Metrics", "emf_record"]
+__all__ = [
+    "COUNT",
+    "MAX_DIMENSION_CHARS",
+    "MILLISECONDS",
+    "SECONDS",
+    "UNITS",
+    "Metrics",
+    "dimension_value",
+    "emf_record",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -34,6 +50,24 @@ UNITS: dict[str, str] = {
     "TriggerFailures": COUNT,
     "TriggerUnrecorded": COUNT,
 }
+
+
+# CloudWatch allows 1,024; ids are 200 bytes at most, so this is never reached by a real id.
+MAX_DIMENSION_CHARS = 250
+_PRINTABLE_ASCII = re.compile(r"[ -~]+")
+_DIGEST_CHARS = 10
+
+
+def dimension_value(text: str) -> str:
+    """A CloudWatch dimension value for `text`: itself when it is printable ASCII (so
+    existing series keep their name), else its accents dropped and other characters made
+    '?', with '~' and a hash of the original: stable, ASCII, and never another id's. Pure."""
+    if _PRINTABLE_ASCII.fullmatch(text) and text.strip() and len(text) <= MAX_DIMENSION_CHARS:
+        return text
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    readable = re.sub(r"[^ -~]", "?", folded).strip() or "?"
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_DIGEST_CHARS]
+    return f"{readable[: MAX_DIMENSION_CHARS - _DIGEST_CHARS - 1]}~{digest}"
 
 
 def emf_record(
@@ -83,7 +117,11 @@ class Metrics:
     def emit(self, job_id: str | None, values: Mapping[str, float], **properties: Any) -> None:
         if not self.enabled or not values:
             return
-        dims = {"JobId": job_id} if job_id else {}
+        dims: dict[str, str] = {}
+        if job_id:
+            dims["JobId"] = dimension_value(job_id)
+            if dims["JobId"] != job_id:
+                properties = {"job_id": job_id, **properties}
         record = emf_record(self.namespace, values, dims, self._clock(), properties)
         line = json.dumps(record, separators=(",", ":"), default=str)
         stream = self._stream or sys.stdout

@@ -141,7 +141,9 @@ def error_names(exc: BaseException) -> tuple[str, ...]:
     for kind in type(exc).__mro__:
         if kind is object:
             continue
-        names += [kind.__name__, f"{kind.__module__}.{kind.__qualname__}"]
+        name = str(getattr(kind, "__name__", ""))
+        module = str(getattr(kind, "__module__", ""))
+        names += [name, f"{module}.{getattr(kind, '__qualname__', name)}"]
     return tuple(names)
 
 

@@ -19,6 +19,7 @@ from typing import ParamSpec, TypeVar
 from observability.audit import AuditStore, ConditionFailed
 from observability.backoff import Exhaust, RetryRule
 from observability.clients import AwsClients, default_clients
+from observability.describe import describe_exception
 from observability.errors import (
     BatchAlreadyRunning,
     ConcurrentChange,
@@ -460,8 +461,7 @@ class AuditTrail:
             rng=self._rng,
         )
         retryable = governed.rule != "never"
-        error_type = type(exc).__name__
-        message = str(exc) or error_type
+        error_type, message = describe_exception(exc)
 
         def plan(prev: BatchState) -> Write:
             return failure(

@@ -222,7 +222,8 @@ def cmd_replay(ctx: Context) -> int:
         if args.error_type:
             chosen = [s for s in chosen if s.error_type == args.error_type]
     else:
-        keys = [BatchKey.of(job, b) for b in args.batches]
+        # Named twice is meant once (BatchGetItem refuses duplicate keys): first mention wins.
+        keys = list(dict.fromkeys(BatchKey.of(job, b) for b in args.batches))
         found = store.get_many(job, [k.batch_id for k in keys], now)
         missing = [k.batch_id for k in keys if k.batch_id not in found]
         if missing:

@@ -7,6 +7,8 @@ same in production (infra/terraform); a drift test keeps the two in agreement.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALERT_FILTER",
     "DLQ_MAX_RECEIVE_COUNT",
+    "PITR_WAIT_SECONDS",
     "SIGNAL_FILTER",
     "Resources",
     "bootstrap",
@@ -43,6 +46,9 @@ SIGNAL_FILTER = {"event": [FAILED]}
 ALERT_FILTER = {"event": list(ALERT_EVENTS)}
 SIGNAL_VISIBILITY_SECONDS = 120
 ALERTS_VISIBILITY_SECONDS = 360
+# A new table's backups take a while to be available: how long bootstrap waits for them.
+PITR_WAIT_SECONDS = 300.0
+_PITR_MAX_DELAY = 20.0
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
@@ -129,7 +135,7 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _ensure_table(ddb: Any, table_name: str) -> None:
+def _ensure_table(ddb: Any, table_name: str, sleep: Callable[[float], None]) -> None:
     try:
         ddb.create_table(**table_definition(table_name))
     except ClientError as exc:
@@ -160,10 +166,33 @@ def _ensure_table(ddb: Any, table_name: str) -> None:
     backups = ddb.describe_continuous_backups(TableName=table_name)["ContinuousBackupsDescription"]
     pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
     if pitr != "ENABLED":
-        ddb.update_continuous_backups(
-            TableName=table_name,
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-        )
+        _enable_pitr(ddb, table_name, sleep)
+
+
+def _enable_pitr(ddb: Any, table_name: str, sleep: Callable[[float], None]) -> None:
+    """UpdateContinuousBackups, waiting (bounded) while a new table's backups are not ready:
+    DynamoDB refuses it with ContinuousBackupsUnavailableException for a while after
+    CreateTable, and botocore does not retry that code."""
+    waited, delay = 0.0, 1.0
+    while True:
+        try:
+            ddb.update_continuous_backups(
+                TableName=table_name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
+            return
+        except ClientError as exc:
+            if _code(exc) != "ContinuousBackupsUnavailableException":
+                raise
+            if waited >= PITR_WAIT_SECONDS:
+                raise ProvisionError(
+                    f"point-in-time recovery of table {table_name!r} could not be enabled: its "
+                    f"backups were still unavailable after {waited:.0f} s; run bootstrap "
+                    "again in a few minutes (it keeps what is already created)"
+                ) from exc
+        sleep(delay)
+        waited += delay
+        delay = min(delay * 2, _PITR_MAX_DELAY)
 
 
 def _declare_layout(ddb: Any, table_name: str, shards: int) -> None:
@@ -238,13 +267,21 @@ def _subscribe(sns: Any, topic_arn: str, queue_arn: str, filter_policy: dict[str
 
 
 def bootstrap(
-    clients: AwsClients, table_name: str, *, prefix: str | None = None, shards: int = 8
+    clients: AwsClients,
+    table_name: str,
+    *,
+    prefix: str | None = None,
+    shards: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Resources:
-    """Create what is missing and return every identifier the settings need."""
+    """Create what is missing and return every identifier the settings need.
+
+    `sleep` paces the (bounded) wait for a new table's point-in-time recovery.
+    """
     names = names_for(table_name, prefix)
     ddb, sns, sqs = clients.client("dynamodb"), clients.client("sns"), clients.client("sqs")
     try:
-        _ensure_table(ddb, names.table)
+        _ensure_table(ddb, names.table, sleep)
         _declare_layout(ddb, names.table, shards)
         topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
         dlq_url, dlq_arn = _queue(

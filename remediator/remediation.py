@@ -25,7 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from observability.audit import AuditStore, ConditionFailed
+from observability.audit import AuditStore, ConditionFailed, new_write_id
 from observability.backoff import RetryRule
 from observability.clients import AwsClients
 from observability.errors import ObservabilityError, StoreUnavailable
@@ -54,13 +54,17 @@ _RECORD_ROUNDS = 4
 
 @dataclass(frozen=True, slots=True)
 class _Record:
-    """A trigger that went out, to be recorded in the slot its claim reserved."""
+    """A trigger that went out, to be recorded in the slot its claim reserved.
+
+    One `write_id` for every try: a try whose reply was lost is then recognised as landed.
+    """
 
     claimed: BatchState
     fired_at: datetime
     event: EventType
     actor: str
     detail: dict[str, str]
+    write_id: str = field(default_factory=new_write_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +258,9 @@ class Remediator:
     ) -> Outcome:
         key = claimed.key.token
         attempt = claimed.attempt + 1
-        ctx = TriggerContext(claimed.key, attempt, claimed.trace_id, reason)
+        ctx = TriggerContext(
+            claimed.key, attempt, claimed.trace_id, reason, incarnation=claimed.incarnation or ""
+        )
         now = self.now()
         try:
             response_id = fire(
@@ -336,7 +342,7 @@ class Remediator:
                 detail=record.detail,
             )
             try:
-                self._record_store.apply(write)
+                self._record_store.apply(write, write_id=record.write_id)
                 return True
             except ConditionFailed as lost:
                 current = BatchState.from_item(lost.old) if lost.old else None
@@ -354,7 +360,8 @@ class Remediator:
                 # The re-run was quicker than this write and has started already: the
                 # event still belongs in the slot the claim reserved for it.
                 try:
-                    self._record_store.apply(claims.recorded_late(current, write.events))
+                    late = claims.recorded_late(current, write.events)
+                    self._record_store.apply(late, write_id=record.write_id)
                     return True
                 except ConditionFailed:
                     pass

@@ -1,12 +1,18 @@
 """Fires the trigger stored with a batch, so that exactly that batch runs again.
 
 Each kind passes the batch's identity along (job_id, batch_id, attempt, trace_id) and, where
-the target supports it, a deterministic idempotency key `job#batch#attempt`: a Step Functions
-execution name, a FIFO deduplication id, an ECS clientToken. A repeat of the same attempt is
-then a no-op at the target.
+the target supports it, a deterministic idempotency key: `job#batch#attempt` as a FIFO
+deduplication id or an ECS clientToken, and a Step Functions execution name that also
+carries the run of the batch (see `execution_name`). A repeat of the same attempt is then a
+no-op at the target.
 
 Retries happen here and only here: the clients used for triggers have botocore's retries
 turned off, and tenacity retries transient errors, bounded in attempts and total time.
+
+Every failure is classified once, here (`classify`): permanent (`TriggerRejected`: not found,
+access denied, validation, a malformed request, a custom trigger's own exception, an
+unregistered custom trigger, a body over the target's limit) or transient (`TriggerError`:
+throttling, timeouts, 5xx, connection errors). Nothing else leaves `fire()`.
 """
 
 from __future__ import annotations
@@ -15,12 +21,24 @@ import hashlib
 import json
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    CapacityNotAvailableError,
+    ClientError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    IncompleteReadError,
+    MetadataRetrievalError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    TokenRetrievalError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from tenacity import (
     Retrying,
     retry_if_exception_type,
@@ -30,9 +48,11 @@ from tenacity import (
 )
 
 from observability.clients import AwsClients
+from observability.describe import describe_exception
 from observability.errors import InvalidInput
 from observability.keys import BatchKey
 from observability.triggers import (
+    MAX_ECS_OVERRIDES_CHARS,
     CustomTrigger,
     EcsTaskTrigger,
     EventBridgeTrigger,
@@ -40,6 +60,9 @@ from observability.triggers import (
     SqsTrigger,
     StepFunctionsTrigger,
     Trigger,
+    ecs_environment,
+    ecs_overrides,
+    overrides_chars,
     trigger_from_dict,
 )
 from remediator.errors import TriggerError, TriggerRejected
@@ -47,7 +70,9 @@ from remediator.errors import TriggerError, TriggerRejected
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Firer",
+    "RunTaskFailed",
     "TriggerContext",
+    "classify",
     "execution_name",
     "fire",
     "register_trigger",
@@ -55,27 +80,74 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "remediator.triggers"
 
+# Error codes that mean "not now" rather than "never": botocore's own throttling and transient
+# lists, and the targets' codes for the same (a Lambda being updated, too many executions).
 _TRANSIENT = frozenset(
     {
+        "BandwidthLimitExceeded",
+        "EC2ThrottledException",
+        "ExecutionLimitExceeded",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "KMSThrottling",
+        "KMSThrottlingException",
+        "LimitExceededException",
+        "PriorRequestNotComplete",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ResourceConflictException",
+        "ResourceNotReadyException",
+        "ServerException",
+        "ServiceException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "SlowDown",
         "Throttling",
         "ThrottlingException",
         "ThrottledException",
         "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalError",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceException",
-        "EC2ThrottledException",
-        "ResourceConflictException",
-        "KMSThrottlingException",
-        "RequestThrottled",
-        "ServerException",
-        "SlowDown",
+        "TransactionInProgressException",
     }
 )
+# botocore errors of the network or the environment, not of the request: worth another try.
+_TRANSIENT_BOTOCORE = (
+    BotoConnectionError,  # connection refused or reset, connect timeout, TLS
+    HTTPClientError,  # read timeout, connection closed mid-reply
+    IncompleteReadError,
+    CapacityNotAvailableError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    MetadataRetrievalError,
+    TokenRetrievalError,
+)
+# RunTask `failures` that a later try can get past (no capacity now), by reason prefix or text.
+_RUN_TASK_TRANSIENT = ("RESOURCE:", "AGENT")
+_RUN_TASK_TRANSIENT_TEXT = ("capacity", "try again", "throttl", "limit on the number of tasks")
+
+
+class RunTaskFailed(Exception):
+    """RunTask answered 200 but placed no task: its `failures` (reason, detail)."""
+
+    def __init__(self, failures: list[dict[str, Any]]) -> None:
+        self.reasons = [str(f.get("reason", "")) for f in failures]
+        details = "; ".join(
+            f"{f.get('reason', '?')} {f.get('detail', '')}".strip() for f in failures
+        )
+        super().__init__(f"RunTask placed no task: {details or 'no reason given'}")
+
+    @property
+    def transient(self) -> bool:
+        return bool(self.reasons) and all(
+            r.startswith(_RUN_TASK_TRANSIENT)
+            or any(text in r.lower() for text in _RUN_TASK_TRANSIENT_TEXT)
+            for r in self.reasons
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +158,9 @@ class TriggerContext:
     attempt: int
     trace_id: str | None
     reason: str = "retry"
+    # Unique per lifetime of the batch's item (its `incarnation`): a batch that starts over
+    # after its item expired gets new execution names. Empty: the trace id stands in.
+    incarnation: str = ""
 
     @property
     def idempotency_key(self) -> str:
@@ -115,25 +190,58 @@ def _short(text: str, limit: int, allowed: str) -> str:
     clean = re.sub(f"[^{allowed}]", "-", text)
     if clean == text and len(text) <= limit:
         return text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{clean[: limit - 17]}-{digest}"
 
 
+_NAME_LIMIT = 80
+_NAME_DIGEST = 20  # hex digits: 80 bits
+
+
+def _readable(text: str) -> str:
+    """ASCII letters, digits, '-' and '_' only; accents dropped (é -> e), the rest '-'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9_-]", "-", ascii_text)).strip("-")
+
+
 def execution_name(ctx: TriggerContext) -> str:
-    """Step Functions execution name: <= 80 of [A-Za-z0-9-_], the same for the same attempt."""
-    return _short(
-        f"{ctx.key.job_id}-{ctx.key.batch_id}-{ctx.attempt}".replace("#", "-"), 80, "A-Za-z0-9_-"
-    )
+    """Step Functions execution name: <= 80 of [A-Za-z0-9_-], the same for the same attempt.
+
+    Unique per (job, batch, attempt, lifetime of the batch's item): the name always ends with
+    a hash of all four, so no two batches share one however their ids split, and a batch
+    that starts over after its item expired does not meet the names of its past (Step
+    Functions keeps them 90 days). A readable prefix of the ids comes first.
+    """
+    parts = [ctx.key.job_id, ctx.key.batch_id, ctx.attempt, ctx.incarnation or ctx.trace_id or ""]
+    canonical = json.dumps(parts, ensure_ascii=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:_NAME_DIGEST]
+    tail = f"-{ctx.attempt}-{digest}"
+    head = _readable(f"{ctx.key.job_id}-{ctx.key.batch_id}")[: _NAME_LIMIT - len(tail)]
+    return f"{head.rstrip('-') or 'batch'}{tail}"
 
 
-def _classify(exc: Exception, what: str) -> Exception:
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def classify(exc: BaseException, what: str) -> TriggerError | TriggerRejected:
+    """The one place where a trigger's failure is judged: transient or permanent."""
+    if isinstance(exc, TriggerError | TriggerRejected):
+        return exc
+    kind, text = describe_exception(exc)
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = _code(exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in _TRANSIENT or status >= 500 or status == 429:
-            return TriggerError(f"{what}: {code}: {exc}")
-        return TriggerRejected(f"{what}: {code}: {exc}")
-    return TriggerError(f"{what}: {exc}")
+            return TriggerError(f"{what}: {code}: {text}")
+        return TriggerRejected(f"{what}: {code or kind}: {text}")
+    if isinstance(exc, RunTaskFailed):
+        return (TriggerError if exc.transient else TriggerRejected)(f"{what}: {text}")
+    if isinstance(exc, (*_TRANSIENT_BOTOCORE, ConnectionError, TimeoutError)):
+        return TriggerError(f"{what}: {kind}: {text}")
+    # A malformed request (ParamValidationError), a configuration botocore refuses, a custom
+    # trigger's own exception: sending the same thing again cannot help.
+    return TriggerRejected(f"{what}: {kind}: {text}")
 
 
 def _sqs(clients: AwsClients, spec: SqsTrigger, ctx: TriggerContext) -> str:
@@ -165,6 +273,27 @@ def _lambda(clients: AwsClients, spec: LambdaTrigger, ctx: TriggerContext) -> st
     return str(reply.get("ResponseMetadata", {}).get("RequestId", ""))
 
 
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of execution `name` of a state machine (or of its version or alias)."""
+    parts = state_machine_arn.split(":")
+    return ":".join([*parts[:5], "execution", parts[6], name])
+
+
+def _same_run(existing: str | None, document: str) -> bool:
+    """Was the existing execution started by a trigger of this very run? `reason` aside (a
+    replay and a retry of the same attempt run the same thing), the inputs must agree."""
+    try:
+        theirs = json.loads(existing or "")
+    except ValueError:
+        return False
+    ours = json.loads(document)
+    if not isinstance(theirs, dict):
+        return False
+    theirs.pop("reason", None)
+    ours.pop("reason", None)
+    return bool(theirs == ours)
+
+
 def _stepfunctions(clients: AwsClients, spec: StepFunctionsTrigger, ctx: TriggerContext) -> str:
     sfn = clients.client("stepfunctions")
     name = execution_name(ctx)
@@ -176,11 +305,18 @@ def _stepfunctions(clients: AwsClients, spec: StepFunctionsTrigger, ctx: Trigger
             ]
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-            # This attempt was already started (a replica died before recording it): no-op.
-            arn = spec.state_machine_arn.replace(":stateMachine:", ":execution:")
-            return f"{arn}:{name}"
-        raise
+        if _code(exc) != "ExecutionAlreadyExists":
+            raise
+    # The name is taken: by this attempt sent before (a replica died before recording it,
+    # or the execution already ended), or by something else entirely. Only the first is ours.
+    arn = _execution_arn(spec.state_machine_arn, name)
+    existing = sfn.describe_execution(executionArn=arn)
+    if _same_run(existing.get("input"), document):
+        return arn
+    raise TriggerRejected(
+        f"execution name {name!r} of {spec.state_machine_arn} is taken by an execution "
+        "with another input: it was not started by this attempt"
+    )
 
 
 def _eventbridge(clients: AwsClients, spec: EventBridgeTrigger, ctx: TriggerContext) -> str:
@@ -194,35 +330,28 @@ def _eventbridge(clients: AwsClients, spec: EventBridgeTrigger, ctx: TriggerCont
             }
         ]
     )
-    entry = reply["Entries"][0]
+    entry = (reply.get("Entries") or [{}])[0]
     if reply.get("FailedEntryCount") or "EventId" not in entry:
+        # A 200 whose entry was refused: judged by the entry's code, like any other error.
         code = entry.get("ErrorCode", "Unknown")
-        error = ClientError(
+        raise ClientError(
             {"Error": {"Code": code, "Message": entry.get("ErrorMessage", "")}}, "PutEvents"
         )
-        raise error
     return str(entry["EventId"])
 
 
 def _ecs(clients: AwsClients, spec: EcsTaskTrigger, ctx: TriggerContext) -> str:
-    environment = {
-        **spec.environment,
-        "PIPELINE_JOB_ID": ctx.key.job_id,
-        "PIPELINE_BATCH_ID": ctx.key.batch_id,
-        "PIPELINE_ATTEMPT": str(ctx.attempt),
-        "PIPELINE_TRACE_ID": ctx.trace_id or "",
-    }
-    override: dict[str, Any] = {
-        "name": spec.container_name,
-        "environment": [{"name": k, "value": v} for k, v in environment.items()],
-    }
-    if spec.command:
-        override["command"] = spec.command
+    overrides = ecs_overrides(spec, ecs_environment(spec, ctx.fields(), ctx.trace_id))
+    size = overrides_chars(overrides)
+    if size > MAX_ECS_OVERRIDES_CHARS:  # checked when built, with room for any batch fields
+        raise TriggerRejected(
+            f"RunTask overrides are {size} characters; the limit is {MAX_ECS_OVERRIDES_CHARS}"
+        )
     kwargs: dict[str, Any] = {
         "cluster": spec.cluster,
         "taskDefinition": spec.task_definition,
         "launchType": spec.launch_type,
-        "overrides": {"containerOverrides": [override]},
+        "overrides": overrides,
         "startedBy": _short(f"remediator-{ctx.attempt}", 36, "A-Za-z0-9_-"),
         "clientToken": _short(ctx.idempotency_key, 64, "!-~"),
     }
@@ -235,11 +364,8 @@ def _ecs(clients: AwsClients, spec: EcsTaskTrigger, ctx: TriggerContext) -> str:
             }
         }
     reply = clients.client("ecs").run_task(**kwargs)
-    if reply.get("failures") and not reply.get("tasks"):
-        failure = reply["failures"][0]
-        raise TriggerRejected(
-            f"RunTask failed: {failure.get('reason')} {failure.get('detail', '')}"
-        )
+    if not reply.get("tasks"):
+        raise RunTaskFailed(list(reply.get("failures") or []))
     return str(reply["tasks"][0]["taskArn"])
 
 
@@ -252,7 +378,13 @@ def _custom_trigger(spec: CustomTrigger, ctx: TriggerContext) -> str:
                 f"no custom trigger {spec.name!r}: register it in the {ENTRY_POINT_GROUP!r} "
                 "entry-point group"
             )
-        fn = found[0].load()
+        try:
+            fn = found[0].load()
+        except Exception as exc:  # an entry point that does not import will not later
+            kind, text = describe_exception(exc)
+            raise TriggerRejected(
+                f"custom trigger {spec.name!r} ({found[0].value}) cannot be loaded: {kind}: {text}"
+            ) from exc
         _custom[spec.name] = fn
     return str(fn(dict(spec.params), ctx))
 
@@ -272,12 +404,8 @@ def _fire_once(clients: AwsClients, spec: Trigger, ctx: TriggerContext) -> str:
             return _ecs(clients, spec, ctx)
         if isinstance(spec, CustomTrigger):
             return _custom_trigger(spec, ctx)
-    except (TriggerError, TriggerRejected):
-        raise
-    except (ClientError, BotoCoreError) as exc:
-        raise _classify(exc, what) from exc
-    except (ConnectionError, TimeoutError) as exc:
-        raise TriggerError(f"{what}: {exc}") from exc
+    except Exception as exc:  # every failure, a custom trigger's included, is classified
+        raise classify(exc, what) from exc
     raise TriggerRejected(f"{what}: kind {spec.kind!r} cannot be fired")
 
 
@@ -293,7 +421,7 @@ def fire(
     """Fire a stored trigger; returns the target's id for the audit trail.
 
     TriggerRejected at once for permanent errors; TriggerError once transient errors
-    outlast `attempts` tries or `timeout_seconds`.
+    outlast `attempts` tries or `timeout_seconds`. Nothing else is raised.
     """
     if not stored:
         raise TriggerRejected("the batch was recorded without a trigger: nothing to re-run")

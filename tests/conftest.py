@@ -7,9 +7,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.strict.checker import REPORT_ENV, StrictAws
 
 REGION = "us-east-1"
 
@@ -37,6 +40,38 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+_STRICT_SITE = Path(__file__).parent / "strict" / "site"
+_REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture
+def strict_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StrictAws]:
+    """Every AWS request of the test, and every EMF document, checked as AWS would check them
+    (tests/strict). In this process a breaking call raises StrictAwsViolation at once; the
+    subprocesses the test starts (CLI, service, demo: they inherit the environment) report
+    theirs to a file. Either way the test fails, naming the rule and its source.
+    """
+    import botocore.client
+
+    import observability.metrics
+
+    checker = StrictAws()
+    checker.subprocess_report = str(tmp_path / "strict-aws.jsonl")
+    base = botocore.client.BaseClient
+    monkeypatch.setattr(base, "_make_api_call", checker.wrap_api_call(base._make_api_call))
+    monkeypatch.setattr(
+        observability.metrics, "emf_record", checker.wrap_emf(observability.metrics.emf_record)
+    )
+    monkeypatch.setenv(REPORT_ENV, checker.subprocess_report)
+    paths = [str(_STRICT_SITE), str(_REPO), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+    yield checker
+    found = checker.take()
+    if found:
+        listing = "\n".join(f"  {v}" for v in found)
+        pytest.fail(f"requests AWS would refuse (tests/strict):\n{listing}", pytrace=False)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ call's `X-Amz-Target` and body, so a test can:
   point;
 - `drop_reply(...)`: forward a matching request, let moto do it, then close the connection
   instead of answering: the write happened and its reply was lost, and botocore retries;
+- `inject(...)` any reply (status, body, headers) for matching requests, without moto seeing
+  them: the errors moto never returns, in AWS's wire shapes (tests/awserrors.py builds them);
 - add `latency` to every call, so that work is in flight when something else happens.
 
 `pending` counts, by target, the requests received and not yet answered.
@@ -22,17 +24,18 @@ import contextlib
 import http.client
 import json
 import random
+import re
 import socket
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["FaultProxy", "Hold", "Request"]
+__all__ = ["FaultProxy", "Hold", "Injection", "Request", "call"]
 
 _MAX_HEADER_BYTES = 64 * 1024
 _THROTTLE_BODY = json.dumps(
@@ -43,6 +46,12 @@ _THROTTLE_BODY = json.dumps(
 ).encode()
 # Hop-by-hop headers are the proxy's own business, never forwarded either way.
 _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te"})
+# SigV4: `Credential=AKID/20240501/us-east-1/sqs/aws4_request` names the signing service.
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+# The REST operations the project calls, by method and path (JSON and query APIs say theirs).
+_REST_OPERATIONS = [
+    ("lambda", "POST", re.compile(r"^/2015-03-31/functions/[^/]+/invocations"), "Invoke"),
+]
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,24 @@ class Request:
     def target(self) -> str:
         """`DynamoDB_20120810.UpdateItem`, `AmazonSQS.SendMessage`, ... ('' for query APIs)."""
         return self.header("X-Amz-Target")
+
+    @property
+    def service(self) -> str:
+        """The signing name of the service called (`dynamodb`, `sqs`, `sns`, `states`, ...)."""
+        found = _SCOPE.search(self.header("Authorization"))
+        return found.group(1) if found else ""
+
+    @property
+    def operation(self) -> str:
+        """The API operation (`UpdateItem`, `Publish`, `Invoke`, ...), whatever the protocol."""
+        if self.target:
+            return self.target.rpartition(".")[2]
+        if b"Action=" in self.body:
+            return parse_qs(self.body.decode("latin-1")).get("Action", [""])[0]
+        for service, method, path, name in _REST_OPERATIONS:
+            if self.service == service and self.method == method and path.match(self.path):
+                return name
+        return ""
 
     def json(self) -> dict[str, Any]:
         try:
@@ -93,6 +120,35 @@ class Hold:
         self.released.set()
 
 
+def call(service: str, *operations: str) -> Callable[[Request], bool]:
+    """A match for requests to `service` (its signing name), optionally only these operations."""
+    wanted = frozenset(operations)
+
+    def match(request: Request) -> bool:
+        return request.service == service and (not wanted or request.operation in wanted)
+
+    return match
+
+
+@dataclass
+class Injection:
+    """A reply given instead of moto's to matching requests: `times` of them (None: all)."""
+
+    match: Callable[[Request], bool]
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]
+    times: int | None = None
+    hits: list[Request] = field(default_factory=list)
+
+    def take(self, request: Request) -> bool:
+        """True when this injection answers `request` (and counts it)."""
+        if (self.times is not None and len(self.hits) >= self.times) or not self.match(request):
+            return False
+        self.hits.append(request)
+        return True
+
+
 class _Closed(Exception):
     """The client went away, or the proxy was cut."""
 
@@ -117,6 +173,7 @@ class FaultProxy:
         self.pending: Counter[str] = Counter()  # requests received, not yet answered, by target
         self._throttle: tuple[float, random.Random, Callable[[Request], bool], bool] | None = None
         self._holds: list[Hold] = []
+        self._injections: list[Injection] = []
         self._cuts: list[tuple[Callable[[Request], bool], bool]] = []
         self._drops: list[list[Any]] = []  # [match, replies still to drop]
         self.dropped: list[Request] = []
@@ -209,6 +266,42 @@ class FaultProxy:
 
     def stop_throttling(self) -> None:
         self._throttle = None
+
+    def inject(
+        self,
+        match: Callable[[Request], bool],
+        status: int,
+        body: bytes | str = b"",
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        times: int | None = None,
+    ) -> Injection:
+        """Answer matching requests with this reply instead of forwarding them to moto.
+
+        `times` bounds how many requests it answers (None: every one until `clear`); the
+        first injection added that matches a request answers it. A request id header is
+        added when `headers` has none, as AWS always sends one.
+        """
+        raw = body.encode() if isinstance(body, str) else body
+        reply = list(headers)
+        if not any(k.lower() in ("x-amzn-requestid", "x-amz-request-id") for k, _ in reply):
+            reply.append(("x-amzn-RequestId", str(uuid.uuid4())))
+        injection = Injection(match, status, raw, reply, times)
+        with self._lock:
+            self._injections.append(injection)
+        return injection
+
+    def clear(self, injection: Injection | None = None) -> None:
+        """Stop one injection, or all of them."""
+        with self._lock:
+            if injection is None:
+                self._injections.clear()
+            elif injection in self._injections:
+                self._injections.remove(injection)
+
+    def _injected(self, request: Request) -> Injection | None:
+        with self._lock:
+            return next((i for i in self._injections if i.take(request)), None)
 
     def hold(self, match: Callable[[Request], bool]) -> Hold:
         hold = Hold(match)
@@ -312,6 +405,11 @@ class FaultProxy:
         """Decide the fate of one request; status 0 means forward it."""
         with self._lock:
             self.counts[request.target or request.method] += 1
+        injected = self._injected(request)
+        if injected is not None:
+            with self._lock:
+                self.counts["injected"] += 1
+            return injected.status, injected.headers, injected.body, None
         if self._throttled(request):
             with self._lock:
                 self.counts["throttled"] += 1

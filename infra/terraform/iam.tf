@@ -24,6 +24,15 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 
 # -- task role: what `remediator run` calls ------------------------------------------------
 
+locals {
+  # The executions of the trigger state machines (of a version or alias too: its executions
+  # are named under the state machine).
+  trigger_execution_arns = [
+    for arn in var.trigger_state_machine_arns :
+    "${join(":", slice(split(":", replace(arn, ":stateMachine:", ":execution:")), 0, 7))}:*"
+  ]
+}
+
 resource "aws_iam_role" "task" {
   name               = "${local.base}-remediator-task"
   description        = "remediator run: audit table, signals topic and queue, re-trigger targets"
@@ -117,6 +126,16 @@ data "aws_iam_policy_document" "task" {
       sid       = "TriggerStepFunctions"
       actions   = ["states:StartExecution"]
       resources = var.trigger_state_machine_arns
+    }
+  }
+
+  # ExecutionAlreadyExists: is the execution holding the name this attempt's (same input)?
+  dynamic "statement" {
+    for_each = length(var.trigger_state_machine_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerStepFunctionsExecutions"
+      actions   = ["states:DescribeExecution"]
+      resources = local.trigger_execution_arns
     }
   }
 

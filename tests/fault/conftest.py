@@ -12,6 +12,7 @@ from tests.conftest import Clock
 from tests.fault.helpers import Services
 from tests.integration.harness import Stack
 from tests.proxy import FaultProxy
+from tests.strict.checker import StrictAws
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,3 +42,9 @@ def services(tmp_path: Path) -> Iterator[Services]:
         yield running
     finally:
         running.kill_all()
+
+
+@pytest.fixture(autouse=True)
+def _strict_aws(strict_aws: StrictAws) -> StrictAws:
+    """On by default: every request of these tests is checked as strictly as AWS would."""
+    return strict_aws

@@ -78,6 +78,9 @@ IMPLIED = {
     ("kms:Decrypt", "${var.trigger_kms_key_arns}"): "SendMessage to an SSE-KMS work queue "
     "makes SQS use the queue's key on the caller's behalf",
     ("kms:GenerateDataKey", "${var.trigger_kms_key_arns}"): "as kms:Decrypt",
+    ("states:DescribeExecution", "${local.trigger_execution_arns}"): "StartExecution's "
+    "ExecutionAlreadyExists is checked against the execution holding the name; the story "
+    "never reuses one",
 }
 # "*" resources that AWS requires, and why; nowhere else.
 STAR_ALLOWED = {
@@ -198,11 +201,20 @@ def _setup_targets(setup: AwsClients) -> dict[str, Trigger]:
         "lambda": LambdaTrigger(function_name=f"fn-{uid}", payload={"m": 1}),
         "stepfunctions": StepFunctionsTrigger(state_machine_arn=machine, input={"m": 1}),
         "eventbridge": EventBridgeTrigger(source="pipelines", event_bus_name=f"bus-{uid}"),
-        # No awsvpc block: moto cannot attach network interfaces to tasks.
+        # Fargate needs subnets; moto cannot attach network interfaces (see _no_awsvpc).
         "ecs": EcsTaskTrigger(
-            cluster=f"cl-{uid}", task_definition=f"worker-{uid}", container_name="worker"
+            cluster=f"cl-{uid}",
+            task_definition=f"worker-{uid}",
+            container_name="worker",
+            subnets=["subnet-0123456789abcdef0"],
         ),
     }
+
+
+def _no_awsvpc(params: dict[str, Any], **_: Any) -> None:
+    """moto fails on awsvpc network interfaces: it runs the task without the network block
+    (which needs no IAM grant of the remediator's)."""
+    params.pop("networkConfiguration", None)
 
 
 def _work(setup: AwsClients, url: str) -> list[dict[str, Any]]:
@@ -282,6 +294,9 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
         ("sqs", "lambda", "stepfunctions", "events", "ecs"),
     )
     recorder.attach(producer_clients, "producer", ("dynamodb", "sns", "sqs"))
+    stack.remediator.trigger_clients.client("ecs").meta.events.register(
+        "before-parameter-build.ecs.RunTask", _no_awsvpc
+    )
 
     job = new_id()
     work = SqsTrigger(queue_url=stack.work_queue, body={"batch": "sqs"})
@@ -361,7 +376,7 @@ def test_task_role_grants_nothing_the_code_does_not_call(cycle: Cycle):
     key = [s for s in statements if s.sid == "UseKeyThroughTableTopicQueue"]
     others = [s for s in statements if s not in key]
     granted = grants(others, cycle.tf)
-    implied = {Need(*k) for k in IMPLIED}
+    implied = {Need(a, cycle.tf.resolve(r, variables=False)) for a, r in IMPLIED}
     assert sorted(granted - cycle.remediator_needs - implied) == [], "granted, never called"
     assert sorted(implied - granted) == [], "RunTask and SSE-KMS targets need these too"
 

@@ -254,3 +254,34 @@ def test_replay_filters_by_error_type_and_since(resources, moto_endpoint, client
     assert len(json.loads(recent.stdout)["plan"]) == 3
     assert cli("replay", job, "a", "--since", "1h", **env).returncode == 2
     assert cli("replay", job, "--all-failed", "--since", "yesterday", **env).returncode == 2
+
+
+def test_replay_of_a_batch_named_twice_plans_and_triggers_it_once(
+    resources, moto_endpoint, clients
+):
+    """BatchGetItem refuses duplicate keys (ValidationException, on AWS and moto alike)."""
+    import io
+
+    from observability import AuditTrail, Settings, SqsTrigger
+    from observability.metrics import Metrics
+
+    work = clients.sqs().create_queue(QueueName=new_id("work"))["QueueUrl"]
+    settings = Settings(
+        table_name=resources.table_name, topic_arn=resources.topic_arn, _env_file=None
+    )
+    trail = AuditTrail(settings, clients=clients, metrics=Metrics(stream=io.StringIO()))
+    job = new_id()
+    for batch in ("b1", "b2"):
+        try:
+            with trail.batch(job, batch, trigger=SqsTrigger(queue_url=work, body={"b": batch})):
+                raise KeyError(batch)
+        except KeyError:
+            pass
+    env = configured(resources, moto_endpoint)
+    plan = cli("replay", job, "b1", "b2", "b1", "--dry-run", "--output", "json", **env)
+    assert plan.returncode == 0, plan.stderr
+    assert [p["batch_id"] for p in json.loads(plan.stdout)["plan"]] == ["b1", "b2"]
+    done = cli("replay", job, "b2", "b2", "--yes", "--output", "json", **env)
+    assert done.returncode == 0, done.stderr
+    sent = clients.sqs().receive_message(QueueUrl=work, MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"]) for m in sent.get("Messages", [])] == [{"b": "b2"}]

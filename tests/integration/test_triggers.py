@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 import zipfile
 from typing import Any
@@ -279,3 +280,128 @@ def test_custom_trigger_found_through_its_entry_point_group(tmp_path, monkeypatc
     monkeypatch.syspath_prepend(str(tmp_path))
     spec = CustomTrigger(name="nightly", params={"dag": "sales"})
     assert fire(None, spec.to_dict(), CTX) == "sales:2024-05:2"  # type: ignore[arg-type]
+
+
+# -- Step Functions names: unique per (job, batch, attempt, life of the item) ----------------
+
+
+def test_execution_names_never_collide_however_the_ids_split():
+    a = TriggerContext(BatchKey("ingest-sales", "2024-05"), attempt=2, trace_id="t")
+    b = TriggerContext(BatchKey("ingest", "sales-2024-05"), attempt=2, trace_id="t")
+    c = TriggerContext(BatchKey("ingest-sales-2024", "05"), attempt=2, trace_id="t")
+    assert len({execution_name(a), execution_name(b), execution_name(c)}) == 3
+
+
+def test_execution_names_change_with_the_life_of_the_item():
+    """A batch that starts over after its item expired (a new trace id, or incarnation) does
+    not meet the names of its past, which Step Functions keeps for 90 days."""
+    key = BatchKey("ingest-sales", "2024-05")
+    first = TriggerContext(key, attempt=2, trace_id="run-1")
+    again = TriggerContext(key, attempt=2, trace_id="run-2")
+    assert execution_name(first) != execution_name(again)
+    assert execution_name(first) == execution_name(TriggerContext(key, 2, "run-1", "replay"))
+    by_incarnation = TriggerContext(key, 2, "run-1", incarnation="item-7")
+    assert execution_name(by_incarnation) != execution_name(first)
+    assert execution_name(by_incarnation) == execution_name(
+        TriggerContext(key, 2, "run-9", incarnation="item-7")
+    )
+
+
+def test_execution_names_are_readable_and_within_the_rules():
+    name = execution_name(TriggerContext(BatchKey("ventes-été", "2024-05"), 3, "t"))
+    assert name.startswith("ventes-ete-2024-05-3-")
+    assert len(name) <= 80
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", name)
+    weird = execution_name(TriggerContext(BatchKey("日本", "??"), 1, None))
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", weird)
+
+
+def _state_machine(clients: Any) -> str:
+    return str(
+        clients.client("stepfunctions").create_state_machine(
+            name=name("sm"),
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
+    )
+
+
+def test_an_execution_name_taken_by_another_input_is_a_refusal(clients):
+    """ExecutionAlreadyExists means "already started" only when the execution is ours."""
+    arn = _state_machine(clients)
+    clients.client("stepfunctions").start_execution(
+        stateMachineArn=arn, name=execution_name(CTX), input=json.dumps({"someone": "else"})
+    )
+    with pytest.raises(TriggerRejected, match="another input"):
+        fire_spec(clients, StepFunctionsTrigger(state_machine_arn=arn, input={"m": 5}))
+
+
+# -- every failure is classified, nothing else leaves fire() ----------------------------------
+
+
+def test_a_custom_trigger_that_raises_is_a_refusal_tried_once():
+    calls: list[int] = []
+
+    def broken(params: dict[str, Any], ctx: TriggerContext) -> str:
+        calls.append(1)
+        raise ValueError("dag 'sales' does not exist")
+
+    register_trigger("broken-value", broken)
+    with pytest.raises(TriggerRejected, match="ValueError: dag 'sales' does not exist"):
+        fire(None, CustomTrigger(name="broken-value").to_dict(), CTX, sleep=lambda _: None)  # type: ignore[arg-type]
+    assert calls == [1]
+
+
+def test_a_custom_trigger_that_loses_its_connection_is_retried():
+    calls: list[int] = []
+
+    def flaky(params: dict[str, Any], ctx: TriggerContext) -> str:
+        calls.append(1)
+        raise ConnectionResetError("reset by peer")
+
+    register_trigger("reset-conn", flaky)
+    with pytest.raises(TriggerError, match="reset by peer"):
+        fire(
+            None, CustomTrigger(name="reset-conn").to_dict(), CTX, attempts=3, sleep=lambda _: None
+        )  # type: ignore[arg-type]
+    assert calls == [1, 1, 1]
+
+
+def test_a_malformed_request_is_a_refusal_not_a_retry(clients):
+    """botocore's own parameter check (ParamValidationError) will fail the same way again."""
+    calls: list[int] = []
+
+    def sends_garbage(params: dict[str, Any], ctx: TriggerContext) -> str:
+        calls.append(1)
+        clients.sqs().send_message(QueueUrl="q", MessageBody={"not": "a string"})
+        return "never"
+
+    register_trigger("garbage", sends_garbage)
+    with pytest.raises(TriggerRejected, match="ParamValidationError"):
+        fire(clients, CustomTrigger(name="garbage").to_dict(), CTX, sleep=lambda _: None)
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("kind", ["sqs", "stepfunctions", "eventbridge", "ecs"])
+def test_a_missing_target_is_a_refusal(clients, kind):
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:nobody"
+    spec = {
+        "sqs": SqsTrigger(queue_url=f"{clients.sqs().meta.endpoint_url}/123456789012/nobody"),
+        "stepfunctions": StepFunctionsTrigger(state_machine_arn=arn),
+        "eventbridge": EventBridgeTrigger(source="pipelines", event_bus_name="nobody"),
+        "ecs": EcsTaskTrigger(
+            cluster="nobody", task_definition="worker", container_name="w", launch_type="EC2"
+        ),
+    }[kind]
+    slept: list[float] = []
+    with pytest.raises(TriggerRejected):
+        fire(clients, spec.to_dict(), CTX, sleep=slept.append)
+    assert slept == []
+
+
+def test_a_body_over_the_queue_limit_is_a_refusal(clients):
+    url = clients.sqs().create_queue(
+        QueueName=name("small"), Attributes={"MaximumMessageSize": "1024"}
+    )["QueueUrl"]
+    with pytest.raises(TriggerRejected):
+        fire_spec(clients, SqsTrigger(queue_url=url, body="x" * 2000))

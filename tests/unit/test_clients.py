@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from observability.clients import AwsClients, default_clients, reset_default_clients
+from observability.errors import ConfigError
 
 
 def test_importing_the_library_builds_no_client():
@@ -37,7 +40,8 @@ def test_process_wide_clients_are_built_once_and_can_be_reset():
 def test_config_standard_retries_timeouts_keepalive_pool(monkeypatch):
     monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
     config = AwsClients(region="eu-west-1", max_pool_connections=32).config_for("dynamodb")
-    assert config.retries == {"mode": "standard", "max_attempts": 5}
+    # total_max_attempts counts attempts (botocore's max_attempts would count retries).
+    assert config.retries == {"mode": "standard", "total_max_attempts": 5}
     assert config.connect_timeout == 3.0
     assert config.read_timeout == 10.0
     assert config.tcp_keepalive is True
@@ -46,13 +50,27 @@ def test_config_standard_retries_timeouts_keepalive_pool(monkeypatch):
     assert AwsClients(region="eu-west-1").config_for("sqs").read_timeout > 20
 
 
-def test_aws_max_attempts_is_honoured(monkeypatch):
+def test_aws_max_attempts_is_honoured_as_attempts(monkeypatch):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    assert AwsClients(region="eu-west-1").config_for("sns").retries["max_attempts"] == 2
+    assert AwsClients(region="eu-west-1").config_for("sns").retries == {
+        "mode": "standard",
+        "total_max_attempts": 2,
+    }
 
 
-def test_derived_clients_share_the_endpoint_with_their_own_retries():
+@pytest.mark.parametrize("bad", ["0", "-1", "two"])
+def test_a_bad_aws_max_attempts_is_named(monkeypatch, bad):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", bad)
+    with pytest.raises(ConfigError, match="AWS_MAX_ATTEMPTS"):
+        AwsClients(region="eu-west-1")
+
+
+def test_derived_clients_share_the_endpoint_with_their_own_retries_and_timeout():
     base = AwsClients(region="eu-west-1", endpoint_url="http://127.0.0.1:9")
-    triggers = base.derive(max_attempts=1, read_timeout=30)
-    assert triggers.config_for("sqs").retries["max_attempts"] == 1
+    triggers = base.derive(max_attempts=1, read_timeout=7)
+    assert triggers.config_for("sqs").retries == {"mode": "standard", "total_max_attempts": 1}
+    # The trigger timeout bounds a SendMessage too, not the long poll's 30 s.
+    assert triggers.config_for("sqs").read_timeout == 7
     assert triggers.client("sqs").meta.endpoint_url == "http://127.0.0.1:9"
+    records = base.derive(max_attempts=1)
+    assert records.config_for("sqs").read_timeout > 20

@@ -160,3 +160,52 @@ def test_default_stream_is_stdout_looked_up_at_write_time(
     record = json.loads(capsys.readouterr().out)
     assert record["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SelfHealingPipelines"
     assert record["JobSuccess"] == 1
+
+
+# -- the JobId dimension: any job id, a value CloudWatch keeps --------------------------------
+
+VALID_IDS = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"], exclude_characters="#"),
+    min_size=1,
+    max_size=60,
+).filter(lambda t: t.strip() and len(t.encode()) <= 200)
+
+
+def cloudwatch_keeps(value: str) -> bool:
+    """Dimension values: 1 to 1024 ASCII characters, at least one not whitespace."""
+    return 1 <= len(value) <= 1024 and value.isascii() and bool(value.strip())
+
+
+def emitted(job_id: str) -> dict[str, object]:
+    stream = io.StringIO()
+    Metrics(stream=stream, clock=lambda: T0).emit(job_id, {"JobSuccess": 1})
+    return dict(json.loads(stream.getvalue()))
+
+
+def test_a_unicode_job_id_becomes_an_ascii_dimension_and_stays_in_the_record() -> None:
+    record = emitted("ventes-été")
+    dimension = str(record["JobId"])
+    assert cloudwatch_keeps(dimension)
+    assert dimension.startswith("ventes-ete")
+    assert dimension != emitted("ventes-ete")["JobId"]  # never merged with another job
+    assert record["job_id"] == "ventes-été"  # the real id, searchable in the logs
+
+
+def test_an_ascii_job_id_is_its_own_dimension() -> None:
+    record = emitted("ingest-sales")
+    assert record["JobId"] == "ingest-sales"
+    assert "job_id" not in record
+
+
+@given(VALID_IDS)
+def test_every_job_id_gives_a_dimension_cloudwatch_keeps_and_always_the_same(job_id: str) -> None:
+    first, second = emitted(job_id)["JobId"], emitted(job_id)["JobId"]
+    assert isinstance(first, str)
+    assert cloudwatch_keeps(first)
+    assert first == second
+
+
+@given(VALID_IDS, VALID_IDS)
+def test_different_job_ids_get_different_dimensions(a: str, b: str) -> None:
+    if a != b:
+        assert emitted(a)["JobId"] != emitted(b)["JobId"]

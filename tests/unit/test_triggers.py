@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from observability.errors import InvalidInput
 from observability.triggers import (
+    MAX_ECS_OVERRIDES_CHARS,
     MAX_TRIGGER_BYTES,
     CustomTrigger,
     EcsTaskTrigger,
@@ -20,6 +21,9 @@ from observability.triggers import (
     SqsTrigger,
     StepFunctionsTrigger,
     Trigger,
+    ecs_environment,
+    ecs_overrides,
+    overrides_chars,
     trigger_from_dict,
 )
 
@@ -27,7 +31,9 @@ SAMPLES: list[Trigger] = [
     SqsTrigger(queue_url="https://sqs/q", body={"month": 5}),
     SqsTrigger(queue_url="https://sqs/q.fifo", body=[1, "a"], message_group_id="g"),
     LambdaTrigger(function_name="reload", payload={"x": None}),
-    StepFunctionsTrigger(state_machine_arn="arn:aws:states:us-east-1:1:stateMachine:sm", input={}),
+    StepFunctionsTrigger(
+        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:sm", input={}
+    ),
     EventBridgeTrigger(source="pipelines", detail={"month": 5}, event_bus_name="bus"),
     EcsTaskTrigger(
         cluster="c",
@@ -47,16 +53,20 @@ REQUIRED: list[tuple[type[Trigger], dict[str, Any], str]] = [
     (LambdaTrigger, {}, "function_name"),
     (StepFunctionsTrigger, {}, "state_machine_arn"),
     (EventBridgeTrigger, {}, "source"),
-    (EcsTaskTrigger, {"task_definition": "t", "container_name": "c"}, "cluster"),
-    (EcsTaskTrigger, {"cluster": "c", "container_name": "c"}, "task_definition"),
-    (EcsTaskTrigger, {"cluster": "c", "task_definition": "t"}, "container_name"),
+    (EcsTaskTrigger, {"task_definition": "t", "container_name": "c", "subnets": ["s"]}, "cluster"),
+    (EcsTaskTrigger, {"cluster": "c", "container_name": "c", "subnets": ["s"]}, "task_definition"),
+    (EcsTaskTrigger, {"cluster": "c", "task_definition": "t", "subnets": ["s"]}, "container_name"),
     (CustomTrigger, {}, "name"),
 ]
 
 PAYLOADS: list[tuple[type[Trigger], dict[str, Any], str]] = [
     (SqsTrigger, {"queue_url": "q"}, "body"),
     (LambdaTrigger, {"function_name": "f"}, "payload"),
-    (StepFunctionsTrigger, {"state_machine_arn": "arn"}, "input"),
+    (
+        StepFunctionsTrigger,
+        {"state_machine_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:sm"},
+        "input",
+    ),
     (EventBridgeTrigger, {"source": "s"}, "detail"),
     (CustomTrigger, {"name": "n"}, "params"),
 ]
@@ -148,6 +158,7 @@ def test_ecs_environment_over_the_limit() -> None:
             cluster="c",
             task_definition="t",
             container_name="a",
+            subnets=["s"],
             environment={"BIG": "x" * MAX_TRIGGER_BYTES},
         )
     assert info.value.field == "trigger.environment"
@@ -211,5 +222,203 @@ def test_triggers_are_immutable() -> None:
 def test_defaults() -> None:
     event = EventBridgeTrigger(source="s")
     assert (event.detail_type, event.event_bus_name) == ("BatchRetryRequested", "default")
-    ecs = EcsTaskTrigger(cluster="c", task_definition="t", container_name="a")
+    ecs = EcsTaskTrigger(cluster="c", task_definition="t", container_name="a", subnets=["s"])
     assert (ecs.launch_type, ecs.assign_public_ip, ecs.environment) == ("FARGATE", False, {})
+
+
+# -- types: every field of every kind, refused when built and named ------------------------
+
+SM_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:sm"
+ECS_BASE: dict[str, Any] = {
+    "cluster": "c",
+    "task_definition": "t",
+    "container_name": "a",
+    "subnets": ["subnet-1"],
+}
+BAD_TYPES: list[tuple[type[Trigger], dict[str, Any], str]] = [
+    (SqsTrigger, {"queue_url": 5}, "trigger.queue_url"),
+    (SqsTrigger, {"queue_url": "q.fifo", "message_group_id": 5}, "trigger.message_group_id"),
+    (SqsTrigger, {"queue_url": "q", "message_group_id": ["g"]}, "trigger.message_group_id"),
+    (LambdaTrigger, {"function_name": b"fn"}, "trigger.function_name"),
+    (StepFunctionsTrigger, {"state_machine_arn": None}, "trigger.state_machine_arn"),
+    (EventBridgeTrigger, {"source": 1}, "trigger.source"),
+    (EventBridgeTrigger, {"source": "s", "detail_type": None}, "trigger.detail_type"),
+    (EventBridgeTrigger, {"source": "s", "detail_type": 7}, "trigger.detail_type"),
+    (EventBridgeTrigger, {"source": "s", "event_bus_name": None}, "trigger.event_bus_name"),
+    (EcsTaskTrigger, {**ECS_BASE, "cluster": 1}, "trigger.cluster"),
+    (EcsTaskTrigger, {**ECS_BASE, "task_definition": 3}, "trigger.task_definition"),
+    (EcsTaskTrigger, {**ECS_BASE, "container_name": ["a"]}, "trigger.container_name"),
+    (EcsTaskTrigger, {**ECS_BASE, "command": "python -m job"}, "trigger.command"),
+    (EcsTaskTrigger, {**ECS_BASE, "command": ["python", 3]}, "trigger.command[1]"),
+    (EcsTaskTrigger, {**ECS_BASE, "environment": {"MONTH": 5}}, "trigger.environment['MONTH']"),
+    (EcsTaskTrigger, {**ECS_BASE, "environment": {5: "x"}}, "trigger.environment"),
+    (EcsTaskTrigger, {**ECS_BASE, "environment": [("A", "b")]}, "trigger.environment"),
+    (EcsTaskTrigger, {**ECS_BASE, "launch_type": None}, "trigger.launch_type"),
+    (EcsTaskTrigger, {**ECS_BASE, "subnets": "subnet-1"}, "trigger.subnets"),
+    (EcsTaskTrigger, {**ECS_BASE, "subnets": [None]}, "trigger.subnets[0]"),
+    (EcsTaskTrigger, {**ECS_BASE, "security_groups": "sg-1"}, "trigger.security_groups"),
+    (EcsTaskTrigger, {**ECS_BASE, "assign_public_ip": "yes"}, "trigger.assign_public_ip"),
+    (EcsTaskTrigger, {**ECS_BASE, "assign_public_ip": 1}, "trigger.assign_public_ip"),
+    (CustomTrigger, {"name": 3}, "trigger.name"),
+    (CustomTrigger, {"name": "n", "params": [1, 2]}, "trigger.params"),
+    (CustomTrigger, {"name": "n", "params": {1: "x"}}, "trigger.params"),
+]
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "field"), BAD_TYPES)
+def test_a_badly_typed_field_is_refused_when_built_and_named(
+    cls: type[Trigger], kwargs: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        cls(**kwargs)
+    assert info.value.field == field
+    assert "must be" in info.value.problem
+
+
+def test_every_field_of_every_kind_is_type_checked() -> None:
+    checked = {(cls, f.split(".")[1].split("[")[0]) for cls, _, f in BAD_TYPES}
+    for cls in (SqsTrigger, LambdaTrigger, StepFunctionsTrigger, EventBridgeTrigger):
+        for f in dataclasses.fields(cls):
+            if f.name != cls.payload_field:  # payloads are any JSON: checked as JSON
+                assert (cls, f.name) in checked, f"{cls.__name__}.{f.name} has no type test"
+    for cls in (EcsTaskTrigger, CustomTrigger):
+        assert {f.name for f in dataclasses.fields(cls)} <= {n for c, n in checked if c is cls}
+
+
+def test_a_stored_trigger_with_a_bad_type_is_refused_on_reading() -> None:
+    stored = {"kind": "eventbridge", "source": "s", "detail_type": None, "detail": {}}
+    with pytest.raises(InvalidInput) as info:
+        trigger_from_dict(stored)
+    assert info.value.field == "trigger.detail_type"
+
+
+# -- SQS FIFO message group ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "group", ["ingest sales", "ventes-été", "x" * 129, "", "tab\there", "line\nbreak"]
+)
+def test_fifo_message_group_is_128_ascii_printable_characters_at_most(group: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        SqsTrigger(queue_url="https://sqs/q.fifo", body={}, message_group_id=group)
+    assert info.value.field == "trigger.message_group_id"
+
+
+@pytest.mark.parametrize("group", ["ingest-sales", "x" * 128, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"])
+def test_fifo_message_group_accepts_alphanumerics_and_punctuation(group: str) -> None:
+    assert SqsTrigger(queue_url="q.fifo", message_group_id=group).message_group_id == group
+
+
+# -- ECS ----------------------------------------------------------------------------------
+
+
+def test_fargate_without_subnets_is_refused_saying_what_to_add() -> None:
+    with pytest.raises(InvalidInput) as info:
+        EcsTaskTrigger(cluster="c", task_definition="t", container_name="a")
+    assert info.value.field == "trigger.subnets"
+    assert "FARGATE" in str(info.value)
+    assert "subnets=[" in str(info.value)
+
+
+def test_ec2_launch_type_needs_no_subnets() -> None:
+    spec = EcsTaskTrigger(cluster="c", task_definition="t", container_name="a", launch_type="EC2")
+    assert spec.subnets == []
+
+
+def test_unknown_launch_type_is_refused() -> None:
+    with pytest.raises(InvalidInput, match=r"FARGATE") as info:
+        EcsTaskTrigger(**{**ECS_BASE, "launch_type": "LAMBDA"})
+    assert info.value.field == "trigger.launch_type"
+
+
+def test_security_groups_without_subnets_are_refused() -> None:
+    with pytest.raises(InvalidInput) as info:
+        EcsTaskTrigger(
+            cluster="c", task_definition="t", container_name="a", launch_type="EC2",
+            security_groups=["sg-1"],
+        )  # fmt: skip
+    assert info.value.field == "trigger.security_groups"
+
+
+def test_awsvpc_limits_of_16_subnets_and_5_security_groups() -> None:
+    EcsTaskTrigger(**{**ECS_BASE, "subnets": [f"s-{i}" for i in range(16)]})
+    with pytest.raises(InvalidInput, match="limit is 16"):
+        EcsTaskTrigger(**{**ECS_BASE, "subnets": [f"s-{i}" for i in range(17)]})
+    with pytest.raises(InvalidInput, match="limit is 5"):
+        EcsTaskTrigger(**{**ECS_BASE, "security_groups": [f"sg-{i}" for i in range(6)]})
+
+
+def test_ecs_overrides_over_8192_characters_are_refused_when_built() -> None:
+    # 100 variables of 80 characters: far below 64 KiB, far above RunTask's 8,192 characters.
+    environment = {f"VAR_{i:03d}": "x" * 80 for i in range(100)}
+    with pytest.raises(InvalidInput) as info:
+        EcsTaskTrigger(**ECS_BASE, environment=environment)
+    assert info.value.field == "trigger.environment"
+    assert f"limit is {MAX_ECS_OVERRIDES_CHARS}" in str(info.value)
+
+
+def test_ecs_overrides_leave_room_for_the_widest_batch_fields() -> None:
+    """What is accepted stays within 8,192 characters for any valid job and batch id."""
+    from observability.keys import MAX_ID_BYTES
+
+    def spec_with(chars: int) -> EcsTaskTrigger:
+        return EcsTaskTrigger(**ECS_BASE, environment={"BIG": "x" * chars})
+
+    # The largest environment accepted, found by bisection.
+    low, high = 0, MAX_ECS_OVERRIDES_CHARS
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            spec_with(middle)
+            low = middle
+        except InvalidInput:
+            high = middle - 1
+    spec = spec_with(low)
+    assert low > 5000  # a useful amount of room is left for the user's variables
+    widest = "\U0001f600" * (MAX_ID_BYTES // 4)  # 200 bytes; 12 JSON characters each
+    for job, batch in [(widest, widest), ("é" * 100, "é" * 100), ('"' * 200, "\\" * 200)]:
+        env = ecs_environment(spec, {"job_id": job, "batch_id": batch, "attempt": 10**9}, "t" * 32)
+        assert overrides_chars(ecs_overrides(spec, env)) <= MAX_ECS_OVERRIDES_CHARS
+
+
+# -- names and ARNs the targets check ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["my function", "fn!", "f" * 257, "arn:aws:lambda:us-east-1:123456789012:function:a b"]
+)
+def test_lambda_function_name_follows_invoke_rules(name: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        LambdaTrigger(function_name=name)
+    assert info.value.field == "trigger.function_name"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "reload",
+        "reload:live",
+        "arn:aws:lambda:us-east-1:123456789012:function:reload",
+        "123456789012:function:reload",
+    ],
+)
+def test_lambda_function_names_and_arns_accepted(name: str) -> None:
+    assert LambdaTrigger(function_name=name).function_name == name
+
+
+@pytest.mark.parametrize(
+    "arn", ["sm", "arn:aws:states:us-east-1:123456789012:execution:sm:x", "arn:aws:sqs:q"]
+)
+def test_state_machine_arn_must_be_one(arn: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        StepFunctionsTrigger(state_machine_arn=arn)
+    assert info.value.field == "trigger.state_machine_arn"
+
+
+def test_event_bus_name_follows_put_events_rules() -> None:
+    with pytest.raises(InvalidInput) as info:
+        EventBridgeTrigger(source="s", event_bus_name="my bus")
+    assert info.value.field == "trigger.event_bus_name"
+    assert EventBridgeTrigger(
+        source="s", event_bus_name="arn:aws:events:us-east-1:123456789012:event-bus/b"
+    )
