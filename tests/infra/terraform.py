@@ -208,3 +208,22 @@ def _load(directory: str) -> Terraform:
     path = Path(directory)
     files = {p.name: parse(p) for p in sorted(path.glob("*.tf"))}
     return Terraform(path, files)
+
+
+def scratch_copy(destination: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """A copy of infra/terraform with `edits` applied: file -> [(old, new)], each old found once.
+
+    Tests put a defect back into the copy and check that the check meant for it fails.
+    """
+    target = destination / "terraform"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in TF_DIR.iterdir():
+        if path.is_file():
+            (target / path.name).write_text(path.read_text())
+    for name, replacements in edits.items():
+        text = (target / name).read_text()
+        for old, new in replacements:
+            assert text.count(old) == 1, f"{name}: {old!r} found {text.count(old)} times"
+            text = text.replace(old, new)
+        (target / name).write_text(text)
+    return target
