@@ -38,6 +38,9 @@ locals {
     { name = "REMEDIATOR_TRIGGER_TIMEOUT_SECONDS", value = tostring(var.trigger_timeout_seconds) },
     { name = "REMEDIATOR_SHUTDOWN_GRACE_SECONDS", value = tostring(var.shutdown_grace_seconds) },
     { name = "REMEDIATOR_HEALTH_PORT", value = tostring(var.health_port) },
+    # /healthz fails after this long without progress; one unit of work (a re-trigger)
+    # may take the trigger timeout, so the service requires at least twice that.
+    { name = "REMEDIATOR_HEALTH_MAX_SILENCE_SECONDS", value = tostring(max(90, 2 * var.trigger_timeout_seconds)) },
   ]
 
   # ECS drops a variable whose value is empty, so keeping one would show a diff on every

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from observability.metrics import UNITS
 from remediator.alerts import AlertSettings, JsonPoster
+from remediator.settings import RemediatorSettings
 from tests.infra.terraform import TF_DIR, Terraform, parse, scratch_copy
 
 EXAMPLE = parse(TF_DIR / "terraform.tfvars.example")
@@ -280,6 +282,29 @@ def check_role_policies_exist_before_use(tf: Terraform) -> list[str]:
     return problems
 
 
+def check_task_settings_load(tf: Terraform) -> list[str]:
+    """The task's environment is settings the service accepts, for values the variables allow
+    (a slower trigger timeout needs a longer health silence: busy is not stuck)."""
+    problems = []
+    for overrides in (
+        {},
+        {"trigger_timeout_seconds": 60},
+        {"trigger_timeout_seconds": 120, "lease_seconds": 600},
+    ):
+        values = {**EXAMPLE, **overrides}
+        container = tf.resolve(tf.locals["remediator_container"], variables=values)
+        fields = {
+            e["name"].removeprefix("REMEDIATOR_").lower(): e["value"]
+            for e in container["environment"]
+            if e["name"].startswith("REMEDIATOR_") and "${" not in e["value"]
+        }
+        try:
+            RemediatorSettings(**fields, _env_file=None)
+        except ValidationError as exc:
+            problems.append(f"{overrides}: the task would not start: {exc}")
+    return problems
+
+
 def check_replicas_and_thresholds(tf: Terraform) -> list[str]:
     values = {**EXAMPLE, "alerts_lambda_package": PACKAGE}
     problems = []
@@ -369,6 +394,7 @@ CHECKS: dict[str, Check] = {
     "empty_environment": check_no_empty_environment_entry,
     "role_policies_first": check_role_policies_exist_before_use,
     "replicas_thresholds": check_replicas_and_thresholds,
+    "task_settings_load": check_task_settings_load,
     "egress_prefix_lists": check_security_group_takes_prefix_lists,
     "dlq_retention": check_dlqs_outlive_their_queues,
     "insights_per_widget": check_one_insights_query_per_widget,
@@ -502,6 +528,18 @@ DEFECTS: dict[str, tuple[str, dict[str, list[tuple[str, str]]], str]] = {
         "egress_prefix_lists",
         {"ecs.tf": [("    prefix_list_ids = var.egress_prefix_list_ids\n", "")]},
         "prefix list",
+    ),
+    "a slow trigger timeout makes the task refuse its health silence (6)": (
+        "task_settings_load",
+        {
+            "ecs.tf": [
+                (
+                    "value = tostring(max(90, 2 * var.trigger_timeout_seconds))",
+                    'value = "90"',
+                )
+            ]
+        },
+        "the task would not start",
     ),
     "no alarm on TriggerUnrecorded": (
         "alarms",
