@@ -34,7 +34,8 @@ test: lint typecheck infra-lint $(TF_SCHEMA_STAMP)
 	TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q -n auto
 
 # Offline checks of the deployment: Dockerfile and Terraform linted, then tests/infra (drift
-# between infra/terraform and the code, IAM against the calls the code makes).
+# between infra/terraform and the code, IAM against the calls the code makes, the provider
+# schema, what a first apply needs, the README's deployment steps run as written).
 # checkov pins old boto3 and packaging, so it gets a pinned virtualenv of its own;
 # --skip-download keeps it from fetching its vendor's guidelines.
 CHECKOV_VERSION := 3.3.30
