@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # One test worker per core (each starts its own moto server).
-test: lint typecheck infra-lint $(TF_SCHEMA_STAMP)
+test: lint typecheck infra-lint tf-schema
 	TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q -n auto
 
 # Offline checks of the deployment: Dockerfile and Terraform linted, then tests/infra (drift
@@ -68,7 +68,7 @@ $(CHECKOV_STAMP):
 	touch $@
 
 # `make test` runs tests/infra with the rest of the suite; infra-check adds them on its own.
-infra-check: infra-lint $(TF_SCHEMA_STAMP)
+infra-check: infra-lint tf-schema
 	TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q tests/infra
 
 infra-lint: $(STAMP) $(CHECKOV_STAMP)

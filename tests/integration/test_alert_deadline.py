@@ -20,7 +20,7 @@ import pytest
 from remediator.alerts import AlertRouter, AlertSettings, handler, use_router
 from tests.integration.test_alerts import ROUTING_KEY, signal
 
-BUDGET = 3.0  # seconds the fake invocation has left
+BUDGET = 2.0  # seconds the fake invocation has left
 MARGIN = 0.5
 
 
