@@ -26,7 +26,8 @@ def digest() -> dict[str, Any]:
 
 
 def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split("."))
+    parts = [int(part) for part in text.split(".")]
+    return tuple(parts + [0] * (3 - len(parts)))
 
 
 def test_every_argument_and_block_exists_in_the_pinned_provider(digest: dict[str, Any]):
@@ -34,17 +35,31 @@ def test_every_argument_and_block_exists_in_the_pinned_provider(digest: dict[str
     assert problems == [], "\n".join(str(p) for p in problems)
 
 
-def test_versions_tf_pins_the_provider_to_the_schema_checked_against(digest: dict[str, Any]):
-    [terraform] = parse(TF_DIR / "versions.tf")["terraform"]
+def pin_problems(directory: Path, digest: dict[str, Any]) -> list[str]:
+    """versions.tf admits no older release than the one checked (it may lack an argument used
+    here), and no next major (it may remove one)."""
+    [terraform] = parse(directory / "versions.tf")["terraform"]
     [providers] = terraform["required_providers"]
     constraint = providers["aws"]["version"]
     bounds = {op: _version(v) for op, v in re.findall(r"(>=|<)\s*([0-9.]+)", constraint)}
     checked = _version(digest["provider_version"])
-    # No older release than the one checked (it may lack an argument used here), and no next
-    # major (it may remove one).
-    assert bounds.get(">=") == checked, f"{constraint!r}: floor must be {checked}"
-    assert bounds.get("<") == (checked[0] + 1, 0, 0), f"{constraint!r}: below the next major"
-    assert set(re.sub(r"(>=|<)\s*[0-9.]+", "", constraint)) <= {",", " "}, constraint
+    problems = []
+    if bounds.get(">=") != checked:
+        problems.append(f"{constraint!r}: the floor must be {digest['provider_version']}")
+    if bounds.get("<") != (checked[0] + 1, 0, 0):
+        problems.append(f"{constraint!r}: must stay below {checked[0] + 1}.0.0")
+    if not set(re.sub(r"(>=|<)\s*[0-9.]+", "", constraint)) <= {",", " "}:
+        problems.append(f"{constraint!r}: only >= and < bounds")
+    return problems
+
+
+def test_versions_tf_pins_the_provider_to_the_schema_checked_against(
+    tmp_path: Path, digest: dict[str, Any]
+):
+    assert pin_problems(TF_DIR, digest) == []
+    # As it was: 5.31 lacks aws_lambda_function's logging_config (added in 5.32).
+    old = scratch_copy(tmp_path, {"versions.tf": [('">= 6.25.0, < 7.0.0"', '">= 5.31, < 7.0"')]})
+    assert pin_problems(old, digest) == ["'>= 5.31, < 7.0': the floor must be 6.25.0"]
 
 
 def test_the_schema_is_the_one_the_makefile_installs(digest: dict[str, Any]):
