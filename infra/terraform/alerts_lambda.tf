@@ -41,8 +41,7 @@ resource "aws_lambda_function" "alerts" {
   architectures                  = [var.alerts_lambda_architecture]
   timeout                        = var.alerts_lambda_timeout_seconds
   memory_size                    = var.alerts_lambda_memory_mb
-  # Null (the default) reserves nothing: a reservation AWS would refuse on small accounts.
-  reserved_concurrent_executions = var.alerts_lambda_reserved_concurrency
+  reserved_concurrent_executions = var.alerts_lambda_reserved_concurrency # null: none (see README)
   kms_key_arn                    = aws_kms_key.main.arn
 
   # The router makes no X-Ray segments of its own; PassThrough forwards an incoming trace
