@@ -30,11 +30,12 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # One test worker per core (each starts its own moto server).
-test: lint typecheck infra-lint
-	$(BIN)/pytest -q -n auto
+test: lint typecheck infra-lint tf-schema
+	TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q -n auto
 
 # Offline checks of the deployment: Dockerfile and Terraform linted, then tests/infra (drift
-# between infra/terraform and the code, IAM against the calls the code makes).
+# between infra/terraform and the code, IAM against the calls the code makes, the provider
+# schema, what a first apply needs, the README's deployment steps run as written).
 # checkov pins old boto3 and packaging, so it gets a pinned virtualenv of its own;
 # --skip-download keeps it from fetching its vendor's guidelines.
 CHECKOV_VERSION := 3.3.30
@@ -42,7 +43,23 @@ CHECKOV_VENV    ?= .venv-checkov
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 CHECKOV         := $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download
 
-.PHONY: infra-lint infra-check
+# The hashicorp/aws provider's schema for tests/infra/test_provider_schema.py: the CDK for
+# Terraform bindings carry it as a jsii assembly (release 21.22.1 = hashicorp/aws 6.25.0, the
+# version versions.tf pins). Only the data is used, so no dependencies and no bytecode.
+TF_SCHEMA_VERSION := 21.22.1
+TF_SCHEMA_VENV    ?= .venv-tfschema
+TF_SCHEMA_STAMP   := $(TF_SCHEMA_VENV)/.installed-$(TF_SCHEMA_VERSION)
+
+.PHONY: infra-lint infra-check tf-schema
+
+$(TF_SCHEMA_STAMP):
+	rm -rf $(TF_SCHEMA_VENV)
+	$(PYTHON) -m venv $(TF_SCHEMA_VENV)
+	$(TF_SCHEMA_VENV)/bin/python -m pip install --quiet --no-deps --no-compile \
+		cdktf-cdktf-provider-aws==$(TF_SCHEMA_VERSION)
+	touch $@
+
+tf-schema: $(TF_SCHEMA_STAMP)
 
 $(CHECKOV_STAMP):
 	rm -rf $(CHECKOV_VENV)
@@ -51,8 +68,8 @@ $(CHECKOV_STAMP):
 	touch $@
 
 # `make test` runs tests/infra with the rest of the suite; infra-check adds them on its own.
-infra-check: infra-lint
-	$(BIN)/pytest -q tests/infra
+infra-check: infra-lint tf-schema
+	TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q tests/infra
 
 infra-lint: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/hadolint Dockerfile
@@ -68,4 +85,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .pytest_cache .ruff_cache bench/out
+	rm -rf $(VENV) $(CHECKOV_VENV) $(TF_SCHEMA_VENV) .mypy_cache .pytest_cache .ruff_cache bench/out

@@ -15,7 +15,9 @@ log = logging.getLogger("remediator.health")
 
 
 class Heartbeats:
-    """Each loop ticks after every turn; health is the age of the oldest loop's last tick."""
+    """Each loop ticks after every turn and every unit of work in it (a signal, a shard, a
+    batch); health is the age of the oldest loop's last tick. So /healthz fails when a loop
+    is stuck, not when it is busy: ECS must not replace a task in the middle of slow work."""
 
     def __init__(
         self, max_silence_seconds: float, clock: Callable[[], float] = time.monotonic

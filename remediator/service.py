@@ -87,6 +87,8 @@ class Service:
         done: list[Received] = []
         held_since = self._monotonic()
         for index, message in enumerate(messages):
+            # Health means "not stuck": ten slow re-triggers in a row are progress.
+            self.beats.tick("poll")
             if self.stopping.is_set():
                 self.consumer.set_visibility(messages[index:], 0)
                 break
@@ -178,7 +180,7 @@ class Service:
 
     def _sweep_turn(self) -> None:
         with self._busy:
-            seen = self.sweeper.sweep()
+            seen = self.sweeper.sweep(progress=lambda: self.beats.tick("sweep"))
         if seen:
             log.info("sweep", extra={"outcomes": dict(seen)})
 

@@ -46,3 +46,17 @@ class RemediatorSettings(Settings):
                 f"REMEDIATOR_TRIGGER_TIMEOUT_SECONDS ({self.trigger_timeout_seconds:g})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _health_outlasts_one_unit_of_work(self) -> Self:
+        # The loops tick between units of work (a long poll; a signal or a batch, whose
+        # re-trigger is bounded by the trigger timeout): a shorter silence would call a busy
+        # service stuck, and ECS would replace it mid-work.
+        floor = max(2 * self.trigger_timeout_seconds, self.poll_wait_seconds + 10)
+        if self.health_max_silence_seconds < floor:
+            raise ValueError(
+                f"REMEDIATOR_HEALTH_MAX_SILENCE_SECONDS ({self.health_max_silence_seconds:g}) "
+                f"must be at least {floor:g}: twice REMEDIATOR_TRIGGER_TIMEOUT_SECONDS and "
+                "more than REMEDIATOR_POLL_WAIT_SECONDS"
+            )
+        return self

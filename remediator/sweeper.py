@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 
 from observability.keys import failed_partitions, live_partitions
 from remediator.remediation import Remediator
@@ -32,16 +33,22 @@ class Sweeper:
         self._rng.shuffle(failed)
         return live + failed
 
-    def sweep(self) -> Counter[str]:
-        """One pass over every shard; returns what happened, by outcome kind."""
+    def sweep(self, progress: Callable[[], None] = lambda: None) -> Counter[str]:
+        """One pass over every shard; returns what happened, by outcome kind.
+
+        `progress` is called before each shard and each batch: a long sweep is busy, not
+        stuck, as long as each of those steps ends.
+        """
         seen: Counter[str] = Counter()
         self.remediator.flush_unrecorded()
         store = self.remediator.store
         for partition in self.partitions():
+            progress()
             for state in store.due(
                 partition, until=self.remediator.now(), now=self.remediator.now()
             ):
                 if self.remediator.stopping.is_set():
                     return seen
+                progress()
                 seen[self.remediator.remediate(state).kind] += 1
         return seen

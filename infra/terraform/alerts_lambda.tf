@@ -5,6 +5,7 @@ locals {
   alerts_function_name = "${local.base}-alert-router"
   alerts_log_group     = "/aws/lambda/${local.alerts_function_name}"
   alerts_handler       = "remediator.alerts.handler"
+  alerts_batch_size    = 1
 
   # Only the indirections are offered: a webhook URL or routing key in a plain environment
   # variable would be readable by anyone who may read the function's configuration.
@@ -40,7 +41,7 @@ resource "aws_lambda_function" "alerts" {
   architectures                  = [var.alerts_lambda_architecture]
   timeout                        = var.alerts_lambda_timeout_seconds
   memory_size                    = var.alerts_lambda_memory_mb
-  reserved_concurrent_executions = var.alerts_lambda_reserved_concurrency
+  reserved_concurrent_executions = var.alerts_lambda_reserved_concurrency # null: none (see README)
   kms_key_arn                    = aws_kms_key.main.arn
 
   # The router makes no X-Ray segments of its own; PassThrough forwards an incoming trace
@@ -61,18 +62,30 @@ resource "aws_lambda_function" "alerts" {
     }
   }
 
+  lifecycle {
+    precondition {
+      # Fewer reserved executions than the event source runs would throttle it, and each
+      # throttled receive counts towards the alerts DLQ.
+      condition     = var.alerts_lambda_reserved_concurrency == null || try(var.alerts_lambda_reserved_concurrency >= var.alerts_lambda_max_concurrency, false)
+      error_message = "alerts_lambda_reserved_concurrency must be null or at least alerts_lambda_max_concurrency."
+    }
+  }
+
   depends_on = [aws_iam_role_policy.alerts]
 }
 
 resource "aws_lambda_event_source_mapping" "alerts" {
   event_source_arn = aws_sqs_queue.alerts.arn
   function_name    = aws_lambda_function.alerts.arn
-  batch_size       = 10
+  # One alert per invocation: delivering one to both destinations, every retry included,
+  # can take about 40 s of the 60 s timeout. The router also stops before its deadline and
+  # reports what it could not deliver, but an untried record still counts a receive.
+  batch_size = local.alerts_batch_size
   # The handler reports failed records; only those come back, the rest are deleted.
   function_response_types = ["ReportBatchItemFailures"]
 
   scaling_config {
-    maximum_concurrency = var.alerts_lambda_reserved_concurrency
+    maximum_concurrency = var.alerts_lambda_max_concurrency
   }
 }
 
@@ -113,10 +126,19 @@ data "aws_iam_policy_document" "alerts" {
   }
 
   statement {
-    # The alerts queue and the function's environment are encrypted with the key.
+    # The alerts queue and the function's environment are encrypted with the key; only
+    # through those two services.
     sid       = "DecryptQueueAndEnvironment"
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values = [
+        "sqs.${var.region}.amazonaws.com",
+        "lambda.${var.region}.amazonaws.com",
+      ]
+    }
   }
 
   statement {

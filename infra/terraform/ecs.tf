@@ -38,9 +38,16 @@ locals {
     { name = "REMEDIATOR_TRIGGER_TIMEOUT_SECONDS", value = tostring(var.trigger_timeout_seconds) },
     { name = "REMEDIATOR_SHUTDOWN_GRACE_SECONDS", value = tostring(var.shutdown_grace_seconds) },
     { name = "REMEDIATOR_HEALTH_PORT", value = tostring(var.health_port) },
+    # /healthz fails after this long without progress; one unit of work (a re-trigger)
+    # may take the trigger timeout, so the service requires at least twice that.
+    { name = "REMEDIATOR_HEALTH_MAX_SILENCE_SECONDS", value = tostring(max(90, 2 * var.trigger_timeout_seconds)) },
   ]
 
-  remediator_environment = concat(local.shared_environment, local.service_environment)
+  # ECS drops a variable whose value is empty, so keeping one would show a diff on every
+  # plan and restart the service on every apply (an empty non_retryable_errors list).
+  remediator_environment = [
+    for env in concat(local.shared_environment, local.service_environment) : env if env.value != ""
+  ]
 
   # urlopen raises on a 503 (loop silent too long) or a refused connection: exit 1.
   health_probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${var.health_port}/healthz', timeout=4)"
@@ -118,6 +125,8 @@ resource "aws_security_group" "remediator" {
     to_port     = 443
     protocol    = "tcp"
     cidr_blocks = var.egress_cidr_blocks
+    # Gateway endpoints (DynamoDB, S3 for ECR layers) are reached through prefix lists.
+    prefix_list_ids = var.egress_prefix_list_ids
   }
 
   lifecycle {
@@ -153,6 +162,10 @@ resource "aws_ecs_service" "remediator" {
     # The autoscaler owns the count once the service exists.
     ignore_changes = [desired_count]
   }
+
+  # The first tasks start as soon as the service exists: their roles must already allow
+  # what they do (pull, log, read the queue), or they fail and the circuit breaker rolls back.
+  depends_on = [aws_iam_role_policy.task, aws_iam_role_policy.execution]
 }
 
 # -- scaling on the signal backlog -------------------------------------------------------------
@@ -163,6 +176,13 @@ resource "aws_appautoscaling_target" "remediator" {
   scalable_dimension = "ecs:service:DesiredCount"
   min_capacity       = var.min_replicas
   max_capacity       = var.max_replicas
+
+  lifecycle {
+    precondition {
+      condition     = var.max_replicas >= var.min_replicas
+      error_message = "max_replicas (${var.max_replicas}) must be at least min_replicas (${var.min_replicas})."
+    }
+  }
 }
 
 resource "aws_appautoscaling_policy" "scale_out" {

@@ -1,7 +1,15 @@
 # Shared lookups and names. The names are the ones `remediator bootstrap` creates
 # (remediator.provision.names_for), so a bootstrapped dev stack and this one look alike.
 
-data "aws_caller_identity" "current" {}
+data "aws_caller_identity" "current" {
+  lifecycle {
+    # Checked on the first thing every plan reads: every resource name starts with local.base.
+    precondition {
+      condition     = can(regex("^[A-Za-z0-9_-]{1,43}$", local.base))
+      error_message = "\"${local.base}\" cannot prefix the other resource names (at most 43 characters of A-Z a-z 0-9 _ -): set name_prefix, which table_name stands in for when null."
+    }
+  }
+}
 
 data "aws_partition" "current" {}
 

@@ -10,7 +10,10 @@ locals {
   signal_visibility_seconds = 120
   alerts_visibility_seconds = 360
   signal_wait_seconds       = 20
-  dlq_retention_seconds     = 1209600
+  # A dead-lettered message keeps its first enqueue time, so a DLQ must keep messages longer
+  # than its source queue, or what waited there expires soon after it is dead-lettered.
+  queue_retention_seconds = 345600  # 4 days
+  dlq_retention_seconds   = 1209600 # 14 days, SQS's maximum
 }
 
 resource "aws_sns_topic" "signals" {
@@ -30,7 +33,7 @@ resource "aws_sqs_queue" "signals" {
   name                       = local.names.queue
   visibility_timeout_seconds = local.signal_visibility_seconds
   receive_wait_time_seconds  = local.signal_wait_seconds
-  message_retention_seconds  = 345600
+  message_retention_seconds  = local.queue_retention_seconds
   kms_master_key_id          = aws_kms_key.main.arn
 
   # Malformed signals are left undeleted and end up here after five receives.
@@ -94,7 +97,7 @@ resource "aws_sqs_queue" "alerts" {
   name = local.names.alerts
   # Six times the router's timeout, as Lambda event sources want.
   visibility_timeout_seconds = local.alerts_visibility_seconds
-  message_retention_seconds  = local.dlq_retention_seconds
+  message_retention_seconds  = local.queue_retention_seconds
   kms_master_key_id          = aws_kms_key.main.arn
 
   redrive_policy = jsonencode({

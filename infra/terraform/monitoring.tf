@@ -12,6 +12,7 @@ locals {
     RemediationExhausted = "SELECT SUM(RemediationExhausted) FROM \"${var.metrics_namespace}\""
     ClaimConflicts       = "SELECT SUM(ClaimConflicts) FROM \"${var.metrics_namespace}\""
     TriggerFailures      = "SELECT SUM(TriggerFailures) FROM \"${var.metrics_namespace}\""
+    TriggerUnrecorded    = "SELECT SUM(TriggerUnrecorded) FROM \"${var.metrics_namespace}\""
   }
 }
 
@@ -69,6 +70,25 @@ resource "aws_cloudwatch_metric_alarm" "trigger_failures" {
     id          = "trigger_failures"
     label       = "TriggerFailures, all jobs"
     expression  = local.insights["TriggerFailures"]
+    period      = 300
+    return_data = true
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "trigger_unrecorded" {
+  alarm_name          = "${local.base}-trigger-unrecorded"
+  alarm_description   = "A re-trigger went out but the audit table refused its record (throttling, an outage): the replica keeps retrying it; if it dies first, the attempt may be sent twice."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "trigger_unrecorded"
+    label       = "TriggerUnrecorded, all jobs"
+    expression  = local.insights["TriggerUnrecorded"]
     period      = 300
     return_data = true
   }
@@ -141,83 +161,61 @@ resource "aws_cloudwatch_metric_alarm" "alert_router_errors" {
 # -- dashboard ------------------------------------------------------------------------------
 
 locals {
+  # CloudWatch runs one Metrics Insights query per graph: each query gets a widget of its own.
+  dashboard_queries = [
+    { title = "Batches started", label = "JobStarted", query = local.insights["JobStarted"] },
+    { title = "Batches succeeded", label = "JobSuccess", query = local.insights["JobSuccess"] },
+    { title = "Batches failed", label = "JobFailureCount", query = local.insights["JobFailureCount"] },
+    { title = "Re-triggered", label = "RemediationTriggered", query = local.insights["RemediationTriggered"] },
+    { title = "Exhausted (waiting for a person)", label = "RemediationExhausted", query = local.insights["RemediationExhausted"] },
+    { title = "Lost claim races", label = "ClaimConflicts", query = local.insights["ClaimConflicts"] },
+    { title = "Failed re-triggers", label = "TriggerFailures", query = local.insights["TriggerFailures"] },
+    { title = "Re-triggers not yet recorded", label = "TriggerUnrecorded", query = local.insights["TriggerUnrecorded"] },
+    { title = "Time to recovery, average (s)", label = "TimeToRecoverySeconds avg", query = "SELECT AVG(TimeToRecoverySeconds) FROM \"${var.metrics_namespace}\"" },
+    { title = "Time to recovery, maximum (s)", label = "TimeToRecoverySeconds max", query = "SELECT MAX(TimeToRecoverySeconds) FROM \"${var.metrics_namespace}\"" },
+  ]
+
   dashboard = {
-    widgets = [
-      {
-        type   = "metric"
-        x      = 0
-        y      = 0
-        width  = 12
-        height = 6
-        properties = {
-          title  = "Batches: started, succeeded, failed"
-          view   = "timeSeries"
-          region = var.region
-          period = 300
-          metrics = [
-            [{ id = "started", label = "JobStarted", expression = local.insights["JobStarted"] }],
-            [{ id = "success", label = "JobSuccess", expression = local.insights["JobSuccess"] }],
-            [{ id = "failed", label = "JobFailureCount", expression = local.insights["JobFailureCount"] }],
-          ]
+    widgets = concat(
+      [
+        for index, graph in local.dashboard_queries : {
+          type   = "metric"
+          x      = (index % 3) * 8
+          y      = floor(index / 3) * 6
+          width  = 8
+          height = 6
+          properties = {
+            title   = graph.title
+            view    = "timeSeries"
+            region  = var.region
+            period  = 300
+            metrics = [[{ id = "q", label = graph.label, expression = graph.query }]]
+          }
         }
-      },
-      {
-        type   = "metric"
-        x      = 12
-        y      = 0
-        width  = 12
-        height = 6
-        properties = {
-          title  = "Remediation: re-triggered, exhausted, lost claim races, failed triggers"
-          view   = "timeSeries"
-          region = var.region
-          period = 300
-          metrics = [
-            [{ id = "triggered", label = "RemediationTriggered", expression = local.insights["RemediationTriggered"] }],
-            [{ id = "exhausted", label = "RemediationExhausted", expression = local.insights["RemediationExhausted"] }],
-            [{ id = "conflicts", label = "ClaimConflicts", expression = local.insights["ClaimConflicts"] }],
-            [{ id = "trigger_failures", label = "TriggerFailures", expression = local.insights["TriggerFailures"] }],
-          ]
-        }
-      },
-      {
-        type   = "metric"
-        x      = 0
-        y      = 6
-        width  = 12
-        height = 6
-        properties = {
-          title  = "Time to recovery (first failure to success), seconds"
-          view   = "timeSeries"
-          region = var.region
-          period = 300
-          metrics = [
-            [{ id = "ttr_avg", label = "TimeToRecoverySeconds avg", expression = "SELECT AVG(TimeToRecoverySeconds) FROM \"${var.metrics_namespace}\"" }],
-            [{ id = "ttr_max", label = "TimeToRecoverySeconds max", expression = "SELECT MAX(TimeToRecoverySeconds) FROM \"${var.metrics_namespace}\"" }],
-          ]
-        }
-      },
-      {
-        type   = "metric"
-        x      = 12
-        y      = 6
-        width  = 12
-        height = 6
-        properties = {
-          title  = "Queue depths (visible messages)"
-          view   = "timeSeries"
-          region = var.region
-          stat   = "Maximum"
-          period = 60
-          metrics = [
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.signals.name, { label = "signals" }],
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.signals_dlq.name, { label = "signals DLQ" }],
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.alerts.name, { label = "alerts" }],
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.alerts_dlq.name, { label = "alerts DLQ" }],
-          ]
-        }
-      },
-    ]
+      ],
+      [
+        {
+          type   = "metric"
+          x      = 8
+          y      = 18
+          width  = 16
+          height = 6
+          properties = {
+            title  = "Queue depths (visible messages)"
+            view   = "timeSeries"
+            region = var.region
+            stat   = "Maximum"
+            period = 60
+            metrics = [
+              ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.signals.name, { label = "signals" }],
+              ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.signals_dlq.name, { label = "signals DLQ" }],
+              ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.alerts.name, { label = "alerts" }],
+              ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.alerts_dlq.name, { label = "alerts DLQ" }],
+            ]
+          }
+        },
+      ],
+    )
   }
 }
 

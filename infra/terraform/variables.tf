@@ -8,20 +8,26 @@ variable "region" {
 }
 
 variable "table_name" {
-  description = "Audit table name (REMEDIATOR_TABLE_NAME); also the default prefix of the other resource names."
+  description = "Audit table name (REMEDIATOR_TABLE_NAME); also the prefix of the other resource names unless name_prefix is set, and then at most 43 characters of A-Z a-z 0-9 _ -."
   type        = string
   default     = "pipeline-audit"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_.-]{3,255}$", var.table_name))
-    error_message = "table_name must be 3 to 255 characters of A-Z a-z 0-9 _ . - (the rule the settings enforce)."
+    error_message = "table_name must be 3 to 255 characters of A-Z a-z 0-9 _ . - (DynamoDB's rule, which the settings enforce too)."
   }
 }
 
 variable "name_prefix" {
-  description = "Prefix of the topic, queue, cluster, role and alarm names; null uses table_name (as `remediator bootstrap` does)."
+  description = "Prefix of the topic, queue, function, cluster, role, alarm and dashboard names: 1 to 43 characters of A-Z a-z 0-9 _ - (the longest IAM role name, <prefix>-remediator-execution, must fit in 64). Null uses table_name (as `remediator bootstrap` does)."
   type        = string
   default     = null
+
+  validation {
+    # SQS, SNS, Lambda, ECS, KMS alias and dashboard names allow only these characters.
+    condition     = var.name_prefix == null || can(regex("^[A-Za-z0-9_-]{1,43}$", var.name_prefix))
+    error_message = "name_prefix must be 1 to 43 characters of A-Z a-z 0-9 _ - (queue, topic and function names allow nothing else; IAM role names stop at 64)."
+  }
 }
 
 variable "tags" {
@@ -105,9 +111,20 @@ variable "assign_public_ip" {
 }
 
 variable "egress_cidr_blocks" {
-  description = "Where the tasks may open HTTPS connections (AWS API endpoints); narrow it when VPC endpoints are used."
+  description = "Where the tasks may open HTTPS connections (AWS API endpoints); narrow it when VPC endpoints are used (then add the gateway endpoints' prefix lists to egress_prefix_list_ids)."
   type        = list(string)
   default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = length(var.egress_cidr_blocks) > 0
+    error_message = "egress_cidr_blocks must name at least one range: SNS, SQS, KMS, CloudWatch Logs and ECR are reached over HTTPS."
+  }
+}
+
+variable "egress_prefix_list_ids" {
+  description = "Prefix lists the tasks may also reach over HTTPS: with egress_cidr_blocks narrowed, the DynamoDB gateway endpoint's (and S3's, which serves ECR image layers), e.g. aws_vpc_endpoint.dynamodb.prefix_list_id."
+  type        = list(string)
+  default     = []
 }
 
 variable "min_replicas" {
@@ -122,15 +139,26 @@ variable "min_replicas" {
 }
 
 variable "max_replicas" {
-  description = "Most running remediator tasks under a signal backlog."
+  description = "Most running remediator tasks under a signal backlog; at least min_replicas."
   type        = number
   default     = 4
+
+  validation {
+    condition     = var.max_replicas >= 1 && floor(var.max_replicas) == var.max_replicas
+    error_message = "max_replicas must be a whole number, at least 1."
+  }
 }
 
 variable "scale_out_backlog" {
   description = "Visible messages on the signal queue at which one more task is started (two more at four times this)."
   type        = number
   default     = 100
+
+  validation {
+    # 0 would scale out on an empty queue, and the scale-in alarm fires at 0: they would fight.
+    condition     = var.scale_out_backlog >= 1
+    error_message = "scale_out_backlog must be at least 1 message."
+  }
 }
 
 variable "log_retention_days" {
@@ -209,6 +237,12 @@ variable "metrics_namespace" {
   description = "REMEDIATOR_METRICS_NAMESPACE: CloudWatch namespace of the EMF metrics, read by the alarms and the dashboard."
   type        = string
   default     = "SelfHealingPipelines"
+
+  validation {
+    # CloudWatch: 1 to 255 characters, no colon, not AWS/ (reserved); quoted in the queries.
+    condition     = can(regex("^[^:\"]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1 to 255 characters without : or \" and must not start with AWS/."
+  }
 }
 
 variable "lease_seconds" {
@@ -323,8 +357,13 @@ variable "trigger_kms_key_arns" {
 # -- alert routing Lambda --------------------------------------------------------------------
 
 variable "alerts_lambda_package" {
-  description = "Path of the alert router's deployment zip (the project and its dependencies; see README.md)."
+  description = "Path of the alert router's deployment zip (the project and its dependencies; see README.md), absolute or relative to the directory terraform runs in."
   type        = string
+
+  validation {
+    condition     = fileexists(var.alerts_lambda_package)
+    error_message = "alerts_lambda_package names no file: build the zip first (infra/terraform/README.md, Deploying, step 2); a relative path starts where terraform runs."
+  }
 }
 
 variable "alerts_lambda_architecture" {
@@ -339,7 +378,7 @@ variable "alerts_lambda_architecture" {
 }
 
 variable "alerts_lambda_timeout_seconds" {
-  description = "Alert router timeout; at most 60 s, since the alerts queue's 360 s visibility must be six times it."
+  description = "Alert router timeout; at most 60 s, since the alerts queue's 360 s visibility must be six times it. The router stops before it and hands undelivered alerts back to the queue."
   type        = number
   default     = 60
 
@@ -355,14 +394,25 @@ variable "alerts_lambda_memory_mb" {
   default     = 256
 }
 
-variable "alerts_lambda_reserved_concurrency" {
-  description = "Reserved concurrency of the alert router, also the event source's maximum concurrency (at least 2)."
+variable "alerts_lambda_max_concurrency" {
+  description = "Most alert router instances the alerts queue runs at once (the SQS event source's maximum concurrency, 2 to 1000)."
   type        = number
-  default     = 5
+  default     = 2
 
   validation {
-    condition     = var.alerts_lambda_reserved_concurrency >= 2
-    error_message = "alerts_lambda_reserved_concurrency must be at least 2 (the SQS event source's minimum)."
+    condition     = var.alerts_lambda_max_concurrency >= 2 && var.alerts_lambda_max_concurrency <= 1000
+    error_message = "alerts_lambda_max_concurrency must be 2 to 1000 (the SQS event source's range)."
+  }
+}
+
+variable "alerts_lambda_reserved_concurrency" {
+  description = "Reserved concurrency of the alert router; null (the default) reserves none. AWS refuses a reservation that leaves the account under 100 unreserved executions, which new accounts (10 or 50 in all) cannot spare. When set, at least alerts_lambda_max_concurrency."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.alerts_lambda_reserved_concurrency == null || try(var.alerts_lambda_reserved_concurrency >= 2, false)
+    error_message = "alerts_lambda_reserved_concurrency must be null or at least 2 (0 would stop the router)."
   }
 }
 
@@ -387,7 +437,7 @@ variable "alert_secrets_kms_key_arns" {
 # -- alarms ----------------------------------------------------------------------------------
 
 variable "alarm_topic_arn" {
-  description = "SNS topic the alarms notify (alarm and OK); null: alarms only show in the console."
+  description = "SNS topic the alarms notify (alarm and OK); null: alarms only show in the console. If the topic is encrypted with a customer managed key, the key policy must let cloudwatch.amazonaws.com use kms:Decrypt and kms:GenerateDataKey*, or no notification is delivered."
   type        = string
   default     = null
 }
@@ -396,10 +446,20 @@ variable "job_failure_alarm_threshold" {
   description = "Failed batches (JobFailureCount, all jobs) in 5 minutes above which the failure alarm fires."
   type        = number
   default     = 0
+
+  validation {
+    condition     = var.job_failure_alarm_threshold >= 0
+    error_message = "job_failure_alarm_threshold must be 0 or more."
+  }
 }
 
 variable "signal_age_alarm_seconds" {
   description = "Age of the oldest waiting failure signal above which the backlog alarm fires."
   type        = number
   default     = 600
+
+  validation {
+    condition     = var.signal_age_alarm_seconds > 0
+    error_message = "signal_age_alarm_seconds must be more than 0."
+  }
 }

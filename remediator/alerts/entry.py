@@ -36,5 +36,5 @@ def use_router(router: AlertRouter | None) -> None:
 
 
 def handler(event: Mapping[str, Any], context: Any) -> BatchResponse:
-    """SQS event in, partial batch response out."""
-    return default_router().handle(event)
+    """SQS event in, partial batch response out, before the invocation's deadline."""
+    return default_router().handle(event, context)

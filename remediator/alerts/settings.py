@@ -50,6 +50,8 @@ class AlertSettings(BaseSettings):
     alert_http_timeout_seconds: float = Field(5.0, gt=0, le=30)
     alert_http_max_attempts: int = Field(3, ge=1, le=10)
     alert_http_max_seconds: float = Field(20.0, gt=0, le=120)
+    # Kept free before the Lambda function's deadline to return the partial batch response.
+    alert_deadline_margin_seconds: float = Field(2.0, ge=0, le=30)
     region: str | None = Field(
         None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
     )

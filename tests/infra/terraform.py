@@ -1,22 +1,24 @@
 """infra/terraform read with python-hcl2, and just enough evaluation to compare it with the code.
 
-Only the expression forms the stack uses for the names the tests compare are evaluated
-(`local.x`, `var.x` defaults, `tostring(...)`, `concat(...)`, string interpolation of
-those). Anything else (resource attributes, other functions) is left as its `${...}` text,
-so a comparison with a name from the code fails loudly rather than passing by accident.
+Expressions are evaluated by tests/infra/hcl_eval.py (`local.x`, `var.x` from defaults or
+given values, operators, `for` expressions and a few functions). Anything else (resource
+attributes, other functions) is left as its `${...}` text, so a comparison with a name from
+the code fails loudly rather than passing by accident.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import hcl2
 from hcl2.utils import SerializationOptions
+
+from tests.infra.hcl_eval import EvalError, Unknown, Unresolvable, evaluate, known
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_DIR = ROOT / "infra" / "terraform"
@@ -26,11 +28,6 @@ _OPTIONS = SerializationOptions(
 )
 _WHOLE = re.compile(r"^\$\{(.*)\}$", re.DOTALL)
 _PART = re.compile(r"\$\{([^{}]*)\}")
-_REF = re.compile(r"^(local|var)\.([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\"[^\"]+\"\])*)$")
-
-
-class _Unresolvable(ValueError):
-    """An expression outside the small subset evaluated here."""
 
 
 def parse(path: Path) -> dict[str, Any]:
@@ -105,11 +102,13 @@ class Terraform:
 
     # -- evaluation ----------------------------------------------------------------------------
 
-    def resolve(self, value: Any, *, variables: bool = True) -> Any:
-        """The value with the supported references evaluated (recursively).
+    def resolve(self, value: Any, *, variables: bool | Mapping[str, Any] = True) -> Any:
+        """The value with the expressions hcl_eval knows evaluated (recursively).
 
-        With `variables=False`, `var.x` stays as written: an ARN list given by the operator
-        is compared as the variable, not as its (empty) default.
+        `variables`: True uses each variable's default; a mapping gives values that override
+        the defaults (as a tfvars file would); False leaves `var.x` as written, so an ARN list
+        given by the operator is compared as the variable, not as its (empty) default.
+        What cannot be evaluated offline (resource attributes) stays as its `${...}` text.
         """
         if isinstance(value, list):
             return [self.resolve(v, variables=variables) for v in value]
@@ -118,39 +117,70 @@ class Terraform:
         if not isinstance(value, str) or "${" not in value:
             return value
         whole = _WHOLE.match(value)
-        if whole and "${" not in whole.group(1):
-            return self._try(whole.group(1).strip(), value, variables)
-        return _PART.sub(lambda m: str(self._try(m.group(1).strip(), m.group(0), variables)), value)
+        if whole:
+            try:
+                evaluated = self.evaluate(whole.group(1).strip(), variables)
+            except Unresolvable:
+                return value
+            except EvalError:
+                evaluated = None  # not one expression: a template such as `${a}-${b}`
+            else:
+                return value if isinstance(evaluated, Unknown) else known(evaluated)
+        return _PART.sub(
+            lambda m: _tostring(self._try(m.group(1).strip(), m.group(0), variables)), value
+        )
 
-    def _try(self, text: str, original: str, variables: bool) -> Any:
-        try:
-            return self._expression(text, variables)
-        except _Unresolvable:
-            return original
+    def evaluate(self, text: str, variables: bool | Mapping[str, Any] = True) -> Any:
+        """One expression (without `${ }`); raises Unresolvable or EvalError."""
 
-    def _expression(self, text: str, variables: bool = True) -> Any:
-        call = re.match(r"^(tostring|concat)\((.*)\)$", text, re.DOTALL)
-        if call:
-            args = [self._expression(a.strip(), variables) for a in _split_args(call.group(2))]
-            if call.group(1) == "tostring":
-                return _tostring(args[0])
-            return [item for arg in args for item in arg]
-        ref = _REF.match(text)
-        if not ref:
-            raise _Unresolvable(text)
-        kind, name, path = ref.groups()
-        if kind == "var":
-            if not variables:
-                raise _Unresolvable(text)
+        def lookup(kind: str, name: str) -> Any:
+            if kind == "local":
+                return self.resolve(self.locals[name], variables=variables)
+            if variables is False:
+                return Unknown(f"var.{name}")
+            if isinstance(variables, Mapping) and name in variables:
+                return variables[name]
             variable = self.variables()[name]
             if "default" not in variable:
-                raise _Unresolvable(f"var.{name} has no default")
-            value = variable["default"]
-        else:
-            value = self.resolve(self.locals[name], variables=variables)
-        for step in re.findall(r"\.([A-Za-z0-9_]+)|\[\"([^\"]+)\"\]", path):
-            value = value[step[0] or step[1]]
-        return self.resolve(value, variables=variables)
+                return Unknown(f"var.{name}")
+            return variable["default"]
+
+        return evaluate(text, lookup, cwd=self.directory)
+
+    def _try(self, text: str, original: str, variables: bool | Mapping[str, Any]) -> Any:
+        try:
+            value = self.evaluate(text, variables)
+        except (Unresolvable, EvalError):
+            return original
+        return original if isinstance(value, Unknown) else known(value)
+
+    def rejections(self, values: Mapping[str, Any]) -> list[str]:
+        """What `terraform plan` would refuse for these variable values: the error messages of
+        every failing variable validation and resource or data precondition."""
+        failed: list[str] = []
+
+        def holds(rule: dict[str, Any]) -> bool:
+            condition = rule["condition"]
+            text = condition[2:-1] if isinstance(condition, str) else str(condition)
+            try:
+                return bool(self.evaluate(text, values))
+            except EvalError:
+                return False  # Terraform reports an error evaluating it: refused too
+
+        for name, body in self.variables().items():
+            if name not in values and "default" not in body:
+                continue
+            for rule in body.get("validation", []):
+                if not holds(rule):
+                    failed.append(f"var.{name}: {rule['error_message']}")
+        for kind in ("resource", "data"):
+            for type_, name, body in self._labelled(kind):
+                for lifecycle in body.get("lifecycle", []):
+                    for rule in lifecycle.get("precondition", []):
+                        if not holds(rule):
+                            message = self.resolve(rule["error_message"], variables=values)
+                            failed.append(f"{type_}.{name}: {message}")
+        return failed
 
     # -- policies --------------------------------------------------------------------------------
 
@@ -181,20 +211,6 @@ def _statement(body: dict[str, Any], for_each: str | None = None) -> Statement:
     )
 
 
-def _split_args(text: str) -> list[str]:
-    args, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            args.append(text[start:i])
-            start = i + 1
-    args.append(text[start:])
-    return [a for a in args if a.strip()]
-
-
 def _tostring(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -208,3 +224,22 @@ def _load(directory: str) -> Terraform:
     path = Path(directory)
     files = {p.name: parse(p) for p in sorted(path.glob("*.tf"))}
     return Terraform(path, files)
+
+
+def scratch_copy(destination: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
+    """A copy of infra/terraform with `edits` applied: file -> [(old, new)], each old found once.
+
+    Tests put a defect back into the copy and check that the check meant for it fails.
+    """
+    target = destination / "terraform"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in TF_DIR.iterdir():
+        if path.is_file():
+            (target / path.name).write_text(path.read_text())
+    for name, replacements in edits.items():
+        text = (target / name).read_text()
+        for old, new in replacements:
+            assert text.count(old) == 1, f"{name}: {old!r} found {text.count(old)} times"
+            text = text.replace(old, new)
+        (target / name).write_text(text)
+    return target

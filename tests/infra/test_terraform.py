@@ -78,6 +78,11 @@ def test_readme_documents_exactly_the_variables_and_outputs(tf: Terraform):
     declared = set(tf.variables()) | set(tf.outputs())
     assert declared - documented == set(), "not documented in infra/terraform/README.md"
     assert documented - declared == set(), "documented but not declared"
+    variables, outputs = readme.split("## Outputs")
+    for table, declared_here in ((variables, tf.variables()), (outputs, tf.outputs())):
+        rows = dict(re.findall(r"^\| `([a-z0-9_]+)` \|(?:.*\|)? ([^|]+) \|$", table, re.MULTILINE))
+        for name, body in declared_here.items():
+            assert rows[name] == body["description"], f"{name}: README and .tf descriptions differ"
 
 
 def test_tfvars_example_sets_declared_variables_and_every_required_one(tf: Terraform):

@@ -498,10 +498,10 @@ def test_cold_start_reads_the_environment(monkeypatch, moto_endpoint, resources,
 
 def test_an_unexpected_error_costs_one_record_not_the_batch(clients, resources, webhooks):
     class Buggy(JsonPoster):
-        def post(self, destination: str, url: str, document: Any) -> int:
+        def post(self, destination: str, url: str, document: Any, **kw: Any) -> int:
             if "buggy" in json.dumps(document):
                 raise RuntimeError("a bug")
-            return super().post(destination, url, document)
+            return super().post(destination, url, document, **kw)
 
     settings = AlertSettings(slack_webhook_url=webhooks.url + SLACK_PATH, _env_file=None)
     router = AlertRouter(settings, clients=clients, poster=Buggy())

@@ -221,3 +221,19 @@ def test_bad_dotenv_value_names_the_variable(tmp_path: Path) -> None:
 )
 def test_env_name(field: str, variable: str) -> None:
     assert env_name(field) == variable
+
+
+def test_health_silence_must_outlast_one_unit_of_work() -> None:
+    from pydantic import ValidationError
+
+    from remediator.settings import RemediatorSettings
+
+    with pytest.raises(ValidationError) as refused:
+        RemediatorSettings(health_max_silence_seconds=50, _env_file=None)  # type: ignore[call-arg]
+    message = str(refused.value)
+    assert "REMEDIATOR_HEALTH_MAX_SILENCE_SECONDS (50)" in message
+    assert "at least 60" in message  # twice the 30 s trigger timeout
+    slow = RemediatorSettings(
+        trigger_timeout_seconds=60, health_max_silence_seconds=120, _env_file=None
+    )  # type: ignore[call-arg]
+    assert slow.health_max_silence_seconds == 120
