@@ -440,6 +440,11 @@ class _Parser:
         self.take(":")
         start = self.pos
         body_end = self._find_end(close)
+        if isinstance(collection, Unknown):
+            # Over a value only a plan knows: so is the result.
+            self.pos = body_end
+            self.take(close)
+            return Unknown(f"for over {collection.text}")
         pairs = (
             list(collection.items())
             if isinstance(collection, dict)

@@ -100,7 +100,7 @@ def test_a_misspelt_nested_block_and_arguments_inside_blocks_are_caught(
         {
             "dynamodb.tf": [
                 ("point_in_time_recovery {", "point_in_time_recovry {"),
-                ('projection_type = "ALL"', 'projection_typ = "ALL"'),
+                ('projection_type    = "INCLUDE"', 'projection_typ = "INCLUDE"'),
             ],
             "iam.tf": [('dynamic "condition" {', 'dynamic "conditon" {')],
             "ecs.tf": [("runtime_platform {", "runtime_platfrom {")],
