@@ -43,6 +43,7 @@ from remediator.render import (
     history_table,
     is_stale,
     replay_plan,
+    shown_attempt,
     status_counts,
     status_table,
 )
@@ -120,7 +121,11 @@ def cmd_status(ctx: Context) -> int:
                 "job_id": job,
                 "counts": status_counts(states),
                 "batches": [
-                    {**s.as_dict(), "stale": is_stale(s, now, settings.stale_after_seconds)}
+                    {
+                        **s.as_dict(),
+                        "attempt": shown_attempt(s),
+                        "stale": is_stale(s, now, settings.stale_after_seconds),
+                    }
                     for s in states
                 ],
             }
