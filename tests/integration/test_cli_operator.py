@@ -95,6 +95,13 @@ def test_doctor_reports_bad_configuration(moto_endpoint):
     assert "REMEDIATOR_MAX_ATTEMPTS" in done.stdout
 
 
+def test_doctor_names_a_misspelt_variable_with_the_real_one(resources, moto_endpoint):
+    done = cli("doctor", **configured(resources, moto_endpoint), REMEDIATOR_MAX_ATEMPTS="5")
+    assert done.returncode == 1, done.stdout
+    assert "REMEDIATOR_MAX_ATEMPTS is not a setting" in done.stdout
+    assert "did you mean REMEDIATOR_MAX_ATTEMPTS?" in done.stdout
+
+
 def test_missing_configuration_is_one_line(moto_endpoint):
     one_line_error(
         cli("status", "job", AWS_ENDPOINT_URL=moto_endpoint, REMEDIATOR_MAX_ATTEMPTS="0"),
