@@ -257,3 +257,83 @@ def lambda_function(clients: AwsClients) -> str:
             Code={"ZipFile": code.getvalue()},
         )["FunctionArn"]
     )
+
+
+def newcomer_env() -> dict[str, str]:
+    """A newcomer's shell: no endpoint, no project variables, no test credentials."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("REMEDIATOR_", "AWS_")) or k in ("AWS_CONFIG_FILE",)
+    }
+
+
+class DemoKeep:
+    """`remediator demo --keep` as a process: its story, and the export lines it prints.
+
+    `with DemoKeep(tmp_path) as demo:` waits for "Press Ctrl-C"; `demo.env` is a newcomer's
+    shell with those exports applied; on exit the demo gets Ctrl-C (SIGINT) and must stop.
+    """
+
+    def __init__(self, workdir: Any, timeout: float = 90) -> None:
+        import pathlib
+
+        self.workdir = pathlib.Path(workdir)
+        self.timeout = timeout
+        self.seen: list[str] = []
+        self.exports: dict[str, str] = {}
+        self._errors = self.workdir / "demo-stderr"
+        self.proc: subprocess.Popen[str] | None = None
+        self.exit_code: int | None = None
+
+    def told(self) -> str:
+        """What the demo said so far, for the message of any failing assertion."""
+        errors = self._errors.read_text() if self._errors.exists() else ""
+        return "".join(self.seen) + "\n--- stderr ---\n" + errors
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**newcomer_env(), **self.exports}
+
+    def __enter__(self) -> DemoKeep:
+        import time
+
+        with self._errors.open("w") as errors:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "remediator", "demo", "--keep"],
+                env=newcomer_env(),
+                cwd=self.workdir,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
+        deadline = time.monotonic() + self.timeout
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.seen.append(line)
+            assert time.monotonic() < deadline, self.told()
+            if line.strip().startswith("export "):
+                name, value = line.strip().removeprefix("export ").split("=", 1)
+                self.exports[name] = value
+            if "Press Ctrl-C" in line:
+                return self
+        raise AssertionError("demo --keep ended early:\n" + self.told())
+
+    def stop(self, timeout: float = 15) -> int:
+        import signal
+        import time
+
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # every thread's stack, to see what held it
+            time.sleep(1)
+            raise AssertionError("demo --keep did not stop:\n" + self.told()) from None
+        return self.exit_code
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
