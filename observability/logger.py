@@ -61,14 +61,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) -> None:
+def configure_logging(
+    level: str | int = "INFO", stream: IO[str] | None = None, *, replace: bool = False
+) -> None:
     """Send the root logger's records, as JSON lines, to `stream` (stderr by default).
 
-    A library never calls this for you; services and scripts call it once at start.
+    A library never calls this for you (it would fight the application's own handlers);
+    services and scripts call it once at start. `replace` removes the root handlers already
+    there first: AWS Lambda's runtime installs one, which would print every record twice.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "_observability", False):
+        if replace or getattr(handler, "_observability", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())

@@ -151,3 +151,13 @@ def test_configure_logging_installs_one_json_handler(root_logger: logging.Logger
     get_logger("tests.unit.configure").warning("hello")
     get_logger("tests.unit.configure").info("filtered")
     assert [line["message"] for line in lines(stream)] == ["hello"]
+
+
+def test_configure_logging_can_replace_a_runtime_handler(root_logger: logging.Logger) -> None:
+    runtime = logging.StreamHandler(io.StringIO())  # as AWS Lambda's runtime installs one
+    root_logger.addHandler(runtime)
+    configure_logging(stream=io.StringIO())
+    assert runtime in root_logger.handlers  # kept by default: the application's own
+    configure_logging(stream=io.StringIO(), replace=True)
+    assert runtime not in root_logger.handlers
+    assert [getattr(h, "_observability", False) for h in root_logger.handlers] == [True]
