@@ -16,6 +16,7 @@ from typing import IO, Any
 
 __all__ = ["JsonFormatter", "bind", "bound", "configure_logging", "get_logger"]
 
+_CHATTY = ("boto3", "botocore", "urllib3")
 _fields: ContextVar[dict[str, Any]] = ContextVar("observability_log_fields", default={})  # noqa: B039
 
 # Attributes every LogRecord has; anything else came from `extra=` and is logged as a field.
@@ -79,6 +80,11 @@ def configure_logging(
     handler._observability = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # The AWS SDK's INFO records ("Found credentials in environment variables") are noise
+    # at INFO; they still show at DEBUG, and their warnings always.
+    quiet = max(root.level, logging.WARNING)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(quiet if root.level > logging.DEBUG else logging.NOTSET)
 
 
 def get_logger(name: str) -> logging.Logger:

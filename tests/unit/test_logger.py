@@ -161,3 +161,15 @@ def test_configure_logging_can_replace_a_runtime_handler(root_logger: logging.Lo
     configure_logging(stream=io.StringIO(), replace=True)
     assert runtime not in root_logger.handlers
     assert [getattr(h, "_observability", False) for h in root_logger.handlers] == [True]
+
+
+def test_the_aws_sdk_info_chatter_is_quiet_unless_debugging(root_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    logging.getLogger("botocore.credentials").info("Found credentials in environment variables.")
+    logging.getLogger("botocore.hooks").warning("a real warning")
+    assert [line["message"] for line in lines(stream)] == ["a real warning"]
+    configure_logging("DEBUG", stream=stream)
+    logging.getLogger("botocore.credentials").info("shown when debugging")
+    assert lines(stream)[-1]["message"] == "shown when debugging"
+    configure_logging("INFO", stream=io.StringIO())
