@@ -327,12 +327,15 @@ def _final_status(demo: Demo, style: Style) -> str:
 def keep_exports(resources: Resources, settings: Settings, endpoint: str) -> list[str]:
     """Everything a shell needs to act on the demo's AWS as the demo does: the resources,
     the region for plain boto3 (which reads AWS_DEFAULT_REGION), fake credentials, and the
-    demo's retry settings, so that a pipeline run from there retries on the demo's scale."""
+    demo's settings, so that a pipeline run from there retries on the demo's scale and
+    keeps its stdout to itself."""
     lines = resources.exports(endpoint_url=endpoint, region=LOCAL_REGION)
     lines.append(f"export AWS_DEFAULT_REGION={LOCAL_REGION}")
     lines += [f"export {k}={v}" for k, v in LOCAL_CREDENTIALS.items()]
     for name in DEMO_RETRY_SETTINGS:
         lines.append(f"export {env_name(name)}={getattr(settings, name):g}")
+    # As in the demo: EMF lines on stdout are for CloudWatch, not for a terminal.
+    lines.append(f"export {env_name('metrics_enabled')}=false")
     return lines
 
 

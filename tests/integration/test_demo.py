@@ -67,6 +67,7 @@ def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
         # The demo's retry scale, so that a pipeline run beside it retries within seconds.
         assert demo.exports["REMEDIATOR_BACKOFF_BASE_SECONDS"] == "0.5", demo.told()
         assert demo.exports["REMEDIATOR_MAX_ATTEMPTS"] == "3"
+        assert demo.exports["REMEDIATOR_METRICS_ENABLED"] == "false"
         status = run(demo.env, "-m", "remediator", "status", "ingest-sales", "--output", "json")
         assert status.returncode == 0, status.stderr + demo.told()
         counts = json.loads(status.stdout)["counts"]
