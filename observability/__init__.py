@@ -30,7 +30,7 @@ from observability.logger import bind, configure_logging
 from observability.metrics import Metrics
 from observability.models import AuditEvent, BatchState, EventType, Status
 from observability.rerun import FirstRun, MalformedRerun, RerunRequest
-from observability.rerunner import Outcome, Rerun, RerunResult
+from observability.rerunner import Rerun, RerunOutcome, RerunResult
 from observability.settings import Settings, load_settings
 from observability.signals import Signal
 from observability.sqs_worker import SqsWorker
@@ -71,8 +71,8 @@ __all__ = [
     "NonRetryableError",
     "NotifierUnavailable",
     "ObservabilityError",
-    "Outcome",
     "Rerun",
+    "RerunOutcome",
     "RerunRequest",
     "RerunResult",
     "RetryAt",

@@ -37,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.errors import InvalidInput
 from observability.rerun import FirstRun, RerunRequest
-from observability.rerunner import Outcome, Rerun, RerunResult, log_result, run_request
+from observability.rerunner import Rerun, RerunOutcome, RerunResult, log_result, run_request
 from observability.triggers import LambdaTrigger, SqsTrigger, Trigger
 
 if TYPE_CHECKING:
@@ -164,6 +164,6 @@ def _direct(
         trigger = LambdaTrigger(function_name=str(function), payload=request.body)
     result: RerunResult[Any] = run_request(trail, request, work, trigger=trigger, context=context)
     log_result(result)
-    if result.outcome in (Outcome.BUSY, Outcome.UNRECORDED) and result.error is not None:
+    if result.outcome in (RerunOutcome.BUSY, RerunOutcome.UNRECORDED) and result.error is not None:
         raise result.error
     return result.summary()

@@ -20,14 +20,14 @@ if TYPE_CHECKING:
     from observability.trail import AuditTrail, BatchRun
     from observability.triggers import Trigger
 
-__all__ = ["Outcome", "Rerun", "RerunResult", "log_result", "run_request"]
+__all__ = ["Rerun", "RerunOutcome", "RerunResult", "log_result", "run_request"]
 
 log = logging.getLogger("observability.rerun")
 
 R = TypeVar("R")
 
 
-class Outcome(StrEnum):
+class RerunOutcome(StrEnum):
     SUCCEEDED = "succeeded"  # SUCCESS recorded
     FAILED = "failed"  # the work raised; FAILED recorded, the remediator retries or alerts
     DUPLICATE = "duplicate"  # that attempt already started: nothing was run
@@ -37,7 +37,7 @@ class Outcome(StrEnum):
     @property
     def done(self) -> bool:
         """The trail has the outcome (or never needed it): the delivery can be let go."""
-        return self in (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.DUPLICATE)
+        return self in (RerunOutcome.SUCCEEDED, RerunOutcome.FAILED, RerunOutcome.DUPLICATE)
 
 
 class Rerun:
@@ -65,7 +65,7 @@ class Rerun:
 
 @dataclass(frozen=True, slots=True)
 class RerunResult(Generic[R]):
-    outcome: Outcome
+    outcome: RerunOutcome
     request: RerunRequest
     attempt: int | None = None  # the attempt that ran (or had already run)
     value: R | None = None
@@ -112,7 +112,7 @@ def run_request(
     try:
         seen = _already_started(request, trail)
     except StoreUnavailable as exc:
-        return RerunResult(Outcome.UNRECORDED, request, error=exc)
+        return RerunResult(RerunOutcome.UNRECORDED, request, error=exc)
     if seen is not None:
         log.info(
             "attempt %s of %s/%s already started (batch at attempt %d): not run again",
@@ -122,7 +122,7 @@ def run_request(
             seen,
             extra=_fields(request),
         )
-        return RerunResult(Outcome.DUPLICATE, request, attempt=seen)
+        return RerunResult(RerunOutcome.DUPLICATE, request, attempt=seen)
     batch = trail.batch(request.job_id, request.batch_id, trigger=trigger)
     run: BatchRun | None = None
     finished = False
@@ -140,21 +140,21 @@ def run_request(
             finished = True
     except BatchAlreadyRunning as exc:
         if run is None:
-            return RerunResult(Outcome.BUSY, request, error=exc)
-        return RerunResult(Outcome.FAILED, request, attempt=run.attempt, error=exc)
+            return RerunResult(RerunOutcome.BUSY, request, error=exc)
+        return RerunResult(RerunOutcome.FAILED, request, attempt=run.attempt, error=exc)
     except StoreUnavailable as exc:
         if run is None or finished:
             # Not started, or the SUCCESS write failed: the batch goes stale and is retried.
             return RerunResult(
-                Outcome.UNRECORDED, request, attempt=run.attempt if run else None, error=exc
+                RerunOutcome.UNRECORDED, request, attempt=run.attempt if run else None, error=exc
             )
-        return RerunResult(Outcome.FAILED, request, attempt=run.attempt, error=exc)
+        return RerunResult(RerunOutcome.FAILED, request, attempt=run.attempt, error=exc)
     except Exception as exc:
         if run is None:
             raise
-        outcome = Outcome.UNRECORDED if finished else Outcome.FAILED
+        outcome = RerunOutcome.UNRECORDED if finished else RerunOutcome.FAILED
         return RerunResult(outcome, request, attempt=run.attempt, error=exc)
-    return RerunResult(Outcome.SUCCEEDED, request, attempt=run.attempt, value=value)
+    return RerunResult(RerunOutcome.SUCCEEDED, request, attempt=run.attempt, value=value)
 
 
 def _fields(request: RerunRequest) -> dict[str, Any]:
@@ -172,7 +172,7 @@ def log_result(result: RerunResult[Any]) -> None:
     fields = {**_fields(result.request), "attempt": result.attempt, "outcome": result.outcome}
     where = f"{result.request.job_id}/{result.request.batch_id}"
     error = result.error
-    if result.outcome is Outcome.FAILED and error is not None:
+    if result.outcome is RerunOutcome.FAILED and error is not None:
         log.error(
             "the work of batch %s attempt %s raised %s: %s",
             where,
@@ -182,7 +182,7 @@ def log_result(result: RerunResult[Any]) -> None:
             exc_info=(type(error), error, error.__traceback__),
             extra=fields,
         )
-    elif result.outcome in (Outcome.BUSY, Outcome.UNRECORDED):
+    elif result.outcome in (RerunOutcome.BUSY, RerunOutcome.UNRECORDED):
         log.warning("batch %s not run, will be tried again: %s", where, error, extra=fields)
-    elif result.outcome is Outcome.SUCCEEDED:
+    elif result.outcome is RerunOutcome.SUCCEEDED:
         log.info("batch %s attempt %s succeeded", where, result.attempt, extra=fields)

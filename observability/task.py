@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from observability.errors import InvalidInput
 from observability.rerun import FirstRun, RerunRequest
-from observability.rerunner import Outcome, Rerun, run_request
+from observability.rerunner import Rerun, RerunOutcome, run_request
 
 if TYPE_CHECKING:
     from observability.trail import AuditTrail
@@ -55,9 +55,9 @@ def run_task(
             os.environ if environ is None else environ, first_run
         )
     result = run_request(trail, request, work, trigger=trigger)
-    if result.outcome is Outcome.SUCCEEDED:
+    if result.outcome is RerunOutcome.SUCCEEDED:
         return result.value
-    if result.outcome is Outcome.DUPLICATE:
+    if result.outcome is RerunOutcome.DUPLICATE:
         return None
     assert result.error is not None
     raise result.error

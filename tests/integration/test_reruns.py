@@ -14,8 +14,8 @@ import pytest
 from observability import (
     EcsTaskTrigger,
     LambdaTrigger,
-    Outcome,
     Rerun,
+    RerunOutcome,
     SqsWorker,
     Status,
     StepFunctionsTrigger,
@@ -85,7 +85,7 @@ def test_worker_heals_a_failed_batch_and_deletes_the_message(stack: Stack):
 
     [result] = worker(stack, rerun).poll_once()
     assert result is not None
-    assert (result.outcome, result.attempt, result.value) == (Outcome.SUCCEEDED, 2, "loaded")
+    assert (result.outcome, result.attempt, result.value) == (RerunOutcome.SUCCEEDED, 2, "loaded")
     assert seen == [(job, "2024-05", 2, {"batch": "2024-05"})]
     assert history(stack.trail, job, "2024-05")[-2:] == [
         ("STARTED", 2, "worker"),
@@ -114,7 +114,10 @@ def test_a_duplicate_delivery_of_an_attempt_is_not_run_twice(stack: Stack):
     runs: list[int] = []
     the_worker = worker(stack, lambda batch: runs.append(batch.attempt), max_messages=10)
     results = the_worker.poll_once()
-    assert sorted(r.outcome for r in results if r) == [Outcome.DUPLICATE, Outcome.SUCCEEDED]
+    assert sorted(r.outcome for r in results if r) == [
+        RerunOutcome.DUPLICATE,
+        RerunOutcome.SUCCEEDED,
+    ]
     assert runs == [2]
     assert [e for e, _, _ in history(stack.trail, job, "b1")].count("STARTED") == 2
     assert receive_all(stack.clients, stack.work_queue) == []  # both deleted
@@ -133,7 +136,7 @@ def test_a_failed_rerun_is_recorded_logged_once_and_retried_by_the_remediator(
     caplog.set_level(logging.INFO, logger="observability")
     [result] = worker(stack, rerun).poll_once()
     assert result is not None
-    assert (result.outcome, result.attempt) == (Outcome.FAILED, 2)
+    assert (result.outcome, result.attempt) == (RerunOutcome.FAILED, 2)
     assert isinstance(result.error, Boom)
     with_traceback = [r for r in caplog.records if r.exc_info]
     assert len(with_traceback) == 1  # the worker's own record; the trail's has none
@@ -164,11 +167,11 @@ def test_first_runs_from_the_queue_are_named_by_the_body_and_re_run_the_same_way
     first = worker(stack, load, job_id=job, batch_id=lambda body: body["month"])
     [result] = first.poll_once()
     assert result is not None
-    assert (result.outcome, result.attempt) == (Outcome.FAILED, 1)
+    assert (result.outcome, result.attempt) == (RerunOutcome.FAILED, 1)
     stack.service.run_once()
     [retry] = first.poll_once()
     assert retry is not None
-    assert (retry.outcome, retry.attempt) == (Outcome.SUCCEEDED, 2)
+    assert (retry.outcome, retry.attempt) == (RerunOutcome.SUCCEEDED, 2)
     assert [e for e, _, _ in history(stack.trail, job, "2024-07")] == [
         "STARTED",
         "FAILED",
@@ -191,7 +194,7 @@ def test_visibility_is_kept_while_a_long_batch_runs(stack: Stack):
 
     [result] = worker(stack, slow, visibility_timeout=2).poll_once()
     assert result is not None
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is RerunOutcome.SUCCEEDED
     assert seen_by_others == [0]
 
 
@@ -210,7 +213,7 @@ def test_stopping_hands_back_the_messages_not_started(stack: Stack):
     the_worker = worker(stack, rerun, max_messages=10)
     results = the_worker.poll_once()
     assert len(ran) == 1
-    assert [r.outcome for r in results if r] == [Outcome.SUCCEEDED]
+    assert [r.outcome for r in results if r] == [RerunOutcome.SUCCEEDED]
     # The other message is visible again at once, not after its 120 s visibility timeout.
     [left] = receive_all(stack.clients, stack.work_queue)
     assert left["MessageAttributes"]["batch_id"]["StringValue"] != ran[0]
