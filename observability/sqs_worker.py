@@ -200,7 +200,7 @@ class SqsWorker:
         def receive() -> None:
             try:
                 got: list[dict[str, Any]] | BaseException = self._receive()
-            except (ClientError, BotoCoreError) as exc:
+            except BaseException as exc:  # raised where the caller is (AWS errors are retried)
                 got = exc
             with lock:
                 if abandoned and isinstance(got, list):

@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+import boto3
 import pytest
 
 from observability import (
@@ -397,3 +398,31 @@ def test_ecs_container_environment_and_a_failure_is_raised(stack: Stack):
     assert state is not None
     assert (state.status, state.attempt) == (Status.FAILED, 2)
     assert history(stack.trail, job, "b1")[-2][:2] == ("STARTED", 2)
+
+
+def test_a_worker_that_cannot_even_poll_says_why_instead_of_hanging(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+):
+    from observability import ConfigError
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    no_region = AwsClients(session=boto3.Session())
+    trail = AuditTrail(stack.trail.settings, clients=no_region, metrics=Metrics(enabled=False))
+    the_worker = SqsWorker(trail, stack.work_queue, lambda batch: None, wait_seconds=0)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            the_worker.run(install_signals=False)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    the_worker.stop()
+    assert not thread.is_alive()
+    [error] = raised
+    assert isinstance(error, ConfigError)
+    assert "AWS_REGION" in str(error)
