@@ -1,6 +1,9 @@
 # Everything runs from a local virtualenv created on first use; only python3.11 is needed.
+# Paths are anchored at this file's directory, so `make -f path/to/Makefile demo` works from
+# anywhere.
+ROOT   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 PYTHON ?= python3.11
-VENV   ?= .venv
+VENV   ?= $(ROOT)/.venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
@@ -10,28 +13,28 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(STAMP): $(ROOT)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '$(ROOT)[dev]'
 	touch $(STAMP)
 
 # The demo needs the package and the embedded local AWS only, not the dev tools.
-$(VENV)/.installed-local: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[local]'
+$(VENV)/.installed-local: $(ROOT)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '$(ROOT)[local]'
 	touch $@
 
 demo: $(VENV)/.installed-local
 	$(BIN)/remediator demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	cd $(ROOT) && $(BIN)/ruff check .
+	cd $(ROOT) && $(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	cd $(ROOT) && $(BIN)/mypy
 
 # One test worker per core (each starts its own moto server).
 test: lint typecheck infra-lint tf-schema
-	TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q -n auto
+	cd $(ROOT) && TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q -n auto
 
 # Offline checks of the deployment: Dockerfile and Terraform linted, then tests/infra (drift
 # between infra/terraform and the code, IAM against the calls the code makes, the provider
@@ -39,7 +42,7 @@ test: lint typecheck infra-lint tf-schema
 # checkov pins old boto3 and packaging, so it gets a pinned virtualenv of its own;
 # --skip-download keeps it from fetching its vendor's guidelines.
 CHECKOV_VERSION := 3.3.30
-CHECKOV_VENV    ?= .venv-checkov
+CHECKOV_VENV    ?= $(ROOT)/.venv-checkov
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 CHECKOV         := $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download
 
@@ -47,7 +50,7 @@ CHECKOV         := $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download
 # Terraform bindings carry it as a jsii assembly (release 21.22.1 = hashicorp/aws 6.25.0, the
 # version versions.tf pins). Only the data is used, so no dependencies and no bytecode.
 TF_SCHEMA_VERSION := 21.22.1
-TF_SCHEMA_VENV    ?= .venv-tfschema
+TF_SCHEMA_VENV    ?= $(ROOT)/.venv-tfschema
 TF_SCHEMA_STAMP   := $(TF_SCHEMA_VENV)/.installed-$(TF_SCHEMA_VERSION)
 
 .PHONY: infra-lint infra-check tf-schema
@@ -69,20 +72,22 @@ $(CHECKOV_STAMP):
 
 # `make test` runs tests/infra with the rest of the suite; infra-check adds them on its own.
 infra-check: infra-lint tf-schema
-	TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q tests/infra
+	cd $(ROOT) && TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q tests/infra
 
 infra-lint: $(STAMP) $(CHECKOV_STAMP)
-	$(BIN)/hadolint Dockerfile
-	$(CHECKOV) --framework dockerfile --file Dockerfile
-	$(CHECKOV) --framework terraform --directory infra/terraform
-	$(CHECKOV) --framework terraform --directory infra/terraform \
+	cd $(ROOT) && $(BIN)/hadolint Dockerfile
+	cd $(ROOT) && $(CHECKOV) --framework dockerfile --file Dockerfile
+	cd $(ROOT) && $(CHECKOV) --framework terraform --directory infra/terraform
+	cd $(ROOT) && $(CHECKOV) --framework terraform --directory infra/terraform \
 		--var-file infra/terraform/terraform.tfvars.example
 
 # The bench extra (Powertools) is installed here only; BENCH_ARGS passes flags (--help).
 bench: $(STAMP)
-	@test $(VENV)/.installed-bench -nt pyproject.toml || \
-		{ $(BIN)/python -m pip install --quiet -e '.[dev,bench]' && touch $(VENV)/.installed-bench; }
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	@test $(VENV)/.installed-bench -nt $(ROOT)/pyproject.toml || \
+		{ $(BIN)/python -m pip install --quiet -e '$(ROOT)[dev,bench]' && \
+		touch $(VENV)/.installed-bench; }
+	cd $(ROOT) && $(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(TF_SCHEMA_VENV) .mypy_cache .pytest_cache .ruff_cache bench/out
+	cd $(ROOT) && rm -rf $(VENV) $(CHECKOV_VENV) $(TF_SCHEMA_VENV) .mypy_cache .pytest_cache \
+		.ruff_cache bench/out

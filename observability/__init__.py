@@ -8,6 +8,9 @@ for month in trail.pending("ingest-sales", months):
     with trail.batch("ingest-sales", month, trigger=SqsTrigger(queue_url=Q, body={...}),
                      retry=retry) as run:
         load(month)
+
+Re-runs come back through `SqsWorker` (a work queue), `batch_handler` (AWS Lambda) or
+`run_task` (a Step Functions task input, an ECS container's environment).
 """
 
 from observability.audit import AuditStore, ConditionFailed, TableMissing
@@ -26,12 +29,17 @@ from observability.errors import (
 )
 from observability.jobs import JobPolicy
 from observability.keys import BatchKey
+from observability.lambda_handler import batch_handler
 from observability.logger import bind, configure_logging
 from observability.metrics import Metrics
 from observability.models import AuditEvent, BatchState, EventType, Status
+from observability.rerun import FirstRun, MalformedRerun, RerunRequest
+from observability.rerunner import Rerun, RerunOutcome, RerunResult
 from observability.retry import RetryPolicy
 from observability.settings import Settings, load_settings
 from observability.signals import Signal
+from observability.sqs_worker import SqsWorker
+from observability.task import run_task
 from observability.trail import AuditTrail, Batch, BatchRun
 from observability.triggers import (
     CustomTrigger,
@@ -61,13 +69,19 @@ __all__ = [
     "EventBridgeTrigger",
     "EventType",
     "Exhaust",
+    "FirstRun",
     "InvalidInput",
     "JobPolicy",
     "LambdaTrigger",
+    "MalformedRerun",
     "Metrics",
     "NonRetryableError",
     "NotifierUnavailable",
     "ObservabilityError",
+    "Rerun",
+    "RerunOutcome",
+    "RerunRequest",
+    "RerunResult",
     "RetryAt",
     "RetryPolicy",
     "RetryRule",
@@ -75,13 +89,16 @@ __all__ = [
     "Settings",
     "Signal",
     "SqsTrigger",
+    "SqsWorker",
     "Status",
     "StepFunctionsTrigger",
     "StoreUnavailable",
     "TableMissing",
     "Trigger",
+    "batch_handler",
     "bind",
     "configure_logging",
     "default_clients",
     "load_settings",
+    "run_task",
 ]

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 __all__ = ["JsonFormatter", "bind", "bound", "configure_logging", "get_logger"]
 
+_CHATTY = ("boto3", "botocore", "urllib3")
 _fields: ContextVar[dict[str, Any]] = ContextVar("observability_log_fields", default={})  # noqa: B039
 
 # Attributes every LogRecord has; anything else came from `extra=` and is logged as a field.
@@ -61,20 +62,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) -> None:
+def configure_logging(
+    level: str | int = "INFO", stream: IO[str] | None = None, *, replace: bool = False
+) -> None:
     """Send the root logger's records, as JSON lines, to `stream` (stderr by default).
 
-    A library never calls this for you; services and scripts call it once at start.
+    A library never calls this for you (it would fight the application's own handlers);
+    services and scripts call it once at start. `replace` removes the root handlers already
+    there first: AWS Lambda's runtime installs one, which would print every record twice.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "_observability", False):
+        if replace or getattr(handler, "_observability", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler._observability = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # The AWS SDK's INFO records ("Found credentials in environment variables") are noise
+    # at INFO; they still show at DEBUG, and their warnings always.
+    quiet = max(root.level, logging.WARNING)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(quiet if root.level > logging.DEBUG else logging.NOTSET)
 
 
 def get_logger(name: str) -> logging.Logger:

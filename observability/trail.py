@@ -480,9 +480,14 @@ class AuditTrail:
         if exhausted:
             values["RemediationExhausted"] = 1
         self.metrics.emit(run.job_id, values)
+        # No traceback here: the exception is re-raised, and whoever catches it prints it once.
         log.error(
-            "batch failed",
-            exc_info=(type(exc), exc, exc.__traceback__),
+            "batch %s/%s attempt %d failed: %s: %s",
+            run.job_id,
+            run.batch_id,
+            run.attempt,
+            error_type,
+            exc,
             extra={
                 "error_type": error_type,
                 "retryable": retryable,

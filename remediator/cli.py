@@ -43,6 +43,7 @@ from remediator.render import (
     history_table,
     is_stale,
     replay_plan,
+    shown_attempt,
     status_counts,
     status_table,
 )
@@ -120,7 +121,11 @@ def cmd_status(ctx: Context) -> int:
                 "job_id": job,
                 "counts": status_counts(states),
                 "batches": [
-                    {**s.as_dict(), "stale": is_stale(s, now, settings.stale_after_seconds)}
+                    {
+                        **s.as_dict(),
+                        "attempt": shown_attempt(s),
+                        "stale": is_stale(s, now, settings.stale_after_seconds),
+                    }
                     for s in states
                 ],
             }
@@ -316,6 +321,9 @@ def _confirm(question: str) -> bool:
 
 
 def cmd_demo(ctx: Context) -> int:
+    if ctx.args.output == "json":
+        raise UsageError("demo tells a story: it has no --output json")
+
     def wait_forever() -> None:
         # Explicit handlers: a process started in the background by a shell inherits SIGINT
         # as ignored, and then Ctrl-C would never become a KeyboardInterrupt.
@@ -367,8 +375,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _output(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", "-o", choices=("table", "json"), default="table")
+def _output(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    # Accepted before or after the command: only the top level has a default, so a command's
+    # parser never overwrites a value given before it.
+    p.add_argument(
+        "--output",
+        "-o",
+        choices=("table", "json"),
+        default=default or argparse.SUPPRESS,
+        help="table (default) or json",
+    )
+
+
+def _debug(p: argparse.ArgumentParser, default: bool | None = None) -> None:
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if default is None else default,
+        help="show tracebacks",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -377,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Self-healing pipelines: provision, run the remediator, inspect jobs.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    _debug(parser, default=False)
+    _output(parser, default="table")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, fn: Callable[[Context], int], help_: str, example: str) -> Any:
@@ -389,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.set_defaults(fn=fn)
+        _debug(p)
         return p
 
     p = command(
@@ -434,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
         "remediator demo --keep",
     )
     p.add_argument("--keep", action="store_true", help="leave the local AWS up to try commands")
+    _output(p)
 
     p = command(
         "run",

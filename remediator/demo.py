@@ -22,7 +22,7 @@ from observability import AuditTrail, SqsTrigger
 from observability.clients import AwsClients
 from observability.metrics import Metrics
 from observability.models import AuditEvent, Status, from_iso, iso
-from observability.settings import Settings
+from observability.settings import Settings, env_name
 from remediator.consumer import SignalConsumer
 from remediator.local import LOCAL_CREDENTIALS, LOCAL_REGION, LocalAws
 from remediator.provision import Resources, bootstrap
@@ -31,12 +31,19 @@ from remediator.render import Style, status_table
 from remediator.service import Service
 from remediator.settings import RemediatorSettings
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "keep_exports", "run_demo"]
 
 JOB = "ingest-sales"
 MONTHS = [f"2024-{m:02d}" for m in range(1, 13)]
 FLAKY, BROKEN = "2024-05", "2024-09"
 TIME_LIMIT_SECONDS = 50.0
+# The settings a pipeline must share with the demo's remediator to retry on the same scale.
+DEMO_RETRY_SETTINGS = (
+    "max_attempts",
+    "backoff_base_seconds",
+    "backoff_max_seconds",
+    "stale_after_seconds",
+)
 
 
 class WarehouseTimeout(Exception):
@@ -317,9 +324,23 @@ def _final_status(demo: Demo, style: Style) -> str:
     return status_table(JOB, states, datetime.now(UTC), demo.settings.stale_after_seconds, style)
 
 
-def _print_keep(out: TextIO, demo: Demo, endpoint: str) -> None:
-    lines = demo.resources.exports(endpoint_url=endpoint, region=LOCAL_REGION)
+def keep_exports(resources: Resources, settings: Settings, endpoint: str) -> list[str]:
+    """Everything a shell needs to act on the demo's AWS as the demo does: the resources,
+    the region for plain boto3 (which reads AWS_DEFAULT_REGION), fake credentials, and the
+    demo's settings, so that a pipeline run from there retries on the demo's scale and
+    keeps its stdout to itself."""
+    lines = resources.exports(endpoint_url=endpoint, region=LOCAL_REGION)
+    lines.append(f"export AWS_DEFAULT_REGION={LOCAL_REGION}")
     lines += [f"export {k}={v}" for k, v in LOCAL_CREDENTIALS.items()]
+    for name in DEMO_RETRY_SETTINGS:
+        lines.append(f"export {env_name(name)}={getattr(settings, name):g}")
+    # As in the demo: EMF lines on stdout are for CloudWatch, not for a terminal.
+    lines.append(f"export {env_name('metrics_enabled')}=false")
+    return lines
+
+
+def _print_keep(out: TextIO, demo: Demo, endpoint: str) -> None:
+    lines = keep_exports(demo.resources, demo.settings, endpoint)
     out.write(
         "\nThe local AWS and the remediator keep running. In another shell:\n\n"
         + "\n".join(f"  {line}" for line in lines)

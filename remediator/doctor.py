@@ -6,11 +6,14 @@ Each finding says what was checked, what was found and, when wrong, how to fix i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from dotenv import dotenv_values
 
 from observability.clients import AwsClients
 from observability.errors import ConfigError
@@ -24,11 +27,13 @@ from observability.keys import (
     meta_key,
 )
 from observability.signals import EXHAUSTED, FAILED
+from remediator.alerts.settings import AlertSettings
 from remediator.diagnose import explain
 from remediator.provision import DLQ_MAX_RECEIVE_COUNT, table_definition
 from remediator.settings import RemediatorSettings
+from remediator.variables import known_variables, unknown_variables
 
-__all__ = ["FAIL", "OK", "WARN", "Finding", "examine"]
+__all__ = ["FAIL", "OK", "WARN", "Finding", "examine", "variables"]
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 BOOTSTRAP = "run `remediator bootstrap` and export the lines it prints"
@@ -220,11 +225,34 @@ def _subscriptions(sns: Any, topic: str, queue_arn: str) -> list[Finding]:
     return found
 
 
+def variables(environ: Mapping[str, str], env_file: Path | None = None) -> list[Finding]:
+    """REMEDIATOR_* variables (from the environment or `.env`) that no setting reads."""
+    names = set(environ)
+    if env_file is not None and env_file.is_file():
+        names |= set(dotenv_values(env_file))
+    known = known_variables(RemediatorSettings, AlertSettings)
+    found = []
+    for name, closest in unknown_variables(names, known):
+        hint = f"did you mean {closest}?" if closest else "no setting has this name"
+        found.append(
+            Finding(
+                "variables",
+                FAIL,
+                f"{name} is not a setting and is ignored ({hint})",
+                f"rename it to {closest}" if closest else "remove it (see the README's table)",
+            )
+        )
+    return found
+
+
 def examine(
     load: Callable[[], RemediatorSettings],
     clients_for: Callable[[RemediatorSettings], AwsClients],
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
 ) -> list[Finding]:
     """Every check, in order; a check that cannot run says why and the rest go on."""
+    misspelt = variables(os.environ if environ is None else environ, env_file)
     try:
         settings = load()
     except ConfigError as exc:
@@ -235,7 +263,8 @@ def examine(
             OK,
             f"table {settings.table_name}, max attempts {settings.max_attempts}, "
             f"backoff {settings.backoff_base_seconds:g}-{settings.backoff_max_seconds:g} s",
-        )
+        ),
+        *misspelt,
     ]
     clients = clients_for(settings)
     try:

@@ -9,9 +9,15 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["HealthServer", "Heartbeats"]
+from remediator.errors import RemediatorError
+
+__all__ = ["HealthPortUnavailable", "HealthServer", "Heartbeats"]
 
 log = logging.getLogger("remediator.health")
+
+
+class HealthPortUnavailable(RemediatorError):
+    """The /healthz listener could not bind its address (the port is taken, or not allowed)."""
 
 
 class Heartbeats:
@@ -60,7 +66,13 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:
                 return  # health probes every few seconds would drown the logs
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise HealthPortUnavailable(
+                f"cannot listen on {host}:{port} for /healthz ({exc.strerror or exc}): set "
+                "REMEDIATOR_HEALTH_PORT to a free port, or to 0 to turn the endpoint off"
+            ) from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="health", daemon=True

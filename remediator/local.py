@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -23,6 +24,65 @@ LOCAL_CREDENTIALS = {
 }
 
 
+class _DynamoDbOneAtATime:
+    """WSGI middleware: DynamoDB requests are served one at a time.
+
+    moto's DynamoDB is not safe under concurrent requests: a transaction deep-copies a table
+    that another request is changing (RuntimeError, a 500 retried by botocore, and moto's
+    internal traceback on the terminal), and its conditional writes are not atomic. One at
+    a time, they behave as DynamoDB's do. SQS long polls are not held up: only DynamoDB's
+    JSON-protocol requests (X-Amz-Target `DynamoDB_...`) take the lock.
+    """
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            with self._lock:
+                # The work is done inside the lock; only the finished bytes leave it.
+                result = self._app(environ, start_response)
+                try:
+                    return list(result)
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+        return self._app(environ, start_response)
+
+
+class _Server:
+    """moto's server app on a werkzeug server thread, behind the middleware above."""
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = _DynamoDbOneAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="local-aws", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
 class LocalAws:
     """`with LocalAws() as endpoint:` a moto server on 127.0.0.1, stopped on exit."""
 
@@ -32,18 +92,17 @@ class LocalAws:
 
     def start(self) -> str:
         try:
-            from moto.server import ThreadedMotoServer
+            import moto.server  # noqa: F401
         except ImportError:
             raise RemediatorError(
                 "the embedded local AWS needs moto: pip install 'self-healing-pipelines[local]'"
             ) from None
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        werkzeug = logging.getLogger("werkzeug")
+        werkzeug.setLevel(max(werkzeug.getEffectiveLevel(), logging.ERROR))
         os.environ.update(LOCAL_CREDENTIALS)
         os.environ.setdefault("AWS_DEFAULT_REGION", LOCAL_REGION)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self._server = _Server()
+        self.endpoint = self._server.endpoint
         return self.endpoint
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -12,11 +12,13 @@ __all__ = [
     "Progress",
     "Style",
     "doctor_report",
+    "due",
     "failed_table",
     "history_table",
     "is_stale",
     "relative",
     "replay_plan",
+    "shown_attempt",
     "status_counts",
     "status_table",
     "table",
@@ -90,6 +92,19 @@ def relative(stamp: str | None, now: datetime) -> str:
     return f"in {amount}" if seconds > 0 else f"{amount} ago"
 
 
+def due(stamp: str | None, now: datetime) -> str:
+    """When something is due: 'in 4m', or 'due now' once the time has come (never 'ago')."""
+    if not stamp:
+        return ""
+    return relative(stamp, now) if from_iso(stamp) > now else "due now"
+
+
+def shown_attempt(state: BatchState) -> int:
+    """The attempt as `history` tells it. A RETRYING batch has been re-triggered: the event
+    of its claim carries the attempt the re-run will be, one past the last run's."""
+    return state.attempt + 1 if state.status is Status.RETRYING else state.attempt
+
+
 def status_counts(states: Sequence[BatchState]) -> dict[str, int]:
     counts = {status.value: 0 for status in Status}
     for state in states:
@@ -122,9 +137,9 @@ def status_table(
             [
                 s.batch_id,
                 style.status(s.status.value),
-                str(s.attempt),
+                str(shown_attempt(s)),
                 relative(s.updated_at, now),
-                relative(s.next_retry_at, now),
+                due(s.next_retry_at, now),
                 note,
             ]
         )
@@ -144,7 +159,7 @@ def failed_table(states: Sequence[BatchState], now: datetime, style: Style) -> s
             style.status(s.status.value),
             str(s.attempt),
             relative(s.updated_at, now),
-            relative(s.next_retry_at, now),
+            due(s.next_retry_at, now),
             f"{s.error_type or ''}: {s.error_message or ''}".strip(": "),
         ]
         for s in states

@@ -177,7 +177,7 @@ def test_redrive_and_queue_timing_match_the_code(tf: Terraform):
 
     signals = tf.resolve(queues["signals"])
     assert signals["visibility_timeout_seconds"] == provision.SIGNAL_VISIBILITY_SECONDS
-    assert signals["receive_wait_time_seconds"] == 20  # long poll, DESIGN.md
+    assert signals["receive_wait_time_seconds"] == 20  # long poll of 20 s
     alerts = tf.resolve(queues["alerts"])
     assert alerts["visibility_timeout_seconds"] == provision.ALERTS_VISIBILITY_SECONDS
     # Lambda event sources want the visibility at least six times the function timeout.

@@ -160,3 +160,182 @@ class Stack:
     def metric_total(self, name: str, *, producer: bool = False) -> float:
         stream = self.producer_emf if producer else self.emf
         return sum(json.loads(line).get(name, 0) for line in stream.getvalue().splitlines() if line)
+
+
+def queue_arn(clients: AwsClients, queue_url: str) -> str:
+    return str(
+        clients.sqs().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+    )
+
+
+def receive_all(clients: AwsClients, queue_url: str, *, wait: int = 0) -> list[dict[str, Any]]:
+    """Every message waiting now, received (not deleted) with all its attributes."""
+    out: list[dict[str, Any]] = []
+    while True:
+        reply = clients.sqs().receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait,
+            VisibilityTimeout=60,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = reply.get("Messages", [])
+        if not messages:
+            return out
+        out.extend(messages)
+        wait = 0
+
+
+def sqs_event(
+    clients: AwsClients, queue_url: str, messages: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The event Lambda's SQS event source would hand the function for these received
+    messages: the documented record shape (camelCase keys, lower-case attribute fields)."""
+    arn = queue_arn(clients, queue_url)
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes", {})),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": m["MD5OfBody"],
+                "md5OfMessageAttributes": m.get("MD5OfMessageAttributes"),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": arn.split(":")[3],
+            }
+            for m in messages
+        ]
+    }
+
+
+class LambdaContext:
+    """The context object the Lambda runtime passes a handler (the fields it documents)."""
+
+    def __init__(self, function_arn: str, timeout_ms: int = 60_000) -> None:
+        self.invoked_function_arn = function_arn
+        self.function_name = function_arn.rsplit(":", 1)[-1]
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 128
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "2024/01/01/[$LATEST]0"
+        self._timeout_ms = timeout_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_ms
+
+
+def lambda_function(clients: AwsClients) -> str:
+    """A function in moto (which accepts Invoke but cannot run code); returns its ARN."""
+    import io
+    import zipfile
+
+    role = clients.client("iam").create_role(
+        RoleName=f"role-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}"
+    )
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handle(event, context):\n    return event\n")
+    return str(
+        clients.client("lambda").create_function(
+            FunctionName=f"fn-{uuid.uuid4().hex[:8]}",
+            Runtime="python3.11",
+            Role=role["Role"]["Arn"],
+            Handler="handler.handle",
+            Code={"ZipFile": code.getvalue()},
+        )["FunctionArn"]
+    )
+
+
+def newcomer_env() -> dict[str, str]:
+    """A newcomer's shell: no endpoint, no project variables, no test credentials."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("REMEDIATOR_", "AWS_")) or k in ("AWS_CONFIG_FILE",)
+    }
+
+
+class DemoKeep:
+    """`remediator demo --keep` as a process: its story, and the export lines it prints.
+
+    `with DemoKeep(tmp_path) as demo:` waits for "Press Ctrl-C"; `demo.env` is a newcomer's
+    shell with those exports applied; on exit the demo gets Ctrl-C (SIGINT) and must stop.
+    """
+
+    def __init__(self, workdir: Any, timeout: float = 90) -> None:
+        import pathlib
+
+        self.workdir = pathlib.Path(workdir)
+        self.timeout = timeout
+        self.seen: list[str] = []
+        self.exports: dict[str, str] = {}
+        self._errors = self.workdir / "demo-stderr"
+        self.proc: subprocess.Popen[str] | None = None
+        self.exit_code: int | None = None
+
+    def told(self) -> str:
+        """What the demo said so far, for the message of any failing assertion."""
+        errors = self._errors.read_text() if self._errors.exists() else ""
+        return "".join(self.seen) + "\n--- stderr ---\n" + errors
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**newcomer_env(), **self.exports}
+
+    def __enter__(self) -> DemoKeep:
+        import time
+
+        with self._errors.open("w") as errors:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "remediator", "demo", "--keep"],
+                env=newcomer_env(),
+                cwd=self.workdir,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
+        deadline = time.monotonic() + self.timeout
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.seen.append(line)
+            assert time.monotonic() < deadline, self.told()
+            if line.strip().startswith("export "):
+                name, value = line.strip().removeprefix("export ").split("=", 1)
+                self.exports[name] = value
+            if "Press Ctrl-C" in line:
+                return self
+        raise AssertionError("demo --keep ended early:\n" + self.told())
+
+    def stop(self, timeout: float = 15) -> int:
+        import signal
+        import time
+
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # every thread's stack, to see what held it
+            time.sleep(1)
+            raise AssertionError("demo --keep did not stop:\n" + self.told()) from None
+        return self.exit_code
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -122,6 +122,13 @@ def test_doctor_reports_bad_configuration(moto_endpoint):
     assert "REMEDIATOR_MAX_ATTEMPTS" in done.stdout
 
 
+def test_doctor_names_a_misspelt_variable_with_the_real_one(resources, moto_endpoint):
+    done = cli("doctor", **configured(resources, moto_endpoint), REMEDIATOR_MAX_ATEMPTS="5")
+    assert done.returncode == 1, done.stdout
+    assert "REMEDIATOR_MAX_ATEMPTS is not a setting" in done.stdout
+    assert "did you mean REMEDIATOR_MAX_ATTEMPTS?" in done.stdout
+
+
 def test_missing_configuration_is_one_line(moto_endpoint):
     one_line_error(
         cli("status", "job", AWS_ENDPOINT_URL=moto_endpoint, REMEDIATOR_MAX_ATTEMPTS="0"),
@@ -133,9 +140,10 @@ def test_missing_configuration_is_one_line(moto_endpoint):
 def test_missing_table_is_one_line_and_debug_shows_the_trace(moto_endpoint):
     env = {"AWS_ENDPOINT_URL": moto_endpoint, "REMEDIATOR_TABLE_NAME": "no-such-table"}
     one_line_error(cli("status", "job", **env), "no-such-table", "remediator bootstrap")
-    debug = cli("--debug", "status", "job", **env)
-    assert debug.returncode == 1
-    assert "Traceback" in debug.stderr
+    for args in (("--debug", "status", "job"), ("status", "job", "--debug")):
+        debug = cli(*args, **env)
+        assert debug.returncode == 1
+        assert "Traceback" in debug.stderr, args
 
 
 def test_unknown_job_is_one_line(resources, moto_endpoint):
@@ -143,6 +151,15 @@ def test_unknown_job_is_one_line(resources, moto_endpoint):
     one_line_error(
         cli("history", "nobody", "b", **configured(resources, moto_endpoint)), "nobody/b"
     )
+
+
+def test_run_with_the_health_port_taken_is_one_line(resources, moto_endpoint):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli("run", **configured(resources, moto_endpoint), REMEDIATOR_HEALTH_PORT=str(port))
+    one_line_error(done, f"127.0.0.1:{port}", "REMEDIATOR_HEALTH_PORT")
 
 
 def test_unreachable_endpoint_is_one_line():

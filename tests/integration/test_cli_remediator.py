@@ -116,3 +116,21 @@ def test_replay_refuses_batches_that_did_not_fail(stack: Stack):
     assert "nope" in missing.stderr
     both = run_cli(stack.endpoint, stack.settings, "replay", job, "ok", "--all-failed")
     assert both.returncode == 2
+
+
+def test_status_and_history_agree_on_a_retrying_batch_and_overdue_is_due_now(stack: Stack):
+    job = new_id()
+    stack.fail(job, "b1")
+    stack.service.run_once()  # b1 claimed and re-triggered: RETRYING
+    stack.fail(job, "b2")  # b2 due at once (no backoff): overdue by the time anyone looks
+    status = run_cli(stack.endpoint, stack.settings, "status", job, "--output", "json")
+    assert status.returncode == 0, status.stderr
+    shown = {b["batch_id"]: b for b in json.loads(status.stdout)["batches"]}
+    history = run_cli(stack.endpoint, stack.settings, "history", job, "b1", "-o", "json")
+    last = json.loads(history.stdout)[-1]
+    assert (last["event"], last["attempt"]) == ("RETRY_TRIGGERED", 2)
+    assert (shown["b1"]["status"], shown["b1"]["attempt"]) == ("RETRYING", last["attempt"])
+    table = run_cli(stack.endpoint, stack.settings, "status", job).stdout.splitlines()
+    rows = {line.split()[0]: line for line in table if line.startswith("b")}
+    assert rows["b1"].split()[1:3] == ["RETRYING", "2"]
+    assert "due now" in rows["b2"]

@@ -3,37 +3,39 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from tests.integration.harness import DemoKeep, newcomer_env
 
-def clean_env() -> dict[str, str]:
-    # A newcomer's shell: no endpoint, no project variables (the demo brings its own AWS).
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("REMEDIATOR_") and k != "AWS_ENDPOINT_URL"
-    }
+ROOT = Path(__file__).resolve().parents[2]
+VENV = Path(sys.executable).parent.parent
 
 
-def test_demo_tells_the_whole_story_in_under_a_minute():
+def test_make_demo_from_another_directory_tells_the_whole_story_in_under_a_minute(tmp_path):
+    if VENV != ROOT / ".venv":
+        pytest.skip("the Makefile's own virtualenv is not the one running the tests")
     started = time.monotonic()
+    # `make -f path/Makefile demo` from elsewhere; -o: the package is installed already.
     done = subprocess.run(
-        [sys.executable, "-m", "remediator", "demo"],
-        env=clean_env(),
+        ["make", "--no-print-directory", "-f", str(ROOT / "Makefile"),
+         "-o", f"{VENV}/.installed-local", "-o", f"{VENV}/bin/python", "demo"],
+        cwd=tmp_path,
+        env=newcomer_env(),
         capture_output=True,
         text=True,
         timeout=90,
         check=False,
-    )
+    )  # fmt: skip
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
     assert elapsed < 60
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing created where it was run from
     out = done.stdout
     assert "2024-05  FAILED" in out
     assert "2024-05  RETRY_TRIGGERED   attempt 2" in out
@@ -48,64 +50,37 @@ def test_demo_tells_the_whole_story_in_under_a_minute():
     assert rows["2024-09"][1:3] == ["EXHAUSTED", "3"]
 
 
-def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
-    errors = (tmp_path / "stderr").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "remediator", "demo", "--keep"],
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
-    seen: list[str] = []
 
-    def told() -> str:
-        """What the demo said so far, for the message of any failing assertion."""
-        return "".join(seen) + "\n--- stderr ---\n" + (tmp_path / "stderr").read_text()
 
-    try:
-        exports: dict[str, str] = {}
-        deadline = time.monotonic() + 90
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            seen.append(line)
-            assert time.monotonic() < deadline, told()
-            if line.strip().startswith("export "):
-                name, value = line.strip().removeprefix("export ").split("=", 1)
-                exports[name] = value
-            if "Press Ctrl-C" in line:
-                break
-        assert {"REMEDIATOR_TABLE_NAME", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"} <= set(exports), (
-            told()
-        )
-        env = {**clean_env(), **exports}
-        status = subprocess.run(
-            [sys.executable, "-m", "remediator", "status", "ingest-sales", "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert status.returncode == 0, status.stderr + told()
+def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
+    with DemoKeep(tmp_path) as demo:
+        assert {
+            "REMEDIATOR_TABLE_NAME",
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_DEFAULT_REGION",
+        } <= set(demo.exports), demo.told()
+        # The demo's retry scale, so that a pipeline run beside it retries within seconds.
+        assert demo.exports["REMEDIATOR_BACKOFF_BASE_SECONDS"] == "0.5", demo.told()
+        assert demo.exports["REMEDIATOR_MAX_ATTEMPTS"] == "3"
+        assert demo.exports["REMEDIATOR_METRICS_ENABLED"] == "false"
+        status = run(demo.env, "-m", "remediator", "status", "ingest-sales", "--output", "json")
+        assert status.returncode == 0, status.stderr + demo.told()
         counts = json.loads(status.stdout)["counts"]
-        assert (counts["SUCCESS"], counts["EXHAUSTED"]) == (11, 1), status.stdout + told()
-        doctor = subprocess.run(
-            [sys.executable, "-m", "remediator", "doctor"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+        assert (counts["SUCCESS"], counts["EXHAUSTED"]) == (11, 1), status.stdout + demo.told()
+        doctor = run(demo.env, "-m", "remediator", "doctor")
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr + demo.told()
+        # Plain boto3, configured by nothing but the exports (it reads AWS_DEFAULT_REGION).
+        table = demo.exports["REMEDIATOR_TABLE_NAME"]
+        plain = run(
+            demo.env,
+            "-c",
+            f"import boto3; print(boto3.client('dynamodb').describe_table(TableName={table!r})"
+            "['Table']['TableStatus'])",
         )
-        assert doctor.returncode == 0, doctor.stdout + doctor.stderr + told()
-        proc.send_signal(signal.SIGINT)
-        try:
-            assert proc.wait(timeout=15) == 0, told()
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGUSR1)  # every thread's stack, to see what held it
-            time.sleep(1)
-            pytest.fail("demo --keep did not stop:\n" + told())
-    finally:
-        proc.kill()
-        errors.close()
+        assert plain.stdout.strip() == "ACTIVE", plain.stderr
+        assert demo.stop() == 0, demo.told()

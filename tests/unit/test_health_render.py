@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from observability.models import iso
+from observability.models import BatchState, Status, iso
 from remediator.health import HealthServer, Heartbeats
-from remediator.render import Style, relative, table
+from remediator.render import Style, due, relative, shown_attempt, status_table, table
 
 
 class FakeClock:
@@ -68,6 +68,31 @@ def test_relative_times_read_at_a_glance():
     assert relative(iso(now - timedelta(hours=2)), now) == "2.0h ago"
     assert relative(iso(now - timedelta(days=3)), now) == "3.0d ago"
     assert relative(None, now) == ""
+
+
+def test_a_due_time_in_the_past_is_due_now_not_ago():
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    assert due(iso(now + timedelta(seconds=90)), now) == "in 1m"
+    assert due(iso(now), now) == "due now"
+    assert due(iso(now - timedelta(seconds=3)), now) == "due now"
+    assert due(None, now) == ""
+
+
+def state(status: Status, attempt: int, **kw: object) -> BatchState:
+    return BatchState(job_id="j", batch_id="b", status=status, attempt=attempt, version=3, **kw)  # type: ignore[arg-type]
+
+
+def test_status_shows_a_retrying_batch_at_the_attempt_its_re_run_will_be():
+    assert shown_attempt(state(Status.RETRYING, 1)) == 2
+    for status in (Status.STARTED, Status.SUCCESS, Status.FAILED, Status.EXHAUSTED):
+        assert shown_attempt(state(status, 1)) == 1
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    overdue = state(Status.FAILED, 1, due_pk="FAILED#0", due_at=iso(now - timedelta(seconds=2)))
+    text = status_table("j", [state(Status.RETRYING, 1), overdue], now, 3600, Style(False))
+    retrying, failed = text.splitlines()[-2:]
+    assert retrying.split()[:3] == ["b", "RETRYING", "2"]
+    assert "due now" in failed
+    assert "ago" not in failed.split("FAILED", 1)[1]
 
 
 def test_tables_align_with_or_without_colour():

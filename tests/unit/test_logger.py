@@ -151,3 +151,25 @@ def test_configure_logging_installs_one_json_handler(root_logger: logging.Logger
     get_logger("tests.unit.configure").warning("hello")
     get_logger("tests.unit.configure").info("filtered")
     assert [line["message"] for line in lines(stream)] == ["hello"]
+
+
+def test_configure_logging_can_replace_a_runtime_handler(root_logger: logging.Logger) -> None:
+    runtime = logging.StreamHandler(io.StringIO())  # as AWS Lambda's runtime installs one
+    root_logger.addHandler(runtime)
+    configure_logging(stream=io.StringIO())
+    assert runtime in root_logger.handlers  # kept by default: the application's own
+    configure_logging(stream=io.StringIO(), replace=True)
+    assert runtime not in root_logger.handlers
+    assert [getattr(h, "_observability", False) for h in root_logger.handlers] == [True]
+
+
+def test_the_aws_sdk_info_chatter_is_quiet_unless_debugging(root_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    logging.getLogger("botocore.credentials").info("Found credentials in environment variables.")
+    logging.getLogger("botocore.hooks").warning("a real warning")
+    assert [line["message"] for line in lines(stream)] == ["a real warning"]
+    configure_logging("DEBUG", stream=stream)
+    logging.getLogger("botocore.credentials").info("shown when debugging")
+    assert lines(stream)[-1]["message"] == "shown when debugging"
+    configure_logging("INFO", stream=io.StringIO())
