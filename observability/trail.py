@@ -487,7 +487,7 @@ class AuditTrail:
             run.batch_id,
             run.attempt,
             error_type,
-            exc,
+            message,
             extra={
                 "error_type": error_type,
                 "retryable": retryable,
