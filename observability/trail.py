@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from observability.audit import AuditStore, ConditionFailed
 from observability.backoff import Exhaust, RetryPolicy
@@ -32,6 +32,7 @@ from observability.logger import bind
 from observability.metrics import Metrics
 from observability.models import AuditEvent, BatchState, Status, from_iso, iso
 from observability.notifier import Notifier
+from observability.runtrace import RunTrace
 from observability.settings import Settings, load_settings
 from observability.signals import EXHAUSTED, FAILED, RECOVERED, Signal
 from observability.transitions import (
@@ -46,6 +47,9 @@ from observability.transitions import (
     success,
 )
 from observability.triggers import Trigger
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
 
 __all__ = ["AuditTrail", "Batch", "BatchRun"]
 
@@ -102,14 +106,27 @@ class BatchRun:
 class Batch:
     """`with trail.batch(job, batch) as run:` or `@trail.batch(job, batch)`."""
 
-    def __init__(self, trail: AuditTrail, key: BatchKey, trigger: Trigger | None) -> None:
+    def __init__(
+        self,
+        trail: AuditTrail,
+        key: BatchKey,
+        trigger: Trigger | None,
+        parent: Context | None = None,
+    ) -> None:
         self._trail = trail
         self.key = key
         self.trigger = trigger
-        self._stack: list[tuple[BatchRun, ExitStack]] = []
+        self.parent = parent
+        self._stack: list[tuple[BatchRun, ExitStack, RunTrace]] = []
 
     def __enter__(self) -> BatchRun:
-        run = self._trail._start(self.key, self.trigger)
+        traced = RunTrace.begin(self.key, self.parent, self._trail._recall, self._trail.actor)
+        try:
+            run = self._trail._start(self.key, self.trigger, trace_id=traced.trace_id)
+        except BaseException as exc:
+            traced.abort(exc)
+            raise
+        traced.started(run.state)
         context = ExitStack()
         context.enter_context(
             bind(
@@ -119,7 +136,7 @@ class Batch:
                 trace_id=run.trace_id,
             )
         )
-        self._stack.append((run, context))
+        self._stack.append((run, context, traced))
         return run
 
     def __exit__(
@@ -128,8 +145,8 @@ class Batch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        run, context = self._stack.pop()
-        with context:
+        run, context, traced = self._stack.pop()
+        with context, traced.finishing(run, exc):
             if exc is None:
                 self._trail._succeed(run)
             else:
@@ -138,7 +155,7 @@ class Batch:
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            with Batch(self._trail, self.key, self.trigger):
+            with Batch(self._trail, self.key, self.trigger, self.parent):
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -189,17 +206,26 @@ class AuditTrail:
 
     # -- public API -----------------------------------------------------------------------
 
-    def batch(self, job_id: str, batch_id: str | int, *, trigger: Trigger | None = None) -> Batch:
+    def batch(
+        self,
+        job_id: str,
+        batch_id: str | int,
+        *,
+        trigger: Trigger | None = None,
+        parent: Context | None = None,
+    ) -> Batch:
         """Wrap one batch: STARTED now, SUCCESS on normal exit, FAILED (re-raised) on error.
 
         Validates everything before any write: ids, trigger, and the topic a failure needs.
+        `parent` is the trace context the run was started in (`context_from(message)` of
+        the trigger that re-runs it): the run joins that trace, and its trace id is stored.
         """
         key = BatchKey.of(job_id, batch_id)
         if trigger is not None and not isinstance(trigger, Trigger):
             raise InvalidInput("trigger", f"must be a Trigger, got {type(trigger).__name__}")
         if self.publish_failures:
             self.notifier.require_topic()
-        return Batch(self, key, trigger)
+        return Batch(self, key, trigger, parent)
 
     def pending(self, job_id: str, batch_ids: Iterable[R]) -> list[R]:
         """The given batches that have not succeeded, in the given order (consistent read)."""
@@ -245,7 +271,9 @@ class AuditTrail:
         with self._lock:
             return self._known.get(key)
 
-    def _start(self, key: BatchKey, trigger: Trigger | None) -> BatchRun:
+    def _start(
+        self, key: BatchKey, trigger: Trigger | None, *, trace_id: str | None = None
+    ) -> BatchRun:
         now = self.now()
         run_id = uuid.uuid4().hex
         trigger_json = trigger.to_json() if trigger else None
@@ -253,7 +281,8 @@ class AuditTrail:
         def plan(prev: BatchState | None) -> tuple[BatchState | None, Write]:
             if prev is None:
                 return None, start_new(
-                    key, self.table, now=now, run_id=run_id, trace_id=run_id, actor=self.actor,
+                    key, self.table, now=now, run_id=run_id, trace_id=trace_id or run_id,
+                    actor=self.actor,
                     trigger_json=trigger_json, incarnation=run_id[:16],
                 )  # fmt: skip
             held = holder(prev, now, self.settings.stale_after_seconds)
@@ -261,7 +290,7 @@ class AuditTrail:
                 raise BatchAlreadyRunning(key.job_id, key.batch_id, *held)
             return prev, start_again(
                 prev, self.table, now=now, run_id=run_id, actor=self.actor,
-                trigger_json=trigger_json,
+                trigger_json=trigger_json, trace_id=trace_id,
             )  # fmt: skip
 
         # Optimistic: what this process last saw (from pending(), get() or its own writes)

@@ -39,6 +39,7 @@ from remediator.errors import TriggerError, TriggerRejected
 from remediator.guards import CircuitBreaker, RetryBudget
 from remediator.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
 from remediator.settings import RemediatorSettings
+from remediator.traces import remediation
 from remediator.triggers import TriggerContext, fire
 
 __all__ = ["Outcome", "Remediator"]
@@ -161,6 +162,7 @@ class Remediator:
         )
         return self.remediate(hint)
 
+    @remediation()
     def remediate(self, state: BatchState, now: datetime | None = None) -> Outcome:
         """Act on one batch as the policy says (state from the index or a signal: a hint)."""
         now = now or self.now()
@@ -450,6 +452,7 @@ class Remediator:
 
     # -- replay (operators) ---------------------------------------------------------------
 
+    @remediation("replay")
     def replay(self, state: BatchState, *, operator: str, reason: str | None) -> Outcome:
         """Re-trigger now on a person's word: any FAILED or EXHAUSTED batch, a fresh budget."""
         now = self.now()

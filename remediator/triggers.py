@@ -11,6 +11,7 @@ turned off, and tenacity retries transient errors, bounded in attempts and total
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -29,9 +30,11 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from observability import tracing
 from observability.clients import AwsClients
 from observability.errors import InvalidInput
 from observability.keys import BatchKey
+from observability.traceids import TRACEPARENT, TRACEPARENT_ENV
 from observability.triggers import (
     CustomTrigger,
     EcsTaskTrigger,
@@ -86,19 +89,24 @@ class TriggerContext:
     attempt: int
     trace_id: str | None
     reason: str = "retry"
+    # W3C context of the re-trigger: the re-run joins the failure's trace with it.
+    traceparent: str | None = None
 
     @property
     def idempotency_key(self) -> str:
         return self.key.idempotency_key(self.attempt)
 
     def fields(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "job_id": self.key.job_id,
             "batch_id": self.key.batch_id,
             "attempt": self.attempt,
             "trace_id": self.trace_id,
             "reason": self.reason,
         }
+        if self.traceparent:
+            out[TRACEPARENT] = self.traceparent
+        return out
 
 
 Firer = Callable[[Any, TriggerContext], str]
@@ -144,6 +152,8 @@ def _sqs(clients: AwsClients, spec: SqsTrigger, ctx: TriggerContext) -> str:
         "trace_id": {"DataType": "String", "StringValue": ctx.trace_id or "-"},
         "reason": {"DataType": "String", "StringValue": ctx.reason},
     }
+    if ctx.traceparent:
+        attributes[TRACEPARENT] = {"DataType": "String", "StringValue": ctx.traceparent}
     kwargs: dict[str, Any] = {
         "QueueUrl": spec.queue_url,
         "MessageBody": json.dumps(spec.body, separators=(",", ":")),
@@ -212,6 +222,8 @@ def _ecs(clients: AwsClients, spec: EcsTaskTrigger, ctx: TriggerContext) -> str:
         "PIPELINE_ATTEMPT": str(ctx.attempt),
         "PIPELINE_TRACE_ID": ctx.trace_id or "",
     }
+    if ctx.traceparent:
+        environment[TRACEPARENT_ENV] = ctx.traceparent
     override: dict[str, Any] = {
         "name": spec.container_name,
         "environment": [{"name": k, "value": v} for k, v in environment.items()],
@@ -308,4 +320,12 @@ def fire(
         sleep=sleep,
         reraise=True,
     )
-    return str(retrying(_fire_once, clients, spec, ctx))
+    with tracing.span(
+        f"re-trigger {spec.kind}",
+        kind=tracing.SpanKind.PRODUCER,
+        attributes={"pipeline.attempt": ctx.attempt, "remediator.trigger": spec.kind},
+        scope="remediator",
+    ):
+        # The current context (this span's, else the remediation's) goes to the re-run.
+        ctx = dataclasses.replace(ctx, traceparent=tracing.traceparent() or ctx.traceparent)
+        return str(retrying(_fire_once, clients, spec, ctx))
