@@ -27,6 +27,7 @@ from observability.metrics import Metrics
 from observability.models import AuditEvent, BatchState, EventType, Status
 from observability.settings import Settings, load_settings
 from observability.signals import Signal
+from observability.tracing import configure_tracing, context_from
 from observability.trail import AuditTrail, Batch, BatchRun
 from observability.triggers import (
     CustomTrigger,
@@ -74,6 +75,8 @@ __all__ = [
     "Trigger",
     "bind",
     "configure_logging",
+    "configure_tracing",
+    "context_from",
     "default_clients",
     "load_settings",
 ]
