@@ -160,7 +160,7 @@ class AuditStore:
         """Put older events in their archive item, once: an archive already there under the
         same name holds the same events (a writer died before trimming them)."""
         try:
-            with tracing.aws_call("DynamoDB", "PutItem", table=self.table_name):
+            with tracing.aws_call("DynamoDB", "PutItem", table=self.table_name, archive=True):
                 self._ddb().put_item(
                     TableName=self.table_name,
                     Item=_ser(archive.item()),

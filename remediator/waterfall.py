@@ -59,6 +59,8 @@ def label(line: SpanLine) -> str:
         return text
     if line.name.startswith(("DynamoDB.", "SNS.")) and _events(a):
         return f"{line.name} {_events(a)}"
+    if a.get("audit.archive"):
+        return f"{line.name} (archive)"
     return line.name
 
 
