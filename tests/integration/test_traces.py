@@ -14,7 +14,7 @@ import pytest
 from opentelemetry import trace
 
 from observability import context_from
-from observability.traceids import anchor_span_id, parse_traceparent
+from observability.traceids import anchor_span_id, from_xray, parse_traceparent, to_xray
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import (
     Recorded,
@@ -24,6 +24,7 @@ from tests.integration.harness import (
     children,
     count_calls,
     one,
+    run_cli,
 )
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -322,3 +323,18 @@ def test_every_trigger_kind_carries_the_context_on(stack: Stack, spans: Spans, c
         assert f"{parent.trace_id:032x}" == stack.trail.get(job, kind).trace_id, kind  # type: ignore[union-attr]
     assert carriers["ecs"]["TRACEPARENT"] == carriers["ecs"]["TRACEPARENT"].strip()
     assert len(carriers["sqs"]["MessageAttributes"]) <= 10  # the SQS limit
+
+
+def test_history_shows_the_trace_id_in_the_form_the_xray_console_takes(
+    stack: Stack, spans: Spans, moto_endpoint: str
+):
+    job = new_id()
+    stack.fail(job, "b1")
+    trace_id = run_of(spans.all(), "b1", 1).trace_id
+    shown = run_cli(moto_endpoint, stack.settings, "history", job, "b1")
+    assert shown.returncode == 0, shown.stderr
+    [line] = [line for line in shown.stdout.splitlines() if line.startswith("trace ")]
+    assert line == f"trace {trace_id}  X-Ray: {to_xray(trace_id)}"
+    assert from_xray(line.split("X-Ray: ")[1]) == trace_id
+    as_json = run_cli(moto_endpoint, stack.settings, "history", job, "b1", "--output", "json")
+    assert {e["xray_trace_id"] for e in json.loads(as_json.stdout)} == {to_xray(trace_id)}
