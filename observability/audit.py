@@ -126,7 +126,13 @@ class AuditStore:
         op = self._state_op(write, write_id)
         action = "PutItem" if write.put else "UpdateItem"
         try:
-            with tracing.aws_call("DynamoDB", action, table=self.table_name, events=write.events):
+            with tracing.aws_call(
+                "DynamoDB",
+                action,
+                table=self.table_name,
+                events=write.events,
+                status=write.set.get("status"),
+            ):
                 if write.put:
                     self._ddb().put_item(**op)
                     return None

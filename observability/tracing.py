@@ -168,12 +168,13 @@ def aws_call(
     table: str | None = None,
     destination: str | None = None,
     events: Sequence[Mapping[str, Any]] = (),
+    status: object = None,
     archive: bool = False,
     kind: SpanKind = SpanKind.CLIENT,
 ) -> AbstractContextManager[Span | None]:
     """A span around one AWS call (`DynamoDB.UpdateItem`, `SNS.Publish`), named as the
     OpenTelemetry AWS SDK conventions name them; `events` are the audit events it writes,
-    `archive` says it moves older events out of a batch's item."""
+    `status` the batch status it sets, `archive` that it moves older events out of an item."""
     if not enabled():
         return _NULL
     attributes: dict[str, Any] = {
@@ -188,6 +189,8 @@ def aws_call(
         attributes["messaging.destination.name"] = destination.rsplit(":", 1)[-1]
     if events:
         attributes["audit.events"] = [str(e.get("event", "")) for e in events]
+    if isinstance(status, str):
+        attributes["audit.status"] = status
     if archive:
         attributes["audit.archive"] = True
     return _started(f"{service}.{operation}", kind, attributes, None, "observability")

@@ -61,6 +61,8 @@ def label(line: SpanLine) -> str:
         return f"{line.name} {_events(a)}"
     if a.get("audit.archive"):
         return f"{line.name} (archive)"
+    if a.get("audit.status"):
+        return f"{line.name} -> {a['audit.status']}"
     return line.name
 
 

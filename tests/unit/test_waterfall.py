@@ -81,6 +81,10 @@ def test_labels_say_what_the_span_did():
     )
     assert label(fix) == "remediate (signal, r-1): triggered"
     assert label(line("re-trigger sqs", "3", None, 0, 1)) == "re-trigger sqs"
+    claim = line("DynamoDB.UpdateItem", "4", None, 0, 1, **{"audit.status": "RETRYING"})
+    assert label(claim) == "DynamoDB.UpdateItem -> RETRYING"
+    archive = line("DynamoDB.PutItem", "5", None, 0, 1, **{"audit.archive": True})
+    assert label(archive) == "DynamoDB.PutItem (archive)"
 
 
 def test_no_spans_says_so():
