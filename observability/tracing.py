@@ -53,6 +53,7 @@ __all__ = [
     "context_from",
     "current_trace_id",
     "enabled",
+    "exporter_wanted",
     "mark_error",
     "remote_context",
     "span",
@@ -302,6 +303,33 @@ def context_from(source: object) -> Context | None:
 _EXPORTERS = ("otlp", "console")
 
 
+def exporter_wanted(environ: Mapping[str, str]) -> str | None:
+    """The exporter the standard OTEL_* variables ask for (`otlp`, `console`), or None.
+
+    An OTLP endpoint alone asks for `otlp`. OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none,
+    an exporter not shipped here, or an OTLP protocol other than http/protobuf: None.
+    """
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    if exporter == "none" or not (exporter or endpoint):
+        return None
+    exporter = exporter or "otlp"
+    if exporter not in _EXPORTERS:
+        log.warning("OTEL_TRACES_EXPORTER=%s: only %s are supported", exporter, _EXPORTERS)
+        return None
+    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if exporter == "otlp" and protocol != "http/protobuf":
+        log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s: only http/protobuf is supported", protocol)
+        return None
+    return exporter
+
+
 def configure_tracing(
     service_name: str = "pipeline", *, environ: Mapping[str, str] | None = None
 ) -> bool:
@@ -314,24 +342,8 @@ def configure_tracing(
     OTEL_BSP_* and OTEL_EXPORTER_OTLP_* variables apply); `service_name` is used unless
     OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names one. Needs the `traces` extra.
     """
-    env = os.environ if environ is None else environ
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
-    if exporter == "none" or not (exporter or endpoint):
-        return False
-    exporter = exporter or "otlp"
-    if exporter not in _EXPORTERS:
-        log.warning("OTEL_TRACES_EXPORTER=%s: only %s are supported", exporter, _EXPORTERS)
-        return False
-    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get(
-        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
-    )
-    if exporter == "otlp" and protocol != "http/protobuf":
-        log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s: only http/protobuf is supported", protocol)
+    exporter = exporter_wanted(os.environ if environ is None else environ)
+    if exporter is None:
         return False
     if not isinstance(trace.get_tracer_provider(), _NO_SDK):
         return False  # the application configured its own

@@ -78,10 +78,15 @@ IMPLIED = {
     ("kms:Decrypt", "${var.trigger_kms_key_arns}"): "SendMessage to an SSE-KMS work queue "
     "makes SQS use the queue's key on the caller's behalf",
     ("kms:GenerateDataKey", "${var.trigger_kms_key_arns}"): "as kms:Decrypt",
+    ("xray:PutTraceSegments", "*"): "the collector sidecar, when configured, sends the "
+    "remediator's spans to X-Ray with the task role; the code itself calls no X-Ray API",
+    ("xray:PutTelemetryRecords", "*"): "as xray:PutTraceSegments (the collector's own health)",
 }
 # "*" resources that AWS requires, and why; nowhere else.
 STAR_ALLOWED = {
     ("execution", "ecr:GetAuthorizationToken"): "has no resource-level permissions",
+    ("task", "xray:PutTraceSegments"): "has no resource-level permissions",
+    ("task", "xray:PutTelemetryRecords"): "has no resource-level permissions",
 }
 
 
