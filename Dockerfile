@@ -18,24 +18,30 @@ WORKDIR /src
 
 # Dependencies first (their layer survives code changes): exact versions, every file
 # checked against its hash, wheels only, so no compiler is needed or installed. Without
-# --no-deps, pip also fails the build if a dependency is missing from the lock.
-COPY requirements-build.lock requirements.lock ./
+# --no-deps, pip also fails the build if a dependency is missing from the lock. The image
+# has the `traces` extra (OpenTelemetry SDK, OTLP/HTTP exporter): it exports spans when
+# the OTEL_* variables say so (see README.md, Traces).
+COPY requirements-build.lock requirements.lock requirements-traces.lock ./
 RUN python -m venv /opt/build \
     && /opt/build/bin/pip install --require-hashes --only-binary=:all: \
        -r requirements-build.lock \
     && python -m venv --without-pip /opt/venv \
     && pip --python /opt/venv/bin/python install --require-hashes --only-binary=:all: \
-       -r requirements.lock
+       -r requirements.lock -r requirements-traces.lock
 
 COPY pyproject.toml README.md ./
 COPY observability/ observability/
 COPY remediator/ remediator/
 
 # The project's own wheel, built against the pinned backend alone (no isolation: nothing
-# unpinned is fetched), then installed offline: its requirements must already be met by
-# the locked dependencies.
+# unpinned is fetched), then installed offline with its `traces` extra: its requirements
+# must already be met by the locked dependencies. (DL3013 asks for a pinned version: this
+# is the wheel just built, installed with --no-index.)
+# hadolint ignore=DL3013
 RUN /opt/build/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /wheels . \
-    && pip --python /opt/venv/bin/python install --no-index /wheels/*.whl
+    && for wheel in /wheels/*.whl; do \
+         pip --python /opt/venv/bin/python install --no-index "${wheel}[traces]"; \
+       done
 
 
 FROM python:3.11-slim

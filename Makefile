@@ -17,9 +17,10 @@ $(STAMP): $(ROOT)/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '$(ROOT)[dev]'
 	touch $(STAMP)
 
-# The demo needs the package and the embedded local AWS only, not the dev tools.
+# The demo needs the package, the embedded local AWS and the tracing SDK (it draws the
+# trace of the healed batch), not the dev tools.
 $(VENV)/.installed-local: $(ROOT)/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '$(ROOT)[local]'
+	$(BIN)/python -m pip install --quiet -e '$(ROOT)[local,traces]'
 	touch $@
 
 demo: $(VENV)/.installed-local

@@ -40,6 +40,7 @@ from observability.settings import Settings, load_settings
 from observability.signals import Signal
 from observability.sqs_worker import SqsWorker
 from observability.task import run_task
+from observability.tracing import configure_tracing, context_from
 from observability.trail import AuditTrail, Batch, BatchRun
 from observability.triggers import (
     CustomTrigger,
@@ -98,6 +99,8 @@ __all__ = [
     "batch_handler",
     "bind",
     "configure_logging",
+    "configure_tracing",
+    "context_from",
     "default_clients",
     "load_settings",
     "run_task",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from observability import tracing
 from observability.errors import InvalidInput, ObservabilityError, StoreUnavailable
 from observability.jobs import JobPolicy, policy_key
 from observability.keys import DUE_INDEX, BatchKey, archive_prefix, job_pk, state_prefix
@@ -142,12 +143,19 @@ class AuditStore:
         op = self._state_op(write, write_id)
         action = "PutItem" if write.put else "UpdateItem"
         try:
-            if write.put:
-                self._ddb().put_item(**op)
-                return None
-            if new:
-                op["ReturnValues"] = "ALL_NEW"
-            reply = self._ddb().update_item(**op)
+            with tracing.aws_call(
+                "DynamoDB",
+                action,
+                table=self.table_name,
+                events=write.events,
+                status=write.set.get("status"),
+            ):
+                if write.put:
+                    self._ddb().put_item(**op)
+                    return None
+                if new:
+                    op["ReturnValues"] = "ALL_NEW"
+                reply = self._ddb().update_item(**op)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
                 old: Any = exc.response.get("Item")
@@ -175,11 +183,12 @@ class AuditStore:
         """Put older events in their archive item, once: an archive already there under the
         same name holds the same events (a writer died before trimming them)."""
         try:
-            self._ddb().put_item(
-                TableName=self.table_name,
-                Item=_ser(archive.item()),
-                ConditionExpression="attribute_not_exists(sk)",
-            )
+            with tracing.aws_call("DynamoDB", "PutItem", table=self.table_name, archive=True):
+                self._ddb().put_item(
+                    TableName=self.table_name,
+                    Item=_ser(archive.item()),
+                    ConditionExpression="attribute_not_exists(sk)",
+                )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
                 return

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from observability.keys import BatchKey, batch_id_from_sk, job_id_from_pk
+from observability.traceids import is_trace_id, to_xray
 
 __all__ = [
     "TERMINAL_FAILURES",
@@ -363,6 +364,8 @@ class AuditEvent:
             "version": self.version,
             "trace_id": self.trace_id,
         }
+        if is_trace_id(self.trace_id):
+            out["xray_trace_id"] = to_xray(self.trace_id or "")  # as the X-Ray console shows it
         if self.error_type:
             out["error_type"] = self.error_type
             out["error_message"] = self.error_message

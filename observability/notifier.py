@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from observability import tracing
 from observability.errors import ConfigError, NotifierUnavailable
 from observability.signals import Signal
+from observability.traceids import TRACEPARENT
 
 if TYPE_CHECKING:
     from observability.clients import AwsClients
@@ -31,14 +33,30 @@ class Notifier:
         return self.topic_arn
 
     def publish(self, signal: Signal) -> str:
-        """Publish and return the SNS message id."""
+        """Publish and return the SNS message id.
+
+        When traces are on, the publish is a span and the message carries its context as
+        the `traceparent` attribute: raw delivery hands it to the remediator's queue.
+        """
         topic = self.require_topic()
+        attributes = signal.attributes()
         try:
-            reply = self._clients.sns().publish(
-                TopicArn=topic,
-                Message=signal.body(),
-                MessageAttributes=signal.attributes(),  # type: ignore[arg-type]
-            )
+            with tracing.aws_call(
+                "SNS",
+                "Publish",
+                destination=topic,
+                events=({"event": signal.event},),
+                kind=tracing.SpanKind.PRODUCER,
+            ) as span:
+                if span is not None:
+                    context = tracing.traceparent()
+                    if context:
+                        attributes[TRACEPARENT] = {"DataType": "String", "StringValue": context}
+                reply = self._clients.sns().publish(
+                    TopicArn=topic,
+                    Message=signal.body(),
+                    MessageAttributes=attributes,  # type: ignore[arg-type]
+                )
         except (ClientError, BotoCoreError) as exc:
             raise NotifierUnavailable(f"Publish to {topic} failed: {exc}") from exc
         return reply["MessageId"]

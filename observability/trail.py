@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from observability.audit import AuditStore, ConditionFailed
 from observability.backoff import Exhaust, RetryRule
@@ -35,6 +35,7 @@ from observability.metrics import Metrics
 from observability.models import AuditEvent, BatchState, Status, from_iso, iso
 from observability.notifier import Notifier
 from observability.retry import RetryPolicy, StoredRetry, error_names, judge
+from observability.runtrace import RunTrace
 from observability.settings import Settings, load_settings
 from observability.signals import EXHAUSTED, FAILED, RECOVERED, Signal
 from observability.transitions import (
@@ -49,6 +50,9 @@ from observability.transitions import (
     success,
 )
 from observability.triggers import Trigger
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
 
 __all__ = ["AuditTrail", "Batch", "BatchRun"]
 
@@ -112,15 +116,23 @@ class Batch:
         key: BatchKey,
         trigger: Trigger | None,
         retry: RetryPolicy | None = None,
+        parent: Context | None = None,
     ) -> None:
         self._trail = trail
         self.key = key
         self.trigger = trigger
         self.retry = retry
-        self._stack: list[tuple[BatchRun, ExitStack]] = []
+        self.parent = parent
+        self._stack: list[tuple[BatchRun, ExitStack, RunTrace]] = []
 
     def __enter__(self) -> BatchRun:
-        run = self._trail._start(self.key, self.trigger, self.retry)
+        traced = RunTrace.begin(self.key, self.parent, self._trail._recall, self._trail.actor)
+        try:
+            run = self._trail._start(self.key, self.trigger, self.retry, trace_id=traced.trace_id)
+        except BaseException as exc:
+            traced.abort(exc)
+            raise
+        traced.started(run.state)
         context = ExitStack()
         context.enter_context(
             bind(
@@ -130,7 +142,7 @@ class Batch:
                 trace_id=run.trace_id,
             )
         )
-        self._stack.append((run, context))
+        self._stack.append((run, context, traced))
         return run
 
     def __exit__(
@@ -139,8 +151,8 @@ class Batch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        run, context = self._stack.pop()
-        with context:
+        run, context, traced = self._stack.pop()
+        with context, traced.finishing(run, exc):
             if exc is None:
                 self._trail._succeed(run)
             else:
@@ -149,7 +161,7 @@ class Batch:
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            with Batch(self._trail, self.key, self.trigger, self.retry):
+            with Batch(self._trail, self.key, self.trigger, self.retry, self.parent):
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -215,12 +227,15 @@ class AuditTrail:
         *,
         trigger: Trigger | None = None,
         retry: RetryPolicy | None = None,
+        parent: Context | None = None,
     ) -> Batch:
         """Wrap one batch: STARTED now, SUCCESS on normal exit, FAILED (re-raised) on error.
 
         `trigger` says how the remediator re-runs exactly this batch; `retry` how its
         failures are retried (else the job's policy, else this process's settings). Validates
         everything before any write: ids, trigger, policy, and the topic a failure needs.
+        `parent` is the trace context the run was started in (`context_from(message)` of
+        the trigger that re-runs it): the run joins that trace, and its trace id is stored.
         """
         key = BatchKey.of(job_id, batch_id)
         if trigger is not None and not isinstance(trigger, Trigger):
@@ -231,7 +246,7 @@ class AuditTrail:
             self.notifier.require_topic()
         if trigger is None:
             self._warn_without_trigger(key.job_id)
-        return Batch(self, key, trigger, retry)
+        return Batch(self, key, trigger, retry, parent)
 
     def job_policy(self, job_id: str) -> JobPolicy | None:
         """The job's stored defaults (retry policy, default trigger), read now."""
@@ -327,7 +342,12 @@ class AuditTrail:
             return self._known.get(key)
 
     def _start(
-        self, key: BatchKey, trigger: Trigger | None, retry: RetryPolicy | None = None
+        self,
+        key: BatchKey,
+        trigger: Trigger | None,
+        retry: RetryPolicy | None = None,
+        *,
+        trace_id: str | None = None,
     ) -> BatchRun:
         now = self.now()
         run_id = uuid.uuid4().hex
@@ -337,15 +357,16 @@ class AuditTrail:
         def plan(prev: BatchState | None) -> tuple[BatchState | None, Write]:
             if prev is None:
                 return None, start_new(
-                    key, self.table, now=now, run_id=run_id, trace_id=run_id, actor=self.actor,
-                    trigger_json=trigger_json, incarnation=run_id[:16], retry_json=retry_json,
+                    key, self.table, now=now, run_id=run_id, trace_id=trace_id or run_id,
+                    actor=self.actor, trigger_json=trigger_json, incarnation=run_id[:16],
+                    retry_json=retry_json,
                 )  # fmt: skip
             held = holder(prev, now, self.settings.stale_after_seconds)
             if held:
                 raise BatchAlreadyRunning(key.job_id, key.batch_id, *held)
             return prev, start_again(
                 prev, self.table, now=now, run_id=run_id, actor=self.actor,
-                trigger_json=trigger_json, retry_json=retry_json,
+                trigger_json=trigger_json, retry_json=retry_json, trace_id=trace_id,
             )  # fmt: skip
 
         # Optimistic: what this process last saw (from pending(), get() or its own writes)

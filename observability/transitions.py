@@ -367,15 +367,17 @@ def start_again(
     actor: str,
     trigger_json: str | None,
     retry_json: str | None = None,
+    trace_id: str | None = None,
 ) -> Write:
     """A later run: attempt = previous + 1, on condition that nothing changed since `prev`.
 
     The caller has checked `holder(prev, ...)`; the version condition makes that check hold
-    at commit time too.
+    at commit time too. The batch keeps its trace id unless the run brings its own (it
+    started inside another trace).
     """
     key = prev.key
     attempt, version = prev.attempt + 1, prev.version + 1
-    trace_id = prev.trace_id or run_id
+    trace_id = trace_id or prev.trace_id or run_id
     fields = _started_set(
         key,
         cfg,

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from observability.errors import InvalidInput
 from observability.keys import MAX_ID_BYTES
+from observability.traceids import TRACEPARENT_ENV
 
 __all__ = [
     "ECS_LAUNCH_TYPES",
@@ -63,6 +64,7 @@ _EVENT_BUS = re.compile(
 _WIDEST_ID = "\U0001f600" * (MAX_ID_BYTES // 4)
 _WIDEST_FIELDS = {"job_id": _WIDEST_ID, "batch_id": _WIDEST_ID, "attempt": "9" * 10}
 _WIDEST_TRACE = "t" * 64
+_WIDEST_TRACEPARENT = f"00-{'f' * 32}-{'f' * 16}-01"
 
 
 def _json_size(field_name: str, value: Any) -> int:
@@ -356,7 +358,9 @@ class EcsTaskTrigger(Trigger):
             )
         for name in self.environment:
             _required("trigger.environment (a variable name)", name)
-        widest = ecs_overrides(self, ecs_environment(self, _WIDEST_FIELDS, _WIDEST_TRACE))
+        widest = ecs_overrides(
+            self, ecs_environment(self, _WIDEST_FIELDS, _WIDEST_TRACE, _WIDEST_TRACEPARENT)
+        )
         size = overrides_chars(widest)
         if size > MAX_ECS_OVERRIDES_CHARS:
             raise InvalidInput(
@@ -381,16 +385,23 @@ class CustomTrigger(Trigger):
 
 
 def ecs_environment(
-    spec: EcsTaskTrigger, batch: Mapping[str, Any], trace_id: str | None
+    spec: EcsTaskTrigger,
+    batch: Mapping[str, Any],
+    trace_id: str | None,
+    traceparent: str | None = None,
 ) -> dict[str, str]:
-    """The container's environment for one run: the trigger's, then the batch's PIPELINE_*."""
-    return {
+    """The container's environment for one run: the trigger's, then the batch's PIPELINE_*,
+    and the W3C trace context (TRACEPARENT) the re-run joins."""
+    environment = {
         **spec.environment,
         "PIPELINE_JOB_ID": str(batch["job_id"]),
         "PIPELINE_BATCH_ID": str(batch["batch_id"]),
         "PIPELINE_ATTEMPT": str(batch["attempt"]),
         "PIPELINE_TRACE_ID": trace_id or "",
     }
+    if traceparent:
+        environment[TRACEPARENT_ENV] = traceparent
+    return environment
 
 
 def ecs_overrides(spec: EcsTaskTrigger, environment: Mapping[str, str]) -> dict[str, Any]:

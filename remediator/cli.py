@@ -28,6 +28,7 @@ from observability.logger import configure_logging
 from observability.metrics import Metrics
 from observability.models import TERMINAL_FAILURES, iso
 from observability.settings import Settings, load_settings
+from observability.tracing import configure_tracing
 from remediator.consumer import SignalConsumer
 from remediator.demo import run_demo
 from remediator.diagnose import explain
@@ -510,6 +511,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_tracing("remediator")  # only when OTEL_* variables ask for it
     ctx = Context(args, out or sys.stdout)
     try:
         return int(args.fn(ctx))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from observability.traceids import TRACEPARENT
 from remediator.errors import RemediatorError
 
 if TYPE_CHECKING:
@@ -30,6 +32,21 @@ class Received:
     receipt: str
     body: str
     receive_count: int
+    # The failed run's trace context (an SNS message attribute, kept by raw delivery), and
+    # when SQS took the message and this replica got it: the signal's time in the queue.
+    traceparent: str | None = None
+    sent_at_ms: int | None = None
+    received_at_ns: int = 0
+
+
+def _string_attribute(message: Any, name: str) -> str | None:
+    value = message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+    return value if isinstance(value, str) else None
+
+
+def _sent_at(message: Any) -> int | None:
+    value = message.get("Attributes", {}).get("SentTimestamp")
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 class SignalConsumer:
@@ -60,17 +77,21 @@ class SignalConsumer:
                 MaxNumberOfMessages=_BATCH,
                 WaitTimeSeconds=self.wait_seconds if wait_seconds is None else wait_seconds,
                 VisibilityTimeout=self.visibility_timeout,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 MessageAttributeNames=["All"],
             )
         except (ClientError, BotoCoreError) as exc:
             raise QueueUnavailable(f"ReceiveMessage from {self.queue_url} failed: {exc}") from exc
+        received_at = time.time_ns()
         return [
             Received(
                 message_id=m["MessageId"],
                 receipt=m["ReceiptHandle"],
                 body=m.get("Body", ""),
                 receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+                traceparent=_string_attribute(m, TRACEPARENT),
+                sent_at_ms=_sent_at(m),
+                received_at_ns=received_at,
             )
             for m in reply.get("Messages", [])
         ]

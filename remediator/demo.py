@@ -3,7 +3,9 @@
 A 12-month pipeline records every batch. Month 5 fails once and is healed by the
 remediator's retry; month 9 fails every time, ends EXHAUSTED and raises an alert. A worker
 consumes the trigger queue and re-runs batches through the producer library. The timeline
-is read back from the audit table itself: what it prints is what the trail recorded.
+is read back from the audit table itself: what it prints is what the trail recorded. Then
+the trace of month 5, from spans the OpenTelemetry SDK recorded in memory as it happened
+(the `traces` extra), is drawn as a waterfall.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from observability import AuditTrail, SqsTrigger
+from observability import AuditTrail, SqsTrigger, context_from, tracing
 from observability.clients import AwsClients
 from observability.metrics import Metrics
 from observability.models import AuditEvent, Status, from_iso, iso
@@ -30,6 +33,7 @@ from remediator.remediation import Remediator
 from remediator.render import Style, status_table
 from remediator.service import Service
 from remediator.settings import RemediatorSettings
+from remediator.waterfall import SpanLine, waterfall
 
 __all__ = ["DemoResult", "keep_exports", "run_demo"]
 
@@ -191,7 +195,10 @@ class Demo:
             for message in reply.get("Messages", []):
                 month = json.loads(message["Body"])["month"]
                 try:
-                    with self.worker.batch(JOB, month, trigger=self.trigger(month)) as run:
+                    # The re-run joins the failure's trace through the trigger's context.
+                    with self.worker.batch(
+                        JOB, month, trigger=self.trigger(month), parent=context_from(message)
+                    ) as run:
                         load_month(month, run.attempt)
                 except (WarehouseTimeout, BadRecord):
                     pass
@@ -265,7 +272,9 @@ def run_demo(
     style = Style(colour)
     local = LocalAws()
     endpoint = local.start()
+    scope = ExitStack()
     try:
+        recorder = scope.enter_context(_recording())
         demo = Demo(endpoint, out, style)
         out.write(
             f"{style.bold('Self-healing pipelines: the story on a local AWS')} ({endpoint})\n"
@@ -309,6 +318,7 @@ def run_demo(
             f"  done in {seconds:.1f}s\n"
         )
         result = DemoResult(healed, exhausted, len(demo.alerts), seconds)
+        _print_trace(out, demo, recorder)
         if keep:
             _print_keep(out, demo, endpoint)
             if wait_forever:
@@ -316,7 +326,63 @@ def run_demo(
         demo.stopping.set()
         return result
     finally:
+        scope.close()
         local.stop()
+
+
+@contextmanager
+def _recording() -> Iterator[Any]:
+    """The SDK's in-memory exporter, receiving this library's spans for the demo's length;
+    None when the SDK is not installed (the `traces` extra)."""
+    try:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    except ImportError:
+        yield None
+        return
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "demo"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with tracing.use_provider(provider):
+        yield exporter
+    provider.shutdown()
+
+
+def _lines(exporter: Any, trace_id: str) -> list[SpanLine]:
+    return [
+        SpanLine(
+            name=span.name,
+            span_id=f"{span.context.span_id:016x}",
+            parent_id=f"{span.parent.span_id:016x}" if span.parent else None,
+            start_ns=span.start_time,
+            end_ns=span.end_time,
+            attributes=dict(span.attributes or {}),
+            error=not span.status.is_ok,
+        )
+        for span in exporter.get_finished_spans()
+        if f"{span.context.trace_id:032x}" == trace_id
+    ]
+
+
+def _print_trace(out: TextIO, demo: Demo, exporter: Any) -> None:
+    """The trace of the month that healed, drawn from the spans recorded while it did."""
+    if exporter is None:
+        out.write(
+            f"\n  (pip install 'self-healing-pipelines[traces]' to see the trace of {FLAKY})\n"
+        )
+        return
+    state = demo.pipeline.get(JOB, FLAKY)
+    if state is None or not state.trace_id:
+        return
+    out.write(
+        f"\n{demo.style.bold(f'The trace of {FLAKY}')}, as the OpenTelemetry SDK recorded it "
+        "(! ended in error):\n\n"
+        + waterfall(state.trace_id, _lines(exporter, state.trace_id))
+        + "\n"
+    )
+    out.flush()
 
 
 def _final_status(demo: Demo, style: Style) -> str:

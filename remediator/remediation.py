@@ -42,6 +42,7 @@ from remediator.errors import TriggerError, TriggerRejected
 from remediator.guards import CircuitBreaker, RetryBudget
 from remediator.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
 from remediator.settings import RemediatorSettings
+from remediator.traces import remediation
 from remediator.triggers import TriggerContext, fire
 
 __all__ = ["Outcome", "Remediator"]
@@ -173,6 +174,7 @@ class Remediator:
         )
         return self.remediate(hint)
 
+    @remediation()
     def remediate(self, state: BatchState, now: datetime | None = None) -> Outcome:
         """Act on one batch as the policy says (state from the index or a signal: a hint)."""
         now = now or self.now()
@@ -501,6 +503,7 @@ class Remediator:
 
     # -- replay (operators) ---------------------------------------------------------------
 
+    @remediation("replay")
     def replay(
         self,
         state: BatchState,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from observability.models import AuditEvent, BatchState, Status, from_iso
+from observability.traceids import is_trace_id, to_xray
 
 __all__ = [
     "Progress",
@@ -229,4 +230,8 @@ def history_table(events: Sequence[AuditEvent], style: Style) -> str:
             if key in e.detail:
                 detail += f" {key}={e.detail[key]}"
         rows.append([e.at, style.status(e.event.value), str(e.attempt), e.actor, detail.strip()])
-    return table(["AT", "EVENT", "ATTEMPT", "ACTOR", "DETAIL"], rows)
+    text = table(["AT", "EVENT", "ATTEMPT", "ACTOR", "DETAIL"], rows)
+    # Each trace once, in the form the X-Ray and CloudWatch consoles take as it is.
+    traces = dict.fromkeys(e.trace_id for e in events if is_trace_id(e.trace_id))
+    lines = [f"trace {t}  X-Ray: {to_xray(t)}" for t in traces if t]
+    return text + ("\n\n" + "\n".join(lines) if lines else "")

@@ -24,6 +24,7 @@ from remediator.health import HealthServer, Heartbeats
 from remediator.messages import MalformedSignal, parse_signal
 from remediator.remediation import Remediator
 from remediator.sweeper import Sweeper
+from remediator.traces import signal_context
 
 __all__ = ["Service", "Summary"]
 
@@ -111,7 +112,8 @@ class Service:
                 self.consumer.set_visibility([message], 0)
                 continue
             try:
-                self.remediator.handle_signal(sig)
+                with signal_context(message):
+                    self.remediator.handle_signal(sig)
             except (StoreUnavailable, NotifierUnavailable, QueueUnavailable) as exc:
                 # AWS trouble: keep the message; it comes back after its timeout.
                 log.warning("signal not handled, will be seen again: %s", exc)

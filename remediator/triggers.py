@@ -17,6 +17,7 @@ throttling, timeouts, 5xx, connection errors). Nothing else leaves `fire()`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -47,10 +48,12 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from observability import tracing
 from observability.clients import AwsClients
 from observability.describe import describe_exception
 from observability.errors import InvalidInput
 from observability.keys import BatchKey
+from observability.traceids import TRACEPARENT
 from observability.triggers import (
     MAX_ECS_OVERRIDES_CHARS,
     CustomTrigger,
@@ -161,19 +164,24 @@ class TriggerContext:
     # Unique per lifetime of the batch's item (its `incarnation`): a batch that starts over
     # after its item expired gets new execution names. Empty: the trace id stands in.
     incarnation: str = ""
+    # W3C context of the re-trigger: the re-run joins the failure's trace with it.
+    traceparent: str | None = None
 
     @property
     def idempotency_key(self) -> str:
         return self.key.idempotency_key(self.attempt)
 
     def fields(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "job_id": self.key.job_id,
             "batch_id": self.key.batch_id,
             "attempt": self.attempt,
             "trace_id": self.trace_id,
             "reason": self.reason,
         }
+        if self.traceparent:
+            out[TRACEPARENT] = self.traceparent
+        return out
 
 
 Firer = Callable[[Any, TriggerContext], str]
@@ -252,6 +260,8 @@ def _sqs(clients: AwsClients, spec: SqsTrigger, ctx: TriggerContext) -> str:
         "trace_id": {"DataType": "String", "StringValue": ctx.trace_id or "-"},
         "reason": {"DataType": "String", "StringValue": ctx.reason},
     }
+    if ctx.traceparent:
+        attributes[TRACEPARENT] = {"DataType": "String", "StringValue": ctx.traceparent}
     kwargs: dict[str, Any] = {
         "QueueUrl": spec.queue_url,
         "MessageBody": json.dumps(spec.body, separators=(",", ":")),
@@ -341,7 +351,8 @@ def _eventbridge(clients: AwsClients, spec: EventBridgeTrigger, ctx: TriggerCont
 
 
 def _ecs(clients: AwsClients, spec: EcsTaskTrigger, ctx: TriggerContext) -> str:
-    overrides = ecs_overrides(spec, ecs_environment(spec, ctx.fields(), ctx.trace_id))
+    environment = ecs_environment(spec, ctx.fields(), ctx.trace_id, ctx.traceparent)
+    overrides = ecs_overrides(spec, environment)
     size = overrides_chars(overrides)
     if size > MAX_ECS_OVERRIDES_CHARS:  # checked when built, with room for any batch fields
         raise TriggerRejected(
@@ -436,4 +447,12 @@ def fire(
         sleep=sleep,
         reraise=True,
     )
-    return str(retrying(_fire_once, clients, spec, ctx))
+    with tracing.span(
+        f"re-trigger {spec.kind}",
+        kind=tracing.SpanKind.PRODUCER,
+        attributes={"pipeline.attempt": ctx.attempt, "remediator.trigger": spec.kind},
+        scope="remediator",
+    ):
+        # The current context (this span's, else the remediation's) goes to the re-run.
+        ctx = dataclasses.replace(ctx, traceparent=tracing.traceparent() or ctx.traceparent)
+        return str(retrying(_fire_once, clients, spec, ctx))

@@ -18,7 +18,11 @@ REGION = "us-east-1"
 
 # Tests must never see a developer's real configuration or credentials.
 for _name in list(os.environ):
-    if _name.startswith("REMEDIATOR_") or _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    if _name.startswith(("REMEDIATOR_", "OTEL_", "PIPELINE_")) or _name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "TRACEPARENT",
+    ):
         del os.environ[_name]
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",

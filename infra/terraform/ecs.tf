@@ -43,10 +43,24 @@ locals {
     { name = "REMEDIATOR_HEALTH_MAX_SILENCE_SECONDS", value = tostring(max(90, 2 * var.trigger_timeout_seconds)) },
   ]
 
+  # Traces (OpenTelemetry's standard variables, read by observability.configure_tracing):
+  # with the collector sidecar, spans go to it over OTLP/HTTP on the task's loopback, and it
+  # sends them to X-Ray; without it, OTEL_TRACES_EXPORTER=none keeps the SDK off.
+  tracing_enabled = var.trace_collector_image != null
+  collector_name  = "otel-collector"
+  tracing_environment = [
+    { name = "OTEL_TRACES_EXPORTER", value = local.tracing_enabled ? "otlp" : "none" },
+    { name = "OTEL_EXPORTER_OTLP_ENDPOINT", value = "http://127.0.0.1:4318" },
+    { name = "OTEL_EXPORTER_OTLP_PROTOCOL", value = "http/protobuf" },
+    { name = "OTEL_SERVICE_NAME", value = "remediator" },
+  ]
+
   # ECS drops a variable whose value is empty, so keeping one would show a diff on every
   # plan and restart the service on every apply (an empty non_retryable_errors list).
   remediator_environment = [
-    for env in concat(local.shared_environment, local.service_environment) : env if env.value != ""
+    for env in concat(
+      local.shared_environment, local.service_environment, local.tracing_environment
+    ) : env if env.value != ""
   ]
 
   # urlopen raises on a 503 (loop silent too long) or a refused connection: exit 1.
@@ -62,6 +76,8 @@ locals {
     stopTimeout            = 30
     readonlyRootFilesystem = true
     environment            = local.remediator_environment
+    # Spans from the first remediation on reach a collector that is already listening.
+    dependsOn = local.tracing_enabled ? [{ containerName = local.collector_name, condition = "START" }] : null
     healthCheck = {
       command     = ["CMD", "python", "-c", local.health_probe]
       interval    = 30
@@ -81,6 +97,32 @@ locals {
       }
     }
   }
+
+  # The ADOT collector's own configuration for ECS: OTLP in (4317 gRPC, 4318 HTTP), X-Ray
+  # out, with the task role. Not essential: the service runs on if it stops.
+  collector_container = {
+    name                   = local.collector_name
+    image                  = var.trace_collector_image
+    essential              = false
+    command                = ["--config=/etc/ecs/ecs-xray.yaml"]
+    readonlyRootFilesystem = true
+    environment            = [{ name = "AWS_REGION", value = var.region }]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        "awslogs-group"         = aws_cloudwatch_log_group.remediator.name
+        "awslogs-region"        = var.region
+        "awslogs-stream-prefix" = local.collector_name
+        "mode"                  = "non-blocking"
+        "max-buffer-size"       = var.log_max_buffer_size
+      }
+    }
+  }
+
+  # A tuple, so the two containers keep their own shapes: [remediator] or [remediator, collector].
+  task_containers = concat(
+    [local.remediator_container], [for c in [local.collector_container] : c if local.tracing_enabled]
+  )
 }
 
 resource "aws_cloudwatch_log_group" "remediator" {
@@ -106,7 +148,7 @@ resource "aws_ecs_task_definition" "remediator" {
   memory                   = var.memory
   task_role_arn            = aws_iam_role.task.arn
   execution_role_arn       = aws_iam_role.execution.arn
-  container_definitions    = jsonencode([local.remediator_container])
+  container_definitions    = jsonencode(local.task_containers)
 
   runtime_platform {
     operating_system_family = "LINUX"

@@ -181,6 +181,17 @@ data "aws_iam_policy_document" "task" {
   }
 
   dynamic "statement" {
+    for_each = var.trace_collector_image == null ? [] : [1]
+    content {
+      # The collector sidecar sends the remediator's spans to X-Ray with the task role.
+      # These actions have no resource-level permissions: AWS requires "*".
+      sid       = "SendTracesToXRay"
+      actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
     for_each = length(var.trigger_kms_key_arns) > 0 ? [1] : []
     content {
       # Sending to an SSE-KMS queue (or bus target) needs both.

@@ -172,6 +172,17 @@ variable "log_retention_days" {
   }
 }
 
+variable "trace_collector_image" {
+  description = "Image of an AWS Distro for OpenTelemetry collector run beside the remediator, which sends its spans to X-Ray (e.g. public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3, ideally by digest). Null: no sidecar, no spans exported."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.trace_collector_image == null || !endswith(coalesce(var.trace_collector_image, "-"), ":latest")
+    error_message = "trace_collector_image must name a version (or a digest), not :latest."
+  }
+}
+
 variable "log_max_buffer_size" {
   description = "Buffer of the awslogs driver in non-blocking mode: logs beyond it are dropped rather than blocking the service."
   type        = string

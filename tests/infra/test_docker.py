@@ -84,7 +84,9 @@ def test_dependencies_install_from_the_locks_with_hashes():
     builder = " ".join(args for word, args in stages()[0] if word == "RUN")
     assert "--require-hashes" in builder
     assert "-r requirements.lock" in builder
+    assert "-r requirements-traces.lock" in builder
     assert "-r requirements-build.lock" in builder
+    assert '"${wheel}[traces]"' in builder, "the project itself with its traces extra"
     assert "--no-build-isolation" in builder, "the wheel builds with the pinned backend only"
 
 
@@ -151,11 +153,13 @@ def test_ecs_health_check_probes_the_service_health_endpoint(health: tuple[Heart
 # -- locks and context ------------------------------------------------------------------------
 
 
-def _runtime_closure() -> dict[str, Requirement]:
+def _runtime_closure(
+    roots: list[str] | None = None, locks: tuple[str, ...] = ("requirements.lock",)
+) -> dict[str, Requirement]:
     """The project's runtime requirements and, through installed metadata, theirs."""
-    pins = locked(ROOT / "requirements.lock")
+    pins = {name: pin for lock in locks for name, pin in locked(ROOT / lock).items()}
     found: dict[str, Requirement] = {}
-    todo = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
+    todo = [Requirement(r) for r in roots or PYPROJECT["project"]["dependencies"]]
     while todo:
         req = todo.pop()
         if req.marker and not req.marker.evaluate({"extra": ""}):
@@ -184,6 +188,25 @@ def test_lock_pins_every_runtime_dependency_with_hashes():
         assert req.specifier.contains(pinned, prereleases=True), f"{name}=={pinned} vs {req}"
         assert hashes, name
         assert all(h.startswith("sha256:") for h in hashes), name
+
+
+def test_traces_lock_pins_what_the_traces_extra_adds_with_hashes():
+    base = locked(ROOT / "requirements.lock")
+    pins = locked(ROOT / "requirements-traces.lock")
+    extra = PYPROJECT["project"]["optional-dependencies"]["traces"]
+    closure = _runtime_closure(extra, ("requirements.lock", "requirements-traces.lock"))
+    added = {name: req for name, req in closure.items() if name not in base}
+    assert set(added) - set(pins) == set(), "traces dependencies missing from the lock"
+    assert set(pins) - set(added) == set(), "the traces lock pins what the extra does not add"
+    for name, req in closure.items():
+        pinned = pins[name][0] if name in pins else base[name][0]
+        assert req.specifier.contains(pinned, prereleases=True), f"{name}=={pinned} vs {req}"
+    for name, (_, hashes) in pins.items():
+        assert hashes, name
+        assert all(h.startswith("sha256:") for h in hashes), name
+    # What needs compiling has a wheel per platform (x86_64 and aarch64).
+    assert len(pins["protobuf"][1]) == 2
+    assert len(pins["charset-normalizer"][1]) == 2
 
 
 def test_build_lock_pins_the_build_backend():

@@ -81,10 +81,15 @@ IMPLIED = {
     ("states:DescribeExecution", "${local.trigger_execution_arns}"): "StartExecution's "
     "ExecutionAlreadyExists is checked against the execution holding the name; the story "
     "never reuses one",
+    ("xray:PutTraceSegments", "*"): "the collector sidecar, when configured, sends the "
+    "remediator's spans to X-Ray with the task role; the code itself calls no X-Ray API",
+    ("xray:PutTelemetryRecords", "*"): "as xray:PutTraceSegments (the collector's own health)",
 }
 # "*" resources that AWS requires, and why; nowhere else.
 STAR_ALLOWED = {
     ("execution", "ecr:GetAuthorizationToken"): "has no resource-level permissions",
+    ("task", "xray:PutTraceSegments"): "has no resource-level permissions",
+    ("task", "xray:PutTelemetryRecords"): "has no resource-level permissions",
 }
 
 

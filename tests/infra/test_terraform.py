@@ -275,7 +275,7 @@ def test_container_health_check_logs_and_shutdown(tf: Terraform):
     task = tf.resource("aws_ecs_task_definition", "remediator")
     assert task["requires_compatibilities"] == ["FARGATE"]
     assert task["network_mode"] == "awsvpc"
-    assert task["container_definitions"] == "${jsonencode([local.remediator_container])}"
+    assert task["container_definitions"] == "${jsonencode(local.task_containers)}"
     assert task["task_role_arn"] != task["execution_role_arn"]
 
 

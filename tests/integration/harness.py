@@ -8,19 +8,28 @@ import os
 import subprocess
 import sys
 import uuid
+import zipfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from observability import AuditTrail, SqsTrigger
+from observability import AuditTrail, SqsTrigger, context_from
 from observability.clients import AwsClients
 from observability.metrics import Metrics
 from observability.settings import Settings
+from observability.triggers import (
+    EcsTaskTrigger,
+    EventBridgeTrigger,
+    LambdaTrigger,
+    StepFunctionsTrigger,
+    Trigger,
+)
 from remediator.consumer import SignalConsumer
 from remediator.remediation import Remediator
 from remediator.service import Service
 from remediator.settings import RemediatorSettings
-from tests.conftest import REGION, Clock
+from tests.conftest import REGION, Clock, drain
+from tests.integration.recorded import Recorded
 
 
 def count_calls(clients: AwsClients) -> Counter[str]:
@@ -134,8 +143,6 @@ class Stack:
 
     def work(self, wait: int = 0) -> list[dict[str, Any]]:
         """Every trigger message waiting on the work queue (received and deleted)."""
-        from tests.conftest import drain
-
         return [
             {
                 "body": json.loads(m["Body"]),
@@ -151,7 +158,9 @@ class Stack:
         for message in messages:
             batch = message["batch_id"]
             try:
-                with self.trail.batch(job, batch, trigger=self.trigger(batch)) as run:
+                with self.trail.batch(
+                    job, batch, trigger=self.trigger(batch), parent=context_from(message)
+                ) as run:
                     assert run.attempt == int(message["attempt"])
                     behave(batch)
             except RuntimeError:
@@ -339,3 +348,131 @@ class DemoKeep:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class Spans:
+    """What the OpenTelemetry SDK recorded, in memory, while `recording()` was on."""
+
+    def __init__(self, service: str = "test") -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+
+    def all(self) -> list[Recorded]:
+        return [Recorded.of(s) for s in self.exporter.get_finished_spans()]
+
+    def named(self, name: str, spans: Iterable[Recorded] | None = None) -> list[Recorded]:
+        return [s for s in (self.all() if spans is None else spans) if s.name == name]
+
+
+def one(spans: Iterable[Recorded], name: str, **attributes: Any) -> Recorded:
+    """The single span of that name whose attributes include these."""
+    found = [
+        s
+        for s in spans
+        if s.name == name and all(s.attributes.get(k) == v for k, v in attributes.items())
+    ]
+    assert len(found) == 1, f"{len(found)} spans {name} {attributes}: {[s.name for s in spans]}"
+    return found[0]
+
+
+def children(spans: Iterable[Recorded], parent: Recorded) -> list[Recorded]:
+    return sorted((s for s in spans if s.parent_id == parent.span_id), key=lambda s: s.start_ns)
+
+
+class TriggerTargets:
+    """One target of every kind on the moto server, and what each of them received."""
+
+    def __init__(self, clients: AwsClients, fired_by: AwsClients) -> None:
+        self.clients = clients
+        uid = uuid.uuid4().hex[:8]
+        role = clients.client("iam").create_role(
+            RoleName=f"r-{uid}", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("handler.py", "def handle(event, context):\n    return event\n")
+        clients.client("lambda").create_function(
+            FunctionName=f"fn-{uid}",
+            Runtime="python3.11",
+            Role=role,
+            Handler="handler.handle",
+            Code={"ZipFile": code.getvalue()},
+        )
+        self.machine = clients.client("stepfunctions").create_state_machine(
+            name=f"sm-{uid}",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            roleArn=role,
+        )["stateMachineArn"]
+        events = clients.client("events")
+        events.create_event_bus(Name=f"bus-{uid}")
+        sqs = clients.sqs()
+        self.work_queue = sqs.create_queue(QueueName=f"work-{uid}")["QueueUrl"]
+        self.event_sink = sqs.create_queue(QueueName=f"events-{uid}")["QueueUrl"]
+        sink_arn = sqs.get_queue_attributes(QueueUrl=self.event_sink, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        pattern = json.dumps({"source": [f"pipelines-{uid}"]})
+        events.put_rule(Name="r", EventBusName=f"bus-{uid}", EventPattern=pattern)
+        events.put_targets(
+            Rule="r", EventBusName=f"bus-{uid}", Targets=[{"Id": "q", "Arn": sink_arn}]
+        )
+        self.cluster = f"cl-{uid}"
+        ecs = clients.client("ecs")
+        ecs.create_cluster(clusterName=self.cluster)
+        ecs.register_task_definition(
+            family=f"worker-{uid}",
+            containerDefinitions=[{"name": "worker", "image": "worker:1", "memory": 512}],
+        )
+        self.triggers: dict[str, Trigger] = {
+            "sqs": SqsTrigger(queue_url=self.work_queue, body={"m": 1}),
+            "lambda": LambdaTrigger(function_name=f"fn-{uid}", payload={"m": 1}),
+            "stepfunctions": StepFunctionsTrigger(state_machine_arn=self.machine, input={"m": 1}),
+            "eventbridge": EventBridgeTrigger(
+                source=f"pipelines-{uid}", detail={"m": 1}, event_bus_name=f"bus-{uid}"
+            ),
+            "ecs": EcsTaskTrigger(
+                cluster=self.cluster,
+                task_definition=f"worker-{uid}",
+                container_name="worker",
+                subnets=["subnet-0123456789abcdef0"],
+            ),
+        }
+        # Fargate needs subnets, and moto cannot attach network interfaces to tasks: it runs
+        # the task without the network block once the trigger has been checked.
+        fired_by.client("ecs").meta.events.register(
+            "before-parameter-build.ecs.RunTask",
+            lambda params, **_: params.pop("networkConfiguration", None),
+        )
+        # moto runs no function: what the invoke carried is read as it is sent.
+        self.invoked: list[dict[str, Any]] = []
+        fired_by.client("lambda").meta.events.register(
+            "provide-client-params.lambda.Invoke",
+            lambda params, **_: self.invoked.append(json.loads(params["Payload"])),
+        )
+
+    def received(self) -> dict[str, Any]:
+        """kind -> the carrier its re-run would read: the SQS message, the Lambda payload,
+        the execution's input, the EventBridge event, the task's environment."""
+        sfn, ecs = self.clients.client("stepfunctions"), self.clients.client("ecs")
+        [execution] = sfn.list_executions(stateMachineArn=self.machine)["executions"]
+        [task_arn] = ecs.list_tasks(cluster=self.cluster)["taskArns"]
+        [task] = ecs.describe_tasks(cluster=self.cluster, tasks=[task_arn])["tasks"]
+        [override] = task["overrides"]["containerOverrides"]
+        [message] = drain(self.clients.sqs(), self.work_queue)
+        [event] = drain(self.clients.sqs(), self.event_sink)
+        [payload] = self.invoked
+        return {
+            "sqs": message,
+            "lambda": payload,
+            "stepfunctions": json.loads(
+                sfn.describe_execution(executionArn=execution["executionArn"])["input"]
+            ),
+            "eventbridge": json.loads(event["Body"]),
+            "ecs": {e["name"]: e["value"] for e in override["environment"]},
+        }

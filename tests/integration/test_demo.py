@@ -49,6 +49,24 @@ def test_make_demo_from_another_directory_tells_the_whole_story_in_under_a_minut
     assert rows["2024-05"][1:3] == ["SUCCESS", "2"]
     assert rows["2024-09"][1:3] == ["EXHAUSTED", "3"]
 
+    # The trace of the healed month, from the spans the SDK recorded during the demo.
+    trace = out[out.index("The trace of 2024-05") :].splitlines()
+    assert trace[2].startswith("trace ")
+    assert "(X-Ray: 1-" in trace[2]
+    labels = [line[23:].split("|")[0].rstrip() for line in trace[3:] if "|" in line]
+    assert labels[0] == "batch run 2024-05 attempt 1 (pipeline): FAILED !"
+    assert "  SNS.Publish FAILED" in labels
+    assert "    signal queued" in labels
+    # The retry hangs under the remediation that fired it, whichever path (signal or sweep).
+    [fix] = [i for i, text in enumerate(labels) if "remediate (" in text and "triggered" in text]
+    depth = len(labels[fix]) - len(labels[fix].lstrip())
+    after = labels[fix + 1 :]
+    assert " " * (depth + 2) + "re-trigger sqs" in after
+    assert " " * (depth + 4) + "batch run 2024-05 attempt 2 (worker): SUCCESS" in after
+    offsets = [float(line.split()[0].rstrip("s")) for line in trace[3:] if "|" in line]
+    assert offsets[0] == 0.0
+    assert max(offsets) > 0
+
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -1,0 +1,374 @@
+"""OpenTelemetry traces: spans when an SDK is configured, the W3C context on every hop.
+
+Only the OpenTelemetry API is a dependency, and it is a no-op until an SDK is configured: by
+the application (`opentelemetry.trace.set_tracer_provider`), or from the standard OTEL_*
+variables with `configure_tracing()` (the `traces` extra: SDK and OTLP/HTTP exporter). While
+none is, the library starts no span: each helper here looks at the provider first and
+returns at once, so a batch costs what it cost before.
+
+The context travels as a W3C `traceparent` (see `observability.traceids`): an SNS message
+attribute on the failure signal, then on every re-trigger, and `context_from(...)` reads it
+back from whatever carried it, for `trail.batch(..., parent=...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+    TracerProvider,
+    format_span_id,
+    format_trace_id,
+)
+
+from observability.traceids import (
+    TRACEPARENT,
+    TRACEPARENT_ENV,
+    anchor_span_id,
+    format_traceparent,
+    is_trace_id,
+    parse_traceparent,
+)
+
+__all__ = [
+    "SpanKind",
+    "anchor_context",
+    "aws_call",
+    "configure_tracing",
+    "context_from",
+    "current_trace_id",
+    "enabled",
+    "exporter_wanted",
+    "mark_error",
+    "remote_context",
+    "span",
+    "trace_id_of",
+    "traceparent",
+    "tracer",
+    "use_provider",
+]
+
+log = logging.getLogger("observability")
+
+_NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+_NULL: AbstractContextManager[None] = nullcontext()
+_override: TracerProvider | None = None
+_tracers: tuple[TracerProvider | None, dict[str, Tracer]] = (None, {})
+_lock = threading.Lock()
+_VERSION = "0.1.0"
+
+
+# -- is anything listening? ----------------------------------------------------------------
+
+
+def provider() -> TracerProvider:
+    """The provider spans go to: `use_provider`'s inside its block, else the global one."""
+    return _override or trace.get_tracer_provider()
+
+
+def enabled() -> bool:
+    """True when an SDK is configured: only then does this library start spans."""
+    return not isinstance(_override or trace.get_tracer_provider(), _NO_SDK)
+
+
+def tracer(scope: str = "observability") -> Tracer:
+    """The tracer of one instrumentation scope (`observability`, `remediator`), cached."""
+    global _tracers
+    current = provider()
+    owner, found = _tracers
+    if owner is not current:
+        with _lock:
+            owner, found = _tracers
+            if owner is not current:
+                found = {}
+                _tracers = (current, found)
+    cached = found.get(scope)
+    if cached is None:
+        cached = found[scope] = current.get_tracer(scope, _VERSION)
+    return cached
+
+
+@contextmanager
+def use_provider(chosen: TracerProvider) -> Iterator[TracerProvider]:
+    """Send this library's spans to `chosen` inside the block, whatever the global provider
+    is (the demo, tests: the global one can be set only once per process)."""
+    global _override
+    previous, _override = _override, chosen
+    try:
+        yield chosen
+    finally:
+        _override = previous
+
+
+# -- spans ---------------------------------------------------------------------------------
+
+
+def span(
+    name: str,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, Any] | None = None,
+    context: Context | None = None,
+    scope: str = "observability",
+) -> AbstractContextManager[Span | None]:
+    """A span, current inside the block; `None` and no work at all when tracing is off."""
+    if not enabled():
+        return _NULL
+    return _started(name, kind, attributes, context, scope)
+
+
+@contextmanager
+def _started(
+    name: str,
+    kind: SpanKind,
+    attributes: Mapping[str, Any] | None,
+    context: Context | None,
+    scope: str,
+) -> Iterator[Span]:
+    with tracer(scope).start_as_current_span(
+        name,
+        context=context,
+        kind=kind,
+        attributes=dict(attributes) if attributes else None,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as current:
+        try:
+            yield current
+        except BaseException as exc:
+            mark_error(current, exc)
+            raise
+
+
+def mark_error(target: Span, exc: BaseException) -> None:
+    """Record an exception on a span: its type as `error.type`, the status ERROR."""
+    target.set_attribute("error.type", type(exc).__name__)
+    target.record_exception(exc)
+    target.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:256]))
+
+
+def aws_call(
+    service: str,
+    operation: str,
+    *,
+    table: str | None = None,
+    destination: str | None = None,
+    events: Sequence[Mapping[str, Any]] = (),
+    status: object = None,
+    archive: bool = False,
+    kind: SpanKind = SpanKind.CLIENT,
+) -> AbstractContextManager[Span | None]:
+    """A span around one AWS call (`DynamoDB.UpdateItem`, `SNS.Publish`), named as the
+    OpenTelemetry AWS SDK conventions name them; `events` are the audit events it writes,
+    `status` the batch status it sets, `archive` that it moves older events out of an item."""
+    if not enabled():
+        return _NULL
+    attributes: dict[str, Any] = {
+        "rpc.system": "aws-api",
+        "rpc.service": service,
+        "rpc.method": operation,
+    }
+    if table is not None:
+        attributes["aws.dynamodb.table_names"] = [table]
+    if destination is not None:
+        attributes["messaging.system"] = f"aws_{service.lower()}"
+        attributes["messaging.destination.name"] = destination.rsplit(":", 1)[-1]
+    if events:
+        attributes["audit.events"] = [str(e.get("event", "")) for e in events]
+    if isinstance(status, str):
+        attributes["audit.status"] = status
+    if archive:
+        attributes["audit.archive"] = True
+    return _started(f"{service}.{operation}", kind, attributes, None, "observability")
+
+
+# -- context ---------------------------------------------------------------------------------
+
+
+def remote_context(trace_id: str, span_id: str, *, sampled: bool = True) -> Context:
+    """A context whose parent is a span of another process (or of the past)."""
+    parent = SpanContext(
+        trace_id=int(trace_id, 16),
+        span_id=int(span_id, 16),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(parent), Context())
+
+
+def anchor_context(trace_id: str | None) -> Context | None:
+    """The batch's trace when no span of it is at hand (`traceids.anchor_span_id`); None
+    for an id that is not a W3C trace id (items written before traces existed)."""
+    if not is_trace_id(trace_id):
+        return None
+    assert trace_id is not None
+    return remote_context(trace_id, anchor_span_id(trace_id))
+
+
+def _span_context(context: Context | None = None) -> SpanContext:
+    return trace.get_current_span(context).get_span_context()
+
+
+def trace_id_of(context: Context | None) -> str | None:
+    """The W3C trace id of a context (the current one when None), or None."""
+    found = _span_context(context)
+    return format_trace_id(found.trace_id) if found.is_valid else None
+
+
+def current_trace_id() -> str | None:
+    return trace_id_of(None)
+
+
+def traceparent(context: Context | None = None) -> str | None:
+    """The `traceparent` that makes the next hop a child of the current span (or of
+    `context`'s); None when there is none."""
+    found = _span_context(context)
+    if not found.is_valid:
+        return None
+    return format_traceparent(
+        format_trace_id(found.trace_id),
+        format_span_id(found.span_id),
+        sampled=found.trace_flags.sampled,
+    )
+
+
+def _attribute(attributes: object) -> object:
+    """The traceparent in a map of SQS or SNS message attributes, in any of their spellings."""
+    if not isinstance(attributes, Mapping):
+        return None
+    value = attributes.get(TRACEPARENT)
+    if isinstance(value, Mapping):
+        # boto3 SQS: StringValue; Lambda's SQS event: stringValue; SNS envelope: Value.
+        for name in ("StringValue", "stringValue", "Value"):
+            if isinstance(value.get(name), str):
+                return value[name]
+        return None
+    return value
+
+
+def _find(source: object, depth: int = 0) -> object:
+    if isinstance(source, str) or source is None or depth > 3:
+        return source
+    if not isinstance(source, Mapping):
+        return None
+    for key in (TRACEPARENT, TRACEPARENT_ENV):
+        if isinstance(source.get(key), str):
+            return source[key]
+    for key in ("MessageAttributes", "messageAttributes"):
+        if key in source:
+            return _attribute(source[key])
+    if isinstance(source.get("detail"), Mapping):  # an EventBridge event
+        return _find(source["detail"], depth + 1)
+    records = source.get("Records")
+    if isinstance(records, list) and len(records) == 1:  # a Lambda event of one message
+        record = records[0]
+        if isinstance(record, Mapping) and isinstance(record.get("Sns"), Mapping):
+            return _find(record["Sns"], depth + 1)
+        return _find(record, depth + 1)
+    return None
+
+
+def context_from(source: object) -> Context | None:
+    """The trace context a re-run was started with, for `trail.batch(..., parent=...)`.
+
+    `source` is whatever carried it: a `traceparent` string; an SQS message as boto3 returns
+    it, or a Lambda SQS event (of one record); a Step Functions input, a Lambda payload or
+    an EventBridge event or its `detail` (a `traceparent` field); `os.environ` of an ECS
+    task (`TRACEPARENT`). None when it carries no valid one: the run then starts its own.
+    """
+    parsed = parse_traceparent(_find(source))
+    if parsed is None:
+        return None
+    trace_id, span_id, sampled = parsed
+    return remote_context(trace_id, span_id, sampled=sampled)
+
+
+# -- the SDK, from the environment -----------------------------------------------------------
+
+_EXPORTERS = ("otlp", "console")
+
+
+def exporter_wanted(environ: Mapping[str, str]) -> str | None:
+    """The exporter the standard OTEL_* variables ask for (`otlp`, `console`), or None.
+
+    An OTLP endpoint alone asks for `otlp`. OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none,
+    an exporter not shipped here, or an OTLP protocol other than http/protobuf: None.
+    """
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    if exporter == "none" or not (exporter or endpoint):
+        return None
+    exporter = exporter or "otlp"
+    if exporter not in _EXPORTERS:
+        log.warning("OTEL_TRACES_EXPORTER=%s: only %s are supported", exporter, _EXPORTERS)
+        return None
+    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    if exporter == "otlp" and protocol != "http/protobuf":
+        log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s: only http/protobuf is supported", protocol)
+        return None
+    return exporter
+
+
+def configure_tracing(
+    service_name: str = "pipeline", *, environ: Mapping[str, str] | None = None
+) -> bool:
+    """Set up the OpenTelemetry SDK from the standard OTEL_* variables; True if it did.
+
+    It does so only when asked: OTEL_TRACES_EXPORTER is `otlp` (or `console`), or an OTLP
+    endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).
+    OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none keep it off, and a provider the
+    application set already is left alone. Spans go out over OTLP/HTTP in batches (the
+    OTEL_BSP_* and OTEL_EXPORTER_OTLP_* variables apply); `service_name` is used unless
+    OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names one. Needs the `traces` extra.
+    """
+    exporter = exporter_wanted(os.environ if environ is None else environ)
+    if exporter is None:
+        return False
+    if not isinstance(trace.get_tracer_provider(), _NO_SDK):
+        return False  # the application configured its own
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            ConsoleSpanExporter,
+            SpanExporter,
+        )
+    except ImportError:
+        log.warning(
+            "OTEL_* variables ask for traces, but the OpenTelemetry SDK is not installed: "
+            "pip install 'self-healing-pipelines[traces]'"
+        )
+        return False
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: service_name}))
+    chosen = SdkTracerProvider(resource=resource)
+    span_exporter: SpanExporter = (
+        OTLPSpanExporter() if exporter == "otlp" else ConsoleSpanExporter()
+    )
+    chosen.add_span_processor(BatchSpanProcessor(span_exporter))
+    trace.set_tracer_provider(chosen)
+    return True
