@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.audit import AuditStore
+from observability.backoff import MAX_ATTEMPTS_LIMIT
 from observability.clients import AwsClients
 from observability.errors import ConfigError, ObservabilityError
 from observability.keys import BatchKey, exhausted_partitions, failed_partitions, validate_id
@@ -34,6 +35,7 @@ from remediator.demo import run_demo
 from remediator.diagnose import explain
 from remediator.doctor import FAIL, examine
 from remediator.errors import RemediatorError
+from remediator.job_policy import apply_change, parse_json_argument, render_policy
 from remediator.provision import bootstrap
 from remediator.remediation import Remediator
 from remediator.render import (
@@ -201,6 +203,8 @@ def cmd_failed(ctx: Context) -> int:
             if s.status in TERMINAL_FAILURES
         ]
         states.sort(key=lambda s: (s.job_id, s.batch_id))
+    if ctx.args.rule:
+        states = [s for s in states if s.rule == ctx.args.rule]
     if ctx.args.output == "json":
         ctx.json([s.as_dict() for s in states])
     elif states:
@@ -272,7 +276,9 @@ def cmd_replay(ctx: Context) -> int:
     for index, state in enumerate(chosen):
         if index:
             time.sleep(pause)  # a replay of hundreds must not stampede the downstream
-        outcome = remediator.replay(state, operator=operator, reason=args.reason)
+        outcome = remediator.replay(
+            state, operator=operator, reason=args.reason, max_attempts=args.max_attempts
+        )
         progress.step()
         results.append({"batch_id": state.batch_id, "outcome": outcome.kind, **outcome.detail})
         if args.output != "json" and not progress.show:
@@ -283,6 +289,13 @@ def cmd_replay(ctx: Context) -> int:
         ctx.json({"dry_run": False, "operator": operator, "results": results})
     failed = [r for r in results if r["outcome"] != "triggered"]
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _attempts(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ATTEMPTS_LIMIT}")
+    return value
 
 
 def _positive(text: str) -> float:
@@ -397,6 +410,47 @@ def _debug(p: argparse.ArgumentParser, default: bool | None = None) -> None:
     )
 
 
+def cmd_policy(ctx: Context) -> int:
+    args = ctx.args
+    job = validate_id("job_id", args.job)
+    store = ctx.store()
+    if args.action == "show":
+        policy = store.job_policy(job)
+        if args.output == "json":
+            empty = {"job_id": job, "retry": None, "trigger": None}
+            ctx.json(policy.as_dict() if policy else empty)
+        else:
+            ctx.print(render_policy(policy, job))
+        return EXIT_OK
+    operator = args.operator or _operator()
+    if args.action == "set":
+        if args.retry is None and args.trigger is None:
+            raise UsageError("policy set: give --retry JSON and/or --trigger JSON (or @file)")
+        before, after = apply_change(
+            store,
+            job,
+            actor=operator,
+            now=ctx.now(),
+            retry=parse_json_argument("--retry", args.retry) if args.retry else None,
+            trigger=parse_json_argument("--trigger", args.trigger) if args.trigger else None,
+        )
+    else:
+        both = not (args.retry_only or args.trigger_only)
+        before, after = apply_change(
+            store,
+            job,
+            actor=operator,
+            now=ctx.now(),
+            clear_retry=both or args.retry_only,
+            clear_trigger=both or args.trigger_only,
+        )
+    if args.output == "json":
+        ctx.json({"before": before.as_dict() if before else None, "after": after.as_dict()})
+    else:
+        ctx.print(render_policy(after, job))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="remediator",
@@ -481,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
         "remediator failed --job ingest-sales",
     )
     p.add_argument("--job", help="only this job")
+    p.add_argument("--rule", help="only failures governed by this retry rule ('never' too)")
     _output(p)
 
     p = command(
@@ -501,6 +556,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rate", type=_positive, default=5.0, help="re-triggers per second at most (default 5)"
     )
+    p.add_argument(
+        "--max-attempts",
+        type=_attempts,
+        help="attempts this replay may use (default: the cap of the failure's rule)",
+    )
+    _output(p)
+
+    p = command(
+        "policy",
+        cmd_policy,
+        "a job's default retry policy and trigger (for batches that bring none): show, set, "
+        "clear; every change audited",
+        "remediator policy set ingest-sales --retry "
+        """'{"rules":[{"name":"timeouts","errors":["TimeoutError"],"max_attempts":5}]}'""",
+    )
+    p.add_argument("action", choices=("show", "set", "clear"))
+    p.add_argument("job")
+    p.add_argument("--retry", help="set: the retry policy as JSON (or @file)")
+    p.add_argument("--trigger", help="set: the default trigger as JSON (or @file)")
+    p.add_argument("--retry-only", action="store_true", help="clear: only the retry policy")
+    p.add_argument("--trigger-only", action="store_true", help="clear: only the trigger")
+    p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
     _output(p)
     return parser
 

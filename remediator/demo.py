@@ -1,7 +1,8 @@
 """`remediator demo`: the whole story on an embedded local AWS, told as it happens.
 
-A 12-month pipeline records every batch. Month 5 fails once and is healed by the
-remediator's retry; month 9 fails every time, ends EXHAUSTED and raises an alert. A worker
+A 12-month pipeline records every batch, with a retry policy: a warehouse timeout is
+retried, a bad record never is. Month 5 times out once and is healed by the remediator's
+retry; month 9 has a bad record, so its rule makes it EXHAUSTED at once, with an alert. A worker
 consumes the trigger queue and re-runs batches through the producer library. The timeline
 is read back from the audit table itself: what it prints is what the trail recorded. Then
 the trace of month 5, from spans the OpenTelemetry SDK recorded in memory as it happened
@@ -21,7 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from observability import AuditTrail, SqsTrigger, context_from, tracing
+from observability import (
+    AuditTrail,
+    RetryPolicy,
+    RetryRule,
+    SqsTrigger,
+    context_from,
+    tracing,
+)
 from observability.clients import AwsClients
 from observability.metrics import Metrics
 from observability.models import AuditEvent, Status, from_iso, iso
@@ -56,6 +64,23 @@ class WarehouseTimeout(Exception):
 
 class BadRecord(Exception):
     """The kind of failure no retry fixes."""
+
+
+# The pipeline's own retry policy, stored with each batch (on the demo's time scale): a
+# timeout is retried up to three attempts, a bad record never; anything else follows the
+# settings' default rule.
+RETRY = RetryPolicy(
+    rules=(
+        RetryRule(
+            "warehouse",
+            errors=("WarehouseTimeout", "TimeoutError"),
+            max_attempts=3,
+            base_seconds=0.5,
+            max_seconds=2,
+        ),
+    ),
+    never=("BadRecord",),
+)
 
 
 def load_month(month: str, attempt: int) -> None:
@@ -102,15 +127,19 @@ class Timeline:
             return
         self.seen.add((e.batch_id, e.version))
         detail = f"attempt {e.attempt}"
-        if e.error_type:
+        if e.error_type and e.error_message:
             detail += f"  {e.error_type}: {e.error_message}"
         if "next_retry_at" in e.detail:
             wait = (from_iso(e.detail["next_retry_at"]) - from_iso(e.at)).total_seconds()
-            detail += f"  (retry in {max(wait, 0):.1f}s)"
+            detail += f"  (retry in {max(wait, 0):.1f}s"
+            if "rule" in e.detail:
+                detail += f', rule "{e.detail["rule"]}": {e.detail.get("episode_attempt")} of '
+                detail += f"{e.detail.get('max_attempts')} attempts"
+            detail += ")"
         if "recovered_after_seconds" in e.detail:
             detail += f"  (healed {e.detail['recovered_after_seconds']:.1f}s after the failure)"
         if "reason" in e.detail and e.event.value == "EXHAUSTED":
-            detail += f"  reason: {e.detail['reason']}"
+            detail += f"  {e.detail.get('why') or 'reason: ' + e.detail['reason']}"
         what = f"{e.batch_id}  {self.style.status(e.event.value):<16}"
         if not self.style.colour:
             what = f"{e.batch_id}  {e.event.value:<16}"
@@ -176,7 +205,9 @@ class Demo:
         failed = []
         for month in self.pipeline.pending(JOB, MONTHS):
             try:
-                with self.pipeline.batch(JOB, month, trigger=self.trigger(month)) as run:
+                with self.pipeline.batch(
+                    JOB, month, trigger=self.trigger(month), retry=RETRY
+                ) as run:
                     load_month(month, run.attempt)
             except (WarehouseTimeout, BadRecord):
                 failed.append(month)
@@ -197,7 +228,11 @@ class Demo:
                 try:
                     # The re-run joins the failure's trace through the trigger's context.
                     with self.worker.batch(
-                        JOB, month, trigger=self.trigger(month), parent=context_from(message)
+                        JOB,
+                        month,
+                        trigger=self.trigger(month),
+                        retry=RETRY,
+                        parent=context_from(message),
                     ) as run:
                         load_month(month, run.attempt)
                 except (WarehouseTimeout, BadRecord):
@@ -280,8 +315,9 @@ def run_demo(
             f"{style.bold('Self-healing pipelines: the story on a local AWS')} ({endpoint})\n"
             f"  table {demo.resources.table_name}, topic, signal queue (+DLQ), alerts queue: "
             "created by `remediator bootstrap`\n"
-            f"  job {JOB}: 12 monthly batches; {FLAKY} fails once, {BROKEN} fails every time\n"
-            "  retries: at most 3 attempts, full-jitter backoff from 0.5 s\n\n"
+            f"  job {JOB}: 12 monthly batches; {FLAKY} times out once, {BROKEN} has a bad record\n"
+            '  retry policy: rule "warehouse" (WarehouseTimeout) 3 attempts, full-jitter backoff\n'
+            "  from 0.5 s; BadRecord never retried\n\n"
         )
         _daemon(demo.run_remediator, "remediator")
         _daemon(demo.work_loop, "worker")
@@ -314,7 +350,12 @@ def run_demo(
             f"\n  pending(): {pending} - a restarted pipeline would run only these.\n"
             f"  {FLAKY}: {'healed by the remediator on attempt 2' if healed else 'NOT healed'}\n"
             f"  {BROKEN}: "
-            f"{'EXHAUSTED after 3 attempts, alert sent' if exhausted else 'NOT exhausted'}\n"
+            + (
+                "EXHAUSTED at once (BadRecord is never retried), alert sent"
+                if exhausted
+                else "NOT exhausted"
+            )
+            + "\n"
             f"  done in {seconds:.1f}s\n"
         )
         result = DemoResult(healed, exhausted, len(demo.alerts), seconds)

@@ -106,6 +106,16 @@ def shown_attempt(state: BatchState) -> int:
     return state.attempt + 1 if state.status is Status.RETRYING else state.attempt
 
 
+def rule_note(state: BatchState) -> str:
+    """Which rule governs a failure and where its episode stands: `rule "timeouts" 2 of 5`,
+    or `never retried`."""
+    if state.rule == "never":
+        return "never retried"
+    if state.cap:
+        return f'rule "{state.rule}" {state.episode_attempt} of {state.cap}'
+    return f'rule "{state.rule}"'
+
+
 def status_counts(states: Sequence[BatchState]) -> dict[str, int]:
     counts = {status.value: 0 for status in Status}
     for state in states:
@@ -132,6 +142,8 @@ def status_table(
     for s in states:
         stale = is_stale(s, now, stale_after_seconds)
         note = s.error_type or ""
+        if s.rule and s.status in (Status.FAILED, Status.EXHAUSTED):
+            note += f" ({rule_note(s)})"
         if stale:
             note = style.status("STALE") + f" no heartbeat {relative(s.heartbeat_at, now)}"
         rows.append(
@@ -161,11 +173,14 @@ def failed_table(states: Sequence[BatchState], now: datetime, style: Style) -> s
             str(s.attempt),
             relative(s.updated_at, now),
             due(s.next_retry_at, now),
+            rule_note(s) if s.rule else "",
             f"{s.error_type or ''}: {s.error_message or ''}".strip(": "),
         ]
         for s in states
     ]
-    return table(["JOB", "BATCH", "STATUS", "ATTEMPT", "UPDATED", "NEXT RETRY", "ERROR"], rows)
+    return table(
+        ["JOB", "BATCH", "STATUS", "ATTEMPT", "UPDATED", "NEXT RETRY", "RULE", "ERROR"], rows
+    )
 
 
 def replay_plan(states: Sequence[BatchState], style: Style) -> str:
@@ -226,9 +241,17 @@ def history_table(events: Sequence[AuditEvent], style: Style) -> str:
         detail = e.error_type or ""
         if e.error_message:
             detail += f": {e.error_message}"
-        for key in ("reason", "response_id", "next_retry_at", "operator"):
-            if key in e.detail:
+        for key in ("reason", "response_id", "next_retry_at", "operator", "max_attempts"):
+            if key in e.detail and not (key == "max_attempts" and "rule" in e.detail):
                 detail += f" {key}={e.detail[key]}"
+        if "why" in e.detail:
+            detail += f" ({e.detail['why']})"
+        elif "rule" in e.detail and "max_attempts" in e.detail:
+            rule = e.detail["rule"]
+            detail += f' (rule "{rule}": {e.detail.get("episode_attempt")} of '
+            detail += f"{e.detail['max_attempts']} attempts)"
+        elif "rule" in e.detail:
+            detail += f' (rule "{e.detail["rule"]}")'
         rows.append([e.at, style.status(e.event.value), str(e.attempt), e.actor, detail.strip()])
     text = table(["AT", "EVENT", "ATTEMPT", "ACTOR", "DETAIL"], rows)
     # Each trace once, in the form the X-Ray and CloudWatch consoles take as it is.

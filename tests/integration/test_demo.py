@@ -43,11 +43,14 @@ def test_make_demo_from_another_directory_tells_the_whole_story_in_under_a_minut
     assert "2024-09  EXHAUSTED" in out
     assert "ALERT" in out
     assert "2024-05: healed by the remediator on attempt 2" in out
-    assert "2024-09: EXHAUSTED after 3 attempts, alert sent" in out
+    assert "2024-09: EXHAUSTED at once (BadRecord is never retried), alert sent" in out
+    # The timeline says which rule decided each failure.
+    assert 'rule "warehouse": 1 of 3 attempts' in out
+    assert "2024-09  EXHAUSTED         attempt 1  BadRecord is never retried (batch policy)" in out
     assert "\033[" not in out  # piped: no colour
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("2024-")}
     assert rows["2024-05"][1:3] == ["SUCCESS", "2"]
-    assert rows["2024-09"][1:3] == ["EXHAUSTED", "3"]
+    assert rows["2024-09"][1:3] == ["EXHAUSTED", "1"]
 
     # The trace of the healed month, from the spans the SDK recorded during the demo.
     trace = out[out.index("The trace of 2024-05") :].splitlines()

@@ -1,0 +1,85 @@
+"""`remediator policy`: a job's default retry policy and trigger, shown, set and cleared.
+
+The logic of a change (what is written, on which condition, how it is audited) is
+`observability.jobs.change_policy`'s; this module reads what a person typed and shows the
+result.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from observability.audit import AuditStore, ConditionFailed
+from observability.errors import ConcurrentChange, InvalidInput
+from observability.jobs import JobPolicy, change_policy
+from observability.retry import RetryPolicy
+from observability.triggers import trigger_from_dict
+
+__all__ = ["apply_change", "parse_json_argument", "render_policy"]
+
+
+def parse_json_argument(option: str, text: str) -> Any:
+    """JSON given inline, or `@path` to a file holding it; InvalidInput naming the option."""
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(option, f"cannot read {text[1:]!r}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(option, f"is not JSON: {exc}") from None
+
+
+def apply_change(
+    store: AuditStore,
+    job_id: str,
+    *,
+    actor: str,
+    now: datetime,
+    retry: Any = None,
+    trigger: Any = None,
+    clear_retry: bool = False,
+    clear_trigger: bool = False,
+) -> tuple[JobPolicy | None, JobPolicy]:
+    """Validate, then write one audited change; returns (before, after)."""
+    changes: dict[str, Any] = {}
+    if retry is not None:
+        changes["retry"] = RetryPolicy.from_dict(retry)
+    if trigger is not None:
+        changes["trigger"] = trigger_from_dict(trigger) if isinstance(trigger, dict) else trigger
+    if clear_retry:
+        changes["retry"] = None
+    if clear_trigger:
+        changes["trigger"] = None
+    before = store.job_policy(job_id)
+    write = change_policy(before or JobPolicy(job_id), actor=actor, now=now, **changes)
+    try:
+        after = store.set_job_policy(write)
+    except ConditionFailed:
+        raise ConcurrentChange(
+            f"the policy of job {job_id!r} changed while this change was made: run it again"
+        ) from None
+    return before, after
+
+
+def render_policy(policy: JobPolicy | None, job_id: str) -> str:
+    if policy is None or (policy.retry is None and policy.trigger is None and not policy.changes):
+        return (
+            f"job {job_id}: no policy of its own (batches use their own, else the settings of "
+            "the process that recorded them)"
+        )
+    lines = [f"job {job_id} (version {policy.version}, {policy.updated_at} by {policy.updated_by})"]
+    retry = json.dumps(policy.retry.to_dict(), sort_keys=True) if policy.retry else "-"
+    trigger = json.dumps(policy.trigger, sort_keys=True) if policy.trigger else "-"
+    lines += [f"  retry:   {retry}", f"  trigger: {trigger}"]
+    if policy.changes:
+        lines.append("  changes (oldest first):")
+        for change in policy.changes:
+            old = change.get("old") or "-"
+            new = change.get("new") or "(cleared)"
+            lines.append(f"    {change['at']}  {change['by']}  {change['field']}: {old} -> {new}")
+    return "\n".join(lines)
