@@ -352,21 +352,32 @@ class AuditTrail:
         now = self.now()
         run_id = uuid.uuid4().hex
         trigger_json = trigger.to_json() if trigger else None
-        retry_json = StoredRetry(retry, self.defaults).to_json() if retry else self._stored_defaults
+        given = StoredRetry(retry, self.defaults).to_json() if retry else None
+
+        def retry_json(prev: BatchState | None) -> str:
+            """The policy the batch brought now, else the one it brought before (a policy
+            travels with its batch, re-runs included), with this process's defaults."""
+            if given is not None:
+                return given
+            if prev is None or not prev.retry or prev.retry == self._stored_defaults:
+                return self._stored_defaults
+            kept = StoredRetry.from_json(prev.retry)
+            own = kept.own if kept else None
+            return StoredRetry(own, self.defaults).to_json() if own else self._stored_defaults
 
         def plan(prev: BatchState | None) -> tuple[BatchState | None, Write]:
             if prev is None:
                 return None, start_new(
                     key, self.table, now=now, run_id=run_id, trace_id=trace_id or run_id,
                     actor=self.actor, trigger_json=trigger_json, incarnation=run_id[:16],
-                    retry_json=retry_json,
+                    retry_json=retry_json(None),
                 )  # fmt: skip
             held = holder(prev, now, self.settings.stale_after_seconds)
             if held:
                 raise BatchAlreadyRunning(key.job_id, key.batch_id, *held)
             return prev, start_again(
                 prev, self.table, now=now, run_id=run_id, actor=self.actor,
-                trigger_json=trigger_json, retry_json=retry_json, trace_id=trace_id,
+                trigger_json=trigger_json, retry_json=retry_json(prev), trace_id=trace_id,
             )  # fmt: skip
 
         # Optimistic: what this process last saw (from pending(), get() or its own writes)
