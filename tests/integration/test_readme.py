@@ -30,7 +30,7 @@ _BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 _FILE = re.compile(r"# ([\w-]+\.py)")
 _NOT_RUN = re.compile(r"# not run: \S.*")
 # Every file block, and the test below that runs it.
-RUN_HERE = {"pipeline.py", "worker.py", "handler.py", "task.py"}
+RUN_HERE = {"pipeline.py", "worker.py", "handler.py", "task.py", "retry_policy.py"}
 JOB = "ingest-orders"  # the quick start's job
 
 
@@ -212,3 +212,26 @@ def test_lambda_and_task_blocks_run_their_re_runs(tmp_path: Path, stack: Stack):
         state = stack.trail.get(JOB, month)
         assert state is not None
         assert (state.status, state.attempt) == (Status.SUCCESS, 2)
+
+
+def test_the_retry_policy_example_prints_a_policy_the_cli_takes(tmp_path: Path, stack: Stack):
+    import os
+
+    from observability import RetryPolicy
+    from tests.integration.harness import run_cli
+
+    save(tmp_path)
+    done = python("retry_policy.py", cwd=tmp_path, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    policy = RetryPolicy.from_json(done.stdout)
+    assert [r.name for r in policy.rules] == ["timeouts", "throttled"]
+    assert policy.never == ("SchemaError", "ValueError")
+    (tmp_path / "policy.json").write_text(done.stdout)
+    job = "ingest-sales"
+    set_ = run_cli(
+        stack.endpoint, stack.settings, "policy", "set", job, "--retry", f"@{tmp_path}/policy.json"
+    )
+    assert set_.returncode == 0, set_.stderr
+    stored = stack.trail.job_policy(job)
+    assert stored is not None
+    assert stored.retry == policy
