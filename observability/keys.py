@@ -19,6 +19,7 @@ swept, listed by `remediator failed`).
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 import zlib
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ __all__ = [
     "meta_key",
     "shard_of",
     "state_prefix",
+    "target_breaker_key",
     "validate_id",
 ]
 
@@ -171,6 +173,13 @@ def meta_key() -> tuple[str, str]:
 def breaker_key(job_id: str) -> tuple[str, str]:
     """The per-job circuit breaker item: in the job's partition, outside STATE#/ARCHIVE#."""
     return (job_pk(job_id), "BREAKER")
+
+
+def target_breaker_key(target: str) -> tuple[str, str]:
+    """The circuit breaker of one trigger target (`target` names it, see
+    remediator.triggers.target_of): outside every job's partition."""
+    digest = hashlib.sha256(target.encode("utf-8")).hexdigest()[:24]
+    return (f"TARGET{DELIMITER}{digest}", "BREAKER")
 
 
 def budget_key(window: str) -> tuple[str, str]:

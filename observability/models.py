@@ -185,6 +185,8 @@ class BatchState:
     cap: int | None = None
     deadline: str | None = None
     cap_override: int | None = None
+    refusals: int = 0
+    last_refusal: str | None = None
     events: tuple[Record, ...] | None = None
 
     @property
@@ -247,6 +249,8 @@ class BatchState:
             cap=_opt_int(data, "cap"),
             deadline=_text(data, "deadline"),
             cap_override=_opt_int(data, "cap_override"),
+            refusals=_int(data, "refusals"),
+            last_refusal=_text(data, "last_refusal"),
             events=events,
         )
 

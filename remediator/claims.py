@@ -69,6 +69,7 @@ def claim(
         "due_at": expires,
         "updated_at": iso(now),
     }
+    remove: tuple[str, ...] = ()
     if state.status is not Status.RETRYING:
         fields.update(
             status=Status.RETRYING.value,
@@ -76,11 +77,12 @@ def claim(
             pending_trigger=state.version + 1,
             due_pk=live_partition(state.key, cfg.shards),
         )
+        remove = ("refusals", "last_refusal")  # a new attempt: its refusals count afresh
     if attempt_floor is not None:
         fields["attempt_floor"] = attempt_floor
     if cap_override is not None:
         fields["cap_override"] = cap_override
-    return Write(key=state.key, condition=condition, values=values, set=fields)
+    return Write(key=state.key, condition=condition, values=values, set=fields, remove=remove)
 
 
 def _owned(claimed: BatchState, owner: str) -> tuple[str, dict[str, Scalar]]:
@@ -152,16 +154,17 @@ def recorded_late(claimed: BatchState, events: tuple[Record, ...]) -> Write:
     )
 
 
-def release(claimed: BatchState, *, owner: str, retry_at: datetime) -> Write:
-    """The trigger failed: keep the claim's RETRYING state but let its lease end at
-    `retry_at`, when any replica (this one included) may trigger the same attempt again."""
+def release(
+    claimed: BatchState, *, owner: str, retry_at: datetime, refusal: str | None = None
+) -> Write:
+    """The trigger did not go out: keep the claim's RETRYING state but let its lease end at
+    `retry_at`, when any replica (this one included) may trigger the same attempt again.
+    A `refusal` (the target refused for good) is counted: enough of them exhaust it."""
     condition, values = _owned(claimed, owner)
-    return Write(
-        key=claimed.key,
-        condition=condition,
-        values=values,
-        set={"lease_expires_at": iso(retry_at), "due_at": iso(retry_at)},
-    )
+    fields: dict[str, Scalar] = {"lease_expires_at": iso(retry_at), "due_at": iso(retry_at)}
+    if refusal is not None:
+        fields.update(refusals=claimed.refusals + 1, last_refusal=refusal)
+    return Write(key=claimed.key, condition=condition, values=values, set=fields)
 
 
 def exhaust(
@@ -172,10 +175,12 @@ def exhaust(
     now: datetime,
     reason: str,
     owner: str | None = None,
+    why: str = "",
 ) -> Write:
     """EXHAUSTED: listed under EXHAUSTED#, never swept, until a person replays it.
 
-    With `owner`, from a claim this replica holds (a batch found to have no trigger)."""
+    With `owner`, from a claim this replica holds (a batch found to have no trigger, or
+    whose target refused it); `why` is the one line people read."""
     fields, events = settle(
         state.key,
         cfg,
@@ -186,6 +191,9 @@ def exhaust(
         actor=actor,
         trace_id=state.trace_id,
         error_type=state.error_type,
+        governed=Governed(state.rule or "default", state.cap or 0, state.episode_attempt, why=why)
+        if why
+        else None,
     )
     values: dict[str, Scalar] = {":status": state.status.value, ":version": state.version}
     if owner:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.errors import StoreUnavailable
-from observability.keys import breaker_key, budget_key
+from observability.keys import budget_key
 from observability.models import iso
 
 if TYPE_CHECKING:
@@ -116,10 +116,14 @@ class RetryBudget:
 
 
 class CircuitBreaker:
-    """`failures` failed re-runs of one job within `window_seconds` pause its retries.
+    """`failures` distinct failures within `window_seconds` pause a scope's retries.
 
-    Opening is a conditional write, so exactly one replica wins it and sends the one alert.
-    Whether a job is paused is cached for a few seconds per replica to spare reads.
+    A scope is a job (its re-runs failed) or a trigger target (it refused or failed to take
+    re-triggers): a broken target pauses what goes to it, not the healthy batches of the
+    same job that use another. Each failure is counted once by its key (`batch#attempt`):
+    the keys go into a string set, and adding one twice (SQS delivers at least once) is a
+    no-op. Opening is a conditional write, so exactly one replica wins it and sends the
+    one alert. Whether a scope is paused is cached for a few seconds per replica.
     """
 
     def __init__(
@@ -139,80 +143,76 @@ class CircuitBreaker:
         self.pause = timedelta(seconds=pause_seconds)
         self._cache_seconds = cache_seconds
         self._ttl = timedelta(days=ttl_days)
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
         return self.failures > 0
 
-    def record_failure(self, job_id: str, now: datetime) -> str | None:
-        """Count one failed re-run; returns the pause's end when this call opened the circuit."""
+    def record_failure(self, scope: tuple[str, str], key: str, now: datetime) -> str | None:
+        """Count one failure (once per `key`); returns the pause's end when this call opened
+        the scope's circuit."""
         if not self.enabled:
             return None
-        key = breaker_key(job_id)
-        names = {"#failures": "failures", "#window_start": "window_start", "#exp": "expires_at"}
+        names = {"#seen": "seen", "#window_start": "window_start", "#exp": "expires_at"}
         expires = {"N": str(int((now + self._ttl).timestamp()))}
         cutoff = {"S": iso(now - self.window)}
         counted = self._item.update(
-            key,
-            UpdateExpression="ADD #failures :one SET #exp = :exp",
+            scope,
+            UpdateExpression="ADD #seen :key SET #exp = :exp",
             ConditionExpression="#window_start > :cutoff",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={":one": {"N": "1"}, ":cutoff": cutoff, ":exp": expires},
+            ExpressionAttributeValues={":key": {"SS": [key]}, ":cutoff": cutoff, ":exp": expires},
         )
-        if counted is None:  # no window yet, or it ended: start a new one at 1
+        if counted is None:  # no window yet, or it ended: start a new one with this failure
             counted = self._item.update(
-                key,
-                UpdateExpression="SET #failures = :one, #window_start = :now, #exp = :exp",
+                scope,
+                UpdateExpression="SET #seen = :key, #window_start = :now, #exp = :exp",
                 ConditionExpression=(
                     "attribute_not_exists(#window_start) OR #window_start <= :cutoff"
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
-                    ":one": {"N": "1"},
+                    ":key": {"SS": [key]},
                     ":now": {"S": iso(now)},
                     ":cutoff": cutoff,
                     ":exp": expires,
                 },
             )
             if counted is None:  # another replica just started the window: count in it
-                return self.record_failure(job_id, now)
-        if int(counted["failures"]["N"]) < self.failures:
+                return self.record_failure(scope, key, now)
+        if len(counted.get("seen", {}).get("SS", [])) < self.failures:
             return None
         until = iso(now + self.pause)
         opened = self._item.update(
-            key,
-            UpdateExpression="SET #open_until = :until, #failures = :zero, #window_start = :now",
+            scope,
+            UpdateExpression="SET #open_until = :until, #window_start = :now REMOVE #seen",
             ConditionExpression="attribute_not_exists(#open_until) OR #open_until <= :now",
             ExpressionAttributeNames={
                 "#open_until": "open_until",
-                "#failures": "failures",
+                "#seen": "seen",
                 "#window_start": "window_start",
             },
-            ExpressionAttributeValues={
-                ":until": {"S": until},
-                ":zero": {"N": "0"},
-                ":now": {"S": iso(now)},
-            },
+            ExpressionAttributeValues={":until": {"S": until}, ":now": {"S": iso(now)}},
         )
         if opened is None:
             return None
         with self._lock:
-            self._cache[job_id] = (time.monotonic(), until)
+            self._cache[scope] = (time.monotonic(), until)
         return until
 
-    def paused_until(self, job_id: str, now: datetime) -> str | None:
-        """When the job's retries resume, if they are paused now."""
+    def paused_until(self, scope: tuple[str, str], now: datetime) -> str | None:
+        """When the scope's retries resume, if they are paused now."""
         if not self.enabled:
             return None
         with self._lock:
-            cached = self._cache.get(job_id)
+            cached = self._cache.get(scope)
         if cached is None or time.monotonic() - cached[0] > self._cache_seconds:
-            item = self._item.get(breaker_key(job_id))
+            item = self._item.get(scope)
             until = item.get("open_until", {}).get("S")
             cached = (time.monotonic(), until)
             with self._lock:
-                self._cache[job_id] = cached
+                self._cache[scope] = cached
         until = cached[1]
         return until if until and until > iso(now) else None

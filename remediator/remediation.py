@@ -7,6 +7,8 @@ a message that comes back, never a batch nobody will look at again.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import random
 import threading
@@ -30,27 +32,33 @@ from observability.backoff import RetryRule
 from observability.clients import AwsClients
 from observability.errors import ObservabilityError, StoreUnavailable
 from observability.jobs import JobPolicies, JobPolicy
+from observability.keys import breaker_key, target_breaker_key
 from observability.logger import bind
 from observability.metrics import Metrics
 from observability.models import BatchState, EventType, Status, from_iso, iso
 from observability.notifier import Notifier
 from observability.retry import StoredRetry, judge
 from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, Signal
-from observability.transitions import TableConfig, Write
+from observability.transitions import TableConfig, Write, truncate
 from remediator import claims
 from remediator.errors import TriggerError, TriggerRejected
 from remediator.guards import CircuitBreaker, RetryBudget
 from remediator.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
 from remediator.settings import RemediatorSettings
 from remediator.traces import remediation
-from remediator.triggers import TriggerContext, fire
+from remediator.triggers import TriggerContext, fire, target_of
 
-__all__ = ["Outcome", "Remediator"]
+__all__ = ["Outcome", "Remediator", "next_minute"]
 
 log = logging.getLogger("remediator")
 
 _RECORD_ATTEMPTS = 30
 _RECORD_ROUNDS = 4
+
+
+def next_minute(now: datetime) -> datetime:
+    """The start of the next calendar minute: when a used-up budget has tokens again."""
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +158,8 @@ class Remediator:
         if signal.event != FAILED:
             return self._count(Outcome("ignored", key, detail={"event": signal.event}))
         if signal.attempt >= 2:
-            self._failed_rerun(signal.job_id, now)
+            # Once per failed (batch, attempt), however often SQS delivers its signal.
+            self._failed_rerun(signal.job_id, f"{signal.batch_id}#{signal.attempt}", now)
         if not signal.next_retry_at:
             return self._count(Outcome("skipped", key, detail={"reason": "not_retryable"}))
         # The signal carries everything the claim's condition needs: no read before it.
@@ -225,16 +234,14 @@ class Remediator:
 
     def _retry(self, state: BatchState, attempt: int, now: datetime) -> Outcome:
         key = state.key.token
-        paused = self.breaker.paused_until(state.job_id, now)
+        paused = self.breaker.paused_until(breaker_key(state.job_id), now)
         if paused:
             return Outcome("paused", key, attempt, {"until": paused})
-        if not self.budget.take(now):
-            log.warning("retry budget of %d/min used up", self.budget.per_minute)
-            return Outcome("budget", key, attempt)
         claimed = self._claim(state, now, require_due=True)
         if claimed is None:
             return Outcome("conflict", key, attempt)
-        if not self._trigger_of(claimed):
+        trigger = self._trigger_of(claimed)
+        if not trigger:
             write = claims.exhaust(
                 claimed,
                 self.table,
@@ -244,6 +251,17 @@ class Remediator:
                 owner=self.replica,
             )
             return self._commit_exhausting(claimed, write, "no_trigger", now)
+        target = target_of(trigger)
+        paused = self.breaker.paused_until(target_breaker_key(target), now)
+        if paused:
+            # A broken target pauses what goes to it; the claim waits out its circuit.
+            self._release(claimed, from_iso(paused))
+            return Outcome("paused", key, attempt, {"until": paused, "target": target})
+        # The fleet's budget pays for claims that won, never for duplicates that lost them.
+        if not self.budget.take(now):
+            log.warning("retry budget of %d/min used up", self.budget.per_minute)
+            self._release(claimed, next_minute(now))
+            return Outcome("budget", key, attempt)
         return self._fire_and_record(
             claimed, now, event=EventType.RETRY_TRIGGERED, actor=self.replica
         )
@@ -274,12 +292,7 @@ class Remediator:
                 sleep=self._sleep,
             )
         except (TriggerError, TriggerRejected) as exc:
-            delay = self._rule_of(claimed).delay(max(1, claimed.episode_attempt), self._rng)
-            self._release(claimed, now + timedelta(seconds=delay))
-            self._failed_rerun(claimed.job_id, now)
-            log.warning("re-trigger failed: %s", exc)
-            self.metrics.emit(claimed.job_id, {"TriggerFailures": 1})
-            return Outcome("trigger_failed", key, attempt, {"error": str(exc)})
+            return self._trigger_failed(claimed, now, exc)
         # Stamped with the moment before the send: the triggered run can only start later.
         fired_at = now
         kind = str((self._trigger_of(claimed) or {}).get("kind", ""))
@@ -292,6 +305,46 @@ class Remediator:
             extra={"attempt": attempt, "response_id": response_id, "trigger": kind},
         )
         return Outcome("triggered", key, attempt, {"response_id": response_id})
+
+    def _trigger_failed(
+        self, claimed: BatchState, now: datetime, exc: TriggerError | TriggerRejected
+    ) -> Outcome:
+        """A re-trigger that did not go out. Transient: the claim waits a backoff. Refused
+        for good (not found, access denied, invalid): after `trigger_refusals` refusals of
+        the same attempt the batch is EXHAUSTED (`trigger_refused`), and the alert says the
+        target is broken. Either way the target's circuit counts it, not the job's."""
+        key, attempt = claimed.key.token, claimed.attempt + 1
+        target = target_of(self._trigger_of(claimed))
+        self.metrics.emit(claimed.job_id, {"TriggerFailures": 1})
+        opened = self.breaker.record_failure(
+            target_breaker_key(target), f"{key}#{attempt}#{claimed.refusals}", now
+        )
+        if opened:
+            self._target_circuit_alert(claimed, target, opened, now)
+        refused = isinstance(exc, TriggerRejected)
+        refusals = claimed.refusals + 1 if refused else claimed.refusals
+        log.warning(
+            "re-trigger %s: %s", "refused" if refused else "failed", exc, extra={"target": target}
+        )
+        if refused and refusals >= self.settings.trigger_refusals:
+            why = f"the target refused the re-trigger {refusals} times: {exc}"
+            write = claims.exhaust(
+                claimed,
+                self.table,
+                actor=self.replica,
+                now=now,
+                reason="trigger_refused",
+                owner=self.replica,
+                why=truncate(why, 512),
+            )
+            return self._commit_exhausting(claimed, write, "trigger_refused", now)
+        delay = self._rule_of(claimed).delay(max(1, claimed.episode_attempt), self._rng)
+        self._release(
+            claimed,
+            now + timedelta(seconds=delay),
+            refusal=truncate(str(exc), 512) if refused else None,
+        )
+        return Outcome("trigger_failed", key, attempt, {"error": str(exc), "target": target})
 
     def _record(
         self,
@@ -388,9 +441,12 @@ class Remediator:
         with self._lock:
             return len(self._unrecorded)
 
-    def _release(self, claimed: BatchState, retry_at: datetime) -> None:
+    def _release(
+        self, claimed: BatchState, retry_at: datetime, *, refusal: str | None = None
+    ) -> None:
+        write = claims.release(claimed, owner=self.replica, retry_at=retry_at, refusal=refusal)
         try:
-            self.store.update(claims.release(claimed, owner=self.replica, retry_at=retry_at))
+            self.store.update(write)
         except (ConditionFailed, ObservabilityError) as exc:
             log.warning("could not release claim (its lease will expire): %s", exc)
 
@@ -409,7 +465,16 @@ class Remediator:
             return Outcome("conflict", key, state.attempt)
         if after.status is Status.EXHAUSTED:
             self.metrics.emit(state.job_id, {"RemediationExhausted": 1})
-            self._alert(Signal.of(EXHAUSTED, after, at=iso(now), reason=reason, actor=self.replica))
+            alert = Signal.of(EXHAUSTED, after, at=iso(now), reason=reason, actor=self.replica)
+            if reason == "trigger_refused":
+                # The batch is not what is broken: the alert names the target's refusal.
+                why = write.events[-1].get("detail", "") if write.events else ""
+                alert = dataclasses.replace(
+                    alert,
+                    error_type="TriggerRefused",
+                    error_message=str(json.loads(why).get("why", "")) if why else None,
+                )
+            self._alert(alert)
             log.warning("batch exhausted", extra={"reason": reason, "attempt": after.attempt})
             return Outcome("exhausted", key, after.attempt, {"reason": reason})
         return Outcome("stale", key, after.attempt, {"next_retry_at": after.due_at or ""})
@@ -469,8 +534,8 @@ class Remediator:
                 return found
         return self.fallback
 
-    def _failed_rerun(self, job_id: str, now: datetime) -> None:
-        until = self.breaker.record_failure(job_id, now)
+    def _failed_rerun(self, job_id: str, failure: str, now: datetime) -> None:
+        until = self.breaker.record_failure(breaker_key(job_id), failure, now)
         if until:
             log.error("circuit open: retries of job %s paused until %s", job_id, until)
             self._alert(
@@ -494,6 +559,33 @@ class Remediator:
                     actor=self.replica,
                 )
             )
+
+    def _target_circuit_alert(
+        self, claimed: BatchState, target: str, until: str, now: datetime
+    ) -> None:
+        log.error("circuit open: re-triggers to %s paused until %s", target, until)
+        self._alert(
+            Signal(
+                event=CIRCUIT_OPEN,
+                job_id=claimed.job_id,
+                batch_id="",
+                attempt=0,
+                version=0,
+                status="PAUSED",
+                error_type="TriggerTarget",
+                error_message=(
+                    f"{self.breaker.failures} re-triggers to {target} failed within "
+                    f"{int(self.breaker.window.total_seconds())} s; re-triggers to it paused "
+                    "(other targets go on)"
+                ),
+                retryable=True,
+                trace_id=None,
+                at=iso(now),
+                next_retry_at=until,
+                reason="target_circuit_open",
+                actor=self.replica,
+            )
+        )
 
     def _alert(self, signal: Signal) -> None:
         try:

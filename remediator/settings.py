@@ -30,6 +30,9 @@ class RemediatorSettings(Settings):
     breaker_window_seconds: float = Field(600.0, ge=1)
     breaker_pause_seconds: float = Field(900.0, ge=1)
     trigger_attempts: int = Field(4, ge=1, le=20)
+    # Refusals for good (not found, access denied, invalid) of one attempt before it is
+    # EXHAUSTED with reason trigger_refused.
+    trigger_refusals: int = Field(3, ge=1, le=100)
     trigger_timeout_seconds: float = Field(30.0, gt=0, le=600)
     health_host: str = "127.0.0.1"
     health_port: int = Field(8080, ge=0, le=65535)

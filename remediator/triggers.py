@@ -79,6 +79,7 @@ __all__ = [
     "execution_name",
     "fire",
     "register_trigger",
+    "target_of",
 ]
 
 ENTRY_POINT_GROUP = "remediator.triggers"
@@ -186,6 +187,23 @@ class TriggerContext:
 
 Firer = Callable[[Any, TriggerContext], str]
 _custom: dict[str, Callable[[dict[str, Any], TriggerContext], str]] = {}
+
+
+def target_of(stored: dict[str, Any] | None) -> str:
+    """The target a stored trigger fires at, as one stable name (its circuit breaker's):
+    the queue, function, state machine, bus, cluster and task definition, or custom name."""
+    if not stored:
+        return "none"
+    kind = str(stored.get("kind", ""))
+    fields = {
+        "sqs": ("queue_url",),
+        "lambda": ("function_name",),
+        "stepfunctions": ("state_machine_arn",),
+        "eventbridge": ("event_bus_name", "source"),
+        "ecs": ("cluster", "task_definition"),
+        "custom": ("name",),
+    }.get(kind, ())
+    return "|".join([kind, *(str(stored.get(f, "")) for f in fields)])
 
 
 def register_trigger(name: str, fn: Callable[[dict[str, Any], TriggerContext], str]) -> None:

@@ -21,6 +21,10 @@ def clip(text: str, limit: int) -> str:
 
 
 def title(signal: Signal) -> str:
+    if signal.reason == "trigger_refused":
+        return "Re-trigger refused: the target is broken, not the batch"
+    if signal.reason == "target_circuit_open":
+        return "Re-triggers to a target paused: circuit open"
     return _TITLES.get(signal.event, signal.event)
 
 

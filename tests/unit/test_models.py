@@ -165,6 +165,7 @@ def test_to_scalars_omits_unset_fields_and_stores_plain_values() -> None:
         "attempt_floor": 0,
         "alerted": False,
         "expires_at": 0,
+        "refusals": 0,
     }
     assert type(scalars["status"]) is str
 
