@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from observability.backoff import Governed, RetryAt, Verdict
@@ -29,7 +29,16 @@ from observability.keys import (
     failed_partition,
     live_partition,
 )
-from observability.models import BatchState, EventType, Plain, Record, Status, av, iso
+from observability.models import (
+    BatchState,
+    EventType,
+    Plain,
+    Record,
+    Status,
+    av,
+    from_iso,
+    iso,
+)
 from observability.sizing import value_size
 
 __all__ = [
@@ -49,6 +58,7 @@ __all__ = [
     "start_new",
     "success",
     "truncate",
+    "unrecorded_trigger",
     "with_history",
 ]
 
@@ -416,6 +426,29 @@ def start_again(
     return with_history(prev, write, cfg, now)
 
 
+def unrecorded_trigger(run: BatchState) -> tuple[Record, ...]:
+    """The event of a re-trigger that went out but was never recorded (the replica that sent
+    it stopped first), written by the run it triggered so the history has no hole. Only a
+    writer that knows the item's events can tell it is missing."""
+    slot = run.pending_trigger
+    if slot is None or run.lease_owner or run.events is None:
+        return ()
+    if any(e.get("version") == slot for e in run.events):
+        return ()
+    return (
+        event_item(
+            event=EventType.RETRY_TRIGGERED,
+            version=slot,
+            attempt=run.attempt,
+            status=Status.RETRYING,
+            at=from_iso(run.started_at) if run.started_at else datetime.now(UTC),
+            actor="remediator",
+            trace_id=run.trace_id,
+            detail={"unrecorded": True, "note": "sent; its replica stopped before recording it"},
+        ),
+    )
+
+
 def _own_run_condition(run: BatchState, now: datetime) -> tuple[str, dict[str, Scalar]]:
     return (
         "#run_id = :run_id AND #status = :started AND #version = :version",
@@ -448,6 +481,7 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
         duration_ms=duration,
         detail=detail,
     )
+    hole = unrecorded_trigger(run)
     write = Write(
         key=run.key,
         condition=condition,
@@ -473,8 +507,9 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
             "cap",
             "deadline",
             "cap_override",
+            *(("pending_trigger",) if hole else ()),
         ),
-        events=(event,),
+        events=(*hole, event),
     )
     return with_history(run, write, cfg, now)
 
@@ -592,20 +627,21 @@ def failure(
         "expires_at": cfg.expires_at(now),
         **outcome,
     }
-    remove: tuple[str, ...] = ()
+    hole = unrecorded_trigger(run)
+    remove: tuple[str, ...] = ("pending_trigger",) if hole else ()
     if governed is not None:
         fields.update(rule=governed.rule, cap=governed.cap)
         if governed.deadline:
             fields["deadline"] = governed.deadline
         else:
-            remove = ("deadline",)
+            remove = (*remove, "deadline")
     write = Write(
         key=run.key,
         condition=condition,
         values=values,
         set=fields,
         remove=remove,
-        events=(failed, *after),
+        events=(*hole, failed, *after),
     )
     return with_history(run, write, cfg, now)
 

@@ -411,6 +411,10 @@ class Remediator:
             ):
                 state = current  # still ours: only the history list moved; plan again
                 continue
+            if current.pending_trigger is None and any(
+                e.get("version") == slot for e in current.events or ()
+            ):
+                return True  # the triggered run recorded it (this replica was too slow)
             if current.lease_owner is None and current.pending_trigger == slot:
                 # The re-run was quicker than this write and has started already: the
                 # event still belongs in the slot the claim reserved for it.

@@ -177,3 +177,38 @@ def test_a_batch_id_used_again_after_its_item_expired_is_triggered_once(
     assert [(m["batch_id"], m["attempt"]) for m in stack.work()] == [("b1", "2")]
     events = [(e.event.value, e.version) for e in stack.trail.history(job, "b1")]
     assert events == [("STARTED", 1), ("FAILED", 2), ("RETRY_TRIGGERED", 3)]
+
+
+def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
+    stack_factory: Any,
+):
+    from observability import EventType
+
+    stack = stack_factory()
+    job = new_id()
+    stack.fail(job, "b1")
+    state = stack.trail.get(job, "b1")
+    assert state is not None
+    # The replica claims and sends the trigger, then dies before recording it.
+    claimed = stack.remediator._claim(state, stack.clock.now, require_due=True)
+    assert claimed is not None
+    # The triggered run starts and succeeds: its SUCCESS fills the hole.
+    with stack.trail.batch(job, "b1", trigger=stack.trigger("b1")) as run:
+        assert run.attempt == 2
+    history = stack.trail.history(job, "b1")
+    assert [(e.event.value, e.version, e.attempt) for e in history] == [
+        ("STARTED", 1, 1),
+        ("FAILED", 2, 1),
+        ("RETRY_TRIGGERED", 3, 2),
+        ("STARTED", 4, 2),
+        ("SUCCESS", 5, 2),
+    ]
+    assert history[2].detail["unrecorded"] is True
+    after = stack.trail.get(job, "b1")
+    assert after is not None
+    assert after.pending_trigger is None
+    # Had the replica been only slow, its record now finds the event there: no duplicate.
+    assert stack.remediator._record(
+        claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor="late", detail={}
+    )
+    assert [e.version for e in stack.trail.history(job, "b1")] == [1, 2, 3, 4, 5]
