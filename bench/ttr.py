@@ -148,7 +148,7 @@ def run(endpoint: str, runs: int) -> tuple[list[Figure], dict[str, Any]]:
         "ttr_p50_ratio_vs_floor",
         "time to re-trigger p50 / raw floor",
         ratio,
-        2.0,
+        1.5,
         "<=",
         measured=f"p50 {p50 * 1e3:.1f} ms, p90 {percentile(lib, 90) * 1e3:.1f} ms",
         floor=f"p50 {statistics.median(flo) * 1e3:.1f} ms (4 calls)",
