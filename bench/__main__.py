@@ -63,6 +63,7 @@ def _scale(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str
         cfg.scale_rounds,
         cfg.scale_seconds,
         cfg.ceiling_seconds,
+        cfg.contention_batches,
         server.cpu_seconds,
         cfg.out.parent / "replica.prof",
     )

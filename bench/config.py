@@ -32,7 +32,8 @@ class BenchConfig:
     scale_signals: int = 250
     scale_seconds: float = 8.0
     scale_rounds: int = 3
-    ceiling_seconds: float = 4.0
+    ceiling_seconds: float = 8.0
+    contention_batches: int = 60
     profile: bool = False
     out: Path = Path(__file__).parent / "out" / "latest.json"
 
@@ -52,6 +53,7 @@ _HELP = {
     "scale_seconds": "time box of each run of 1, 2 or 3 replica processes",
     "scale_rounds": "rounds of 1- and 2-replica runs and 1- and 2-client probes (interleaved)",
     "ceiling_seconds": "seconds each endpoint-ceiling probe (raw calls, same mix) runs",
+    "contention_batches": "batches signalled twice and drained by 3 replicas (lost claims)",
 }
 
 

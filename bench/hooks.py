@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CallCounter", "MixCounter", "item_kind", "on_call_done"]
+__all__ = ["CallCounter", "CpuByCall", "MixCounter", "item_kind", "on_call_done"]
 
 
 class CallCounter:
@@ -142,6 +142,36 @@ class MixCounter:
                 self._on_refused(parsed, params)
         with self._lock:
             self.mix[name] += 1
+
+
+class CpuByCall:
+    """This process's CPU time inside each API call, by `service.Operation`: from the moment
+    botocore starts building the request to the moment it hands back the parsed reply
+    (serialising, signing, HTTP, parsing; not the wait for the server, which is no CPU)."""
+
+    def __init__(self) -> None:
+        self.cpu: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def attach(self, client: Any) -> Any:
+        events = client.meta.events
+        events.register("before-parameter-build", self._start)
+        events.register("after-call", self._stop)
+        return client
+
+    def _start(self, context: dict[str, Any], **_: Any) -> None:
+        context["bench_cpu"] = time.process_time()
+
+    def _stop(self, event_name: str, context: dict[str, Any], **_: Any) -> None:
+        started = context.pop("bench_cpu", None)
+        if started is None:
+            return
+        _, service, operation = event_name.split(".", 2)
+        with self._lock:
+            self.cpu[f"{service}.{operation}"] += time.process_time() - started
+
+    def total(self) -> float:
+        return sum(self.cpu.values())
 
 
 def on_call_done(client: Any, event: str, sink: Callable[[float], None]) -> None:

@@ -55,4 +55,3 @@ def send_batch(sqs: Any, queue_url: str, messages: Sequence[dict[str, Any]]) -> 
         reply = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         if reply.get("Failed"):
             raise RuntimeError(f"SendMessageBatch refused {len(reply['Failed'])} messages")
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import pstats
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,18 @@ def _where(file: str, line: int, func: str) -> str:
 
 
 def summarise(
-    stats: pstats.Stats, path: Path, packages: Sequence[str], top: int = 25
+    stats: pstats.Stats,
+    path: Path,
+    packages: Sequence[str],
+    top: int = 25,
+    stages: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Dump `stats` to `path`; return the heaviest entries, by cumulative and by own time.
 
     `own` lists every function (botocore, urllib3, the code under test); `packages` (e.g.
     `("/observability/",)`) selects the entries `cumulative` lists: the code's own
-    functions, with everything they call.
+    functions, with everything they call. `stages` names functions by (file suffix,
+    function name) and gets each one's cumulative share: where the time goes, by step.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     stats.dump_stats(str(path))
@@ -47,7 +52,20 @@ def summarise(
         for (file, line, func), (_cc, nc, own, cum, _callers) in raw.items()
     ]
     ours = sorted((r for r in rows if r["ours"]), key=lambda r: r["cum_share"], reverse=True)
+    shares = {
+        label: round(
+            sum(
+                cum
+                for (file, _line, func), (_cc, _nc, _own, cum, _callers) in raw.items()
+                if file.endswith(suffix) and func == name
+            )
+            / total,
+            4,
+        )
+        for label, (suffix, name) in (stages or {}).items()
+    }
     return {
+        "stages": shares,
         "file": str(path),
         "profiled_seconds": total,
         "own_share_of_ours": round(sum(r["own_share"] for r in ours), 4),

@@ -14,9 +14,10 @@ processes (1, then 2) make, raw and flat out, the calls one re-trigger made in t
 runs and the probes interleave, round by round, in rotating order; `scale_efficiency` is
 the median over rounds of (2 replicas / 1) / (2 probes / 1).
 
-Then one run with 3 replicas counts the writes to items every replica shares (the budget,
-the breaker) and the claims lost to another replica; and one more 1-replica run under
-cProfile says where the replica's CPU goes (saved next to the JSON output).
+Then 3 replicas drain a queue where each of `contention` batches is signalled twice,
+counting the writes to items every replica shares (the budget, the breaker) and the claims
+lost to another replica; and one more 1-replica run under a CPU-timed cProfile says where
+the replica's CPU goes (saved next to the JSON output).
 """
 
 from __future__ import annotations
@@ -149,7 +150,9 @@ def _replicas(
     outcomes: Counter[str] = Counter()
     mix: Counter[str] = Counter()
     lost_to: Counter[str] = Counter()
+    in_calls: Counter[str] = Counter()
     for s in summaries:
+        in_calls.update(s["cpu_in_calls"])
         outcomes.update(s["outcomes"])
         mix.update(s["mix"])
         lost_to.update(s["lost_to"])
@@ -176,6 +179,10 @@ def _replicas(
         "http_sends": sum(s["http_sends"] for s in summaries),
         "server_errors": sum(s["server_errors"] for s in summaries),
         "replica_cpu_ms_per_trigger": 1e3 * sum(s["cpu"] for s in summaries) / per,
+        # Client CPU inside botocore by API call; the rest is the replica's code around them.
+        "replica_cpu_ms_per_trigger_in_calls": {
+            op: 1e3 * v / per for op, v in sorted(in_calls.items(), key=lambda kv: -kv[1])
+        },
         "server_cores_busy": served / window if served is not None else None,
         "server_cpu_ms_per_trigger": 1e3 * served / per if served is not None else None,
         "profile": next((s["profile"] for s in summaries if "profile" in s), None),
@@ -251,6 +258,7 @@ def run(
     rounds: int,
     seconds: float,
     ceiling_seconds: float,
+    contention: int,
     server_cpu: Callable[[], float | None],
     profile_to: Path,
 ) -> tuple[list[Figure], dict[str, Any]]:
@@ -258,7 +266,9 @@ def run(
     probes: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     mix: dict[str, float] | None = None
     for r in range(rounds):
-        steps = [("run", 1), ("run", 2), ("probe", 1), ("probe", 2)]
+        # Each replica run next to the probe with as many clients: their ratio is what the
+        # efficiency compares, so they should see the same machine.
+        steps = [("run", 1), ("probe", 1), ("run", 2), ("probe", 2)]
         for kind, n in steps if r % 2 == 0 else steps[::-1]:
             if kind == "run":
                 runs[n].append(_replicas(endpoint, n, batches, signals, seconds, server_cpu))
@@ -269,7 +279,9 @@ def run(
                 probes[n].append(
                     _probe(endpoint, n, batches, signals, ceiling_seconds, mix, server_cpu)
                 )
-    three = _replicas(endpoint, 3, batches, signals, seconds, server_cpu)
+    # Every batch signalled twice and the queue drained to the end: each duplicate delivery
+    # ends in a lost claim, to this replica or another.
+    three = _replicas(endpoint, 3, contention, contention, seconds * 10, server_cpu)
     profiled = _replicas(endpoint, 1, batches, signals, seconds, server_cpu, profile_to)
 
     ratios = [
@@ -358,6 +370,7 @@ def run(
         "rounds": rounds,
         "time_box_seconds": seconds,
         "probe_seconds": ceiling_seconds,
+        "contention_batches": contention,
         "per_round": {
             "scale_2_vs_1": ratios,
             "ceiling_2_vs_1": ceilings,
@@ -410,26 +423,34 @@ def _explain(
                 f"{p['unmodelled']}"
             )
             break
-    if any(x["ran_dry"] for x in (*one, *two, three, profiled)):
+    if any(x["ran_dry"] for x in (*one, *two, profiled)):
         scale.notes.append(
             "a run used up its queued signals before the time box: raise --scale-signals"
         )
+    split: Counter[str] = Counter()
+    for x in one:
+        split.update({k: v / len(one) for k, v in x["replica_cpu_ms_per_trigger_in_calls"].items()})
+    rest = (cpu.value or 0.0) - sum(split.values())
+    cpu.notes.append(
+        "inside botocore, by call (ms per re-trigger, mean of the 1-replica runs): "
+        + ", ".join(f"{op.split('.', 1)[1]} {ms:.2f}" for op, ms in split.most_common(5))
+        + f"; the replica's own code around the calls {rest:.2f}"
+    )
     prof = profiled.get("profile") or {}
-    top = [r for r in prof.get("cumulative", []) if r["cum_share"] < 0.99][:4]
-    if top:
+    if prof.get("stages"):
         cpu.notes.append(
-            "profile (bench/out/replica.prof), cumulative share of the replica's loop: "
-            + ", ".join(f"{r['at']} {r['cum_share']:.0%}" for r in top)
+            f"CPU profile of a 1-replica run ({profiled['triggered']} re-triggers, "
+            f"{profiled['replica_cpu_ms_per_trigger']:.1f} ms each under the profiler; "
+            "bench/out/replica.prof), share by step, calls included: "
+            + ", ".join(f"{k} {v:.0%}" for k, v in prof["stages"].items())
         )
-    own = prof.get("own", [])[:4]
-    if own:
-        cpu.notes.append("own time: " + ", ".join(f"{r['at']} {r['own_share']:.0%}" for r in own))
     shared_ops = {op: n for op, n in three["mix"].items() if ":shared" in op}
     shared.notes.append(f"3 replicas, calls on shared items: {shared_ops}")
     lost = three["claims_lost_to"]
     conflicts.notes.append(
-        f"3 replicas, {three['triggered']} re-triggers of {three['signals_queued'] // 2} "
-        f"batches signalled twice: claims lost to another replica {lost.get('other', 0)}, "
+        f"3 replicas drain {three['signals_queued']} signals ({three['signals_queued'] // 2} "
+        f"batches, each signalled twice) in {three['seconds']:.0f} s: claims lost to another "
+        f"replica {lost.get('other', 0)}, "
         f"to the same replica (its own duplicate delivery) {lost.get('self', 0)}, holder "
         f"unknown {lost.get('unknown', 0)}; outcomes {three['outcomes']}"
     )

@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.hooks import CallCounter, MixCounter
+from bench.hooks import CallCounter, CpuByCall, MixCounter
 from bench.profiling import summarise
 from observability.clients import AwsClients
 from observability.logger import configure_logging
@@ -35,6 +35,21 @@ from remediator.consumer import QueueUnavailable, SignalConsumer
 from remediator.remediation import Remediator
 from remediator.service import Service
 from remediator.settings import RemediatorSettings
+
+# The steps of a re-trigger, by the function that makes each (cumulative CPU, calls included).
+STAGES = {
+    "receive signals": ("remediator/consumer.py", "receive"),
+    "parse signal": ("remediator/messages.py", "parse_signal"),
+    "breaker read": ("remediator/guards.py", "paused_until"),
+    "budget": ("remediator/guards.py", "take"),
+    "claim": ("remediator/remediation.py", "_claim"),
+    "trigger (SendMessage)": ("remediator/triggers.py", "fire"),
+    "record": ("remediator/remediation.py", "_record"),
+    "delete signals": ("remediator/consumer.py", "delete"),
+    "metrics": ("observability/metrics.py", "emit"),
+    "logs": ("logging/__init__.py", "callHandlers"),
+    "all AWS calls (botocore)": ("botocore/client.py", "_make_api_call"),
+}
 
 
 def _holder(item: dict[str, Any]) -> str | None:
@@ -74,7 +89,7 @@ def main(argv: list[str]) -> int:
             "unknown" if holder is None else "self" if holder == remediator.replica else "other"
         ] += 1
 
-    counter, mix = CallCounter(), MixCounter(refused)
+    counter, mix, cpu_by_call = CallCounter(), MixCounter(refused), CpuByCall()
     # Clients (and their models) exist before the start, as in a warm replica.
     for client in (
         clients.dynamodb(),
@@ -84,6 +99,7 @@ def main(argv: list[str]) -> int:
     ):
         counter.attach(client)  # counts calls, HTTP sends and 5xx answers: no extra calls
         mix.attach(client)
+        cpu_by_call.attach(client)
     time.sleep(max(0.0, start_at - time.time()))
     # CPU time, not wall time: where the replica's own CPU goes, not what it waits for.
     prof = cProfile.Profile(time.process_time) if profile_to else None
@@ -112,11 +128,12 @@ def main(argv: list[str]) -> int:
         "http_sends": counter.sends,
         "server_errors": counter.server_errors,
         "mix": dict(mix.mix),
+        "cpu_in_calls": dict(cpu_by_call.cpu),
         "lost_to": dict(lost_to),
     }
     if prof and profile_to:
         summary["profile"] = summarise(
-            pstats.Stats(prof), profile_to, ("/remediator/", "/observability/")
+            pstats.Stats(prof), profile_to, ("/remediator/", "/observability/"), stages=STAGES
         )
     result.write_text(json.dumps(summary))
     return 0
