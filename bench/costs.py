@@ -19,6 +19,7 @@ library's.
 from __future__ import annotations
 
 import contextlib
+import math
 import statistics
 import uuid
 from collections import defaultdict
@@ -184,6 +185,12 @@ def run(endpoint: str, samples: int) -> tuple[list[Figure], dict[str, Any]]:
         + ", ".join(f"{label} {units:g}" for label, units in lib["retry"]["by_request"].items())
         + f"; {sum(retry_calls['calls'].values()) / samples:g} calls per retry"
     )
+    for fig, phase in ((figures[2], "success"), (figures[3], "failure")):
+        largest = lib[phase]["largest_item_bytes"]
+        fig.notes.append(
+            f"largest item written: {largest} bytes ({math.ceil(largest / 1024)} unit(s) a "
+            "write); every started KB of error message or trigger adds a unit to each write"
+        )
     if meter.errors:
         figures[2].notes.append(f"writes that failed and were not charged: {dict(meter.errors)}")
     if shape["attributes_only_library"] or shape["attributes_only_floor"]:
