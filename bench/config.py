@@ -31,7 +31,7 @@ class BenchConfig:
     scale_batches: int = 500
     scale_signals: int = 250
     scale_seconds: float = 8.0
-    scale_rounds: int = 3
+    scale_rounds: int = 5
     ceiling_seconds: float = 8.0
     contention_batches: int = 60
     profile: bool = False
