@@ -40,7 +40,7 @@ class BenchConfig:
 
 _HELP = {
     "cost_samples": "batches per story (success, failure, retry) whose calls and units are counted",
-    "producer_rounds": "interleaved rounds of library / floor / Powertools / 2 PutItems",
+    "producer_rounds": "interleaved rounds of library / raw floor / Powertools",
     "producer_batches": "batches per variant per round",
     "ttr_runs": "failures timed to their trigger (N for the p50), each path",
     "sweep_small": "batch items in the small table",
@@ -50,7 +50,7 @@ _HELP = {
     "load_threads": "BatchWriteItem requests in flight while loading",
     "scale_batches": "failed batches for the 1-vs-2 remediator processes figure",
     "scale_signals": "of those batches, how many have their signal queued (twice)",
-    "scale_seconds": "time box of each run of 1, 2 or 3 replica processes",
+    "scale_seconds": "time box of each 1- and 2-replica run (3 replicas drain their queue)",
     "scale_rounds": "rounds of 1- and 2-replica runs and 1- and 2-client probes (interleaved)",
     "ceiling_seconds": "seconds each endpoint-ceiling probe (raw calls, same mix) runs",
     "contention_batches": "batches signalled twice and drained by 3 replicas (lost claims)",
