@@ -101,9 +101,7 @@ def test_a_lost_reply_on_a_heartbeat_keeps_the_run(stack: Stack, proxy: FaultPro
     assert trail.get(job, "b1").status is Status.SUCCESS  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(
-    "marker", [b'"RETRYING"', b'"RETRY_TRIGGERED"'], ids=["claim", "record"]
-)
+@pytest.mark.parametrize("marker", [b'"RETRYING"', b'"RETRY_TRIGGERED"'], ids=["claim", "record"])
 def test_a_lost_reply_on_the_claim_or_the_record_triggers_once(
     stack: Stack, proxy: FaultProxy, marker: bytes
 ):
