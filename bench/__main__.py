@@ -19,10 +19,10 @@ from bench.report import Figure, render, write_json
 Section = Callable[[BenchConfig, MotoServer], tuple[list[Figure], dict[str, Any]]]
 
 
-def _calls(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str, Any]]:
-    from bench import calls
+def _costs(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str, Any]]:
+    from bench import costs
 
-    return calls.run(server.url, cfg.call_samples)
+    return costs.run(server.url, cfg.cost_samples)
 
 
 def _producer(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str, Any]]:
@@ -63,12 +63,14 @@ def _scale(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str
         cfg.scale_rounds,
         cfg.scale_seconds,
         cfg.ceiling_seconds,
+        cfg.contention_batches,
         server.cpu_seconds,
+        cfg.out.parent / "replica.prof",
     )
 
 
 SECTIONS: dict[str, Section] = {
-    "calls": _calls,
+    "costs": _costs,
     "producer": _producer,
     "ttr": _ttr,
     "sweep": _sweep,
@@ -117,11 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "endpoint": "moto_server in its own process on 127.0.0.1 (fresh per section)",
         "config": {k: str(v) if k == "out" else v for k, v in asdict(cfg).items()},
     }
+    if "costs" in details:
+        extra["powertools_wru"] = {k: v["units"] for k, v in details["costs"]["powertools"].items()}
     if "scale" in details:
-        extra["endpoint_ceiling_ops_per_second"] = {
-            op: {k: round(v["ops_per_second"], 1) for k, v in by_procs.items()}
-            for op, by_procs in details["scale"]["ceiling"].items()
-        }
         extra["endpoint_bound"] = details["scale"]["endpoint_bound"]
     write_json(cfg.out, figures, extra, details)
     print(f"wrote {cfg.out}", file=sys.stderr)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 __all__ = ["SECTIONS", "BenchConfig", "parse"]
 
-SECTIONS = ("calls", "producer", "ttr", "sweep", "scale")
+SECTIONS = ("costs", "producer", "ttr", "sweep", "scale")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
     sections: tuple[str, ...] = SECTIONS
-    call_samples: int = 20
+    cost_samples: int = 20
     producer_rounds: int = 150
     producer_batches: int = 1
     ttr_runs: int = 40
@@ -28,18 +28,19 @@ class BenchConfig:
     sweep_due: int = 10
     sweep_repeats: int = 1
     load_threads: int = 3
-    scale_batches: int = 1_000
-    scale_signals: int = 150
+    scale_batches: int = 500
+    scale_signals: int = 250
     scale_seconds: float = 8.0
-    scale_rounds: int = 1
-    ceiling_seconds: float = 2.0
+    scale_rounds: int = 5
+    ceiling_seconds: float = 8.0
+    contention_batches: int = 60
     profile: bool = False
     out: Path = Path(__file__).parent / "out" / "latest.json"
 
 
 _HELP = {
-    "call_samples": "batches (each kind) whose AWS calls are counted",
-    "producer_rounds": "interleaved rounds of library / floor / Powertools / 2 PutItems",
+    "cost_samples": "batches per story (success, failure, retry) whose calls and units are counted",
+    "producer_rounds": "interleaved rounds of library / raw floor / Powertools",
     "producer_batches": "batches per variant per round",
     "ttr_runs": "failures timed to their trigger (N for the p50), each path",
     "sweep_small": "batch items in the small table",
@@ -49,9 +50,10 @@ _HELP = {
     "load_threads": "BatchWriteItem requests in flight while loading",
     "scale_batches": "failed batches for the 1-vs-2 remediator processes figure",
     "scale_signals": "of those batches, how many have their signal queued (twice)",
-    "scale_seconds": "time box of each 1- and 2-process run",
-    "scale_rounds": "repeats of the 1 and 2 process runs (interleaved)",
-    "ceiling_seconds": "seconds each endpoint-ceiling probe runs",
+    "scale_seconds": "time box of each 1- and 2-replica run (3 replicas drain their queue)",
+    "scale_rounds": "rounds of 1- and 2-replica runs and 1- and 2-client probes (interleaved)",
+    "ceiling_seconds": "seconds each endpoint-ceiling probe (raw calls, same mix) runs",
+    "contention_batches": "batches signalled twice and drained by 3 replicas (lost claims)",
 }
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CallCounter", "on_call_done"]
+__all__ = ["CallCounter", "CpuByCall", "MixCounter", "item_kind", "on_call_done"]
 
 
 class CallCounter:
@@ -90,6 +90,88 @@ class CallCounter:
                 "scanned": self.scanned,
                 "returned": self.returned,
             }
+
+
+def item_kind(params: dict[str, Any]) -> str:
+    """What a DynamoDB request's key names: batch (STATE#), archive (ARCHIVE#), or shared
+    (the budget, the breaker: items every replica writes); "" for requests without a key."""
+    key = params.get("Key") or params.get("Item") or {}
+    sk = str(key.get("sk", {}).get("S", ""))
+    if not sk:
+        return ""
+    if sk.startswith("STATE#"):
+        return "batch"
+    if sk.startswith("ARCHIVE#"):
+        return "archive"
+    return "shared"
+
+
+class MixCounter:
+    """Calls by `service.Operation[:kind][:refused]`: the mix of calls a workload makes, with
+    what each DynamoDB request touched (`item_kind`) and whether its condition failed.
+
+    `on_refused(parsed, params)` is called for each refused DynamoDB request (e.g. to tell
+    whom a lost claim was lost to, from the item handed back)."""
+
+    def __init__(
+        self, on_refused: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
+    ) -> None:
+        self.mix: Counter[str] = Counter()
+        self._on_refused = on_refused
+        self._lock = threading.Lock()
+
+    def attach(self, client: Any) -> Any:
+        events = client.meta.events
+        events.register("before-parameter-build", self._before)
+        events.register("after-call", self._after)
+        return client
+
+    def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_mix"] = (item_kind(params), params)
+
+    def _after(
+        self, event_name: str, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        _, service, operation = event_name.split(".", 2)
+        kind, params = context.pop("bench_mix", ("", {}))
+        name = f"{service}.{operation}" + (f":{kind}" if kind else "")
+        refused = parsed.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+        if refused:
+            name += ":refused"
+            if self._on_refused is not None:
+                self._on_refused(parsed, params)
+        with self._lock:
+            self.mix[name] += 1
+
+
+class CpuByCall:
+    """This process's CPU time inside each API call, by `service.Operation`: from the moment
+    botocore starts building the request to the moment it hands back the parsed reply
+    (serialising, signing, HTTP, parsing; not the wait for the server, which is no CPU)."""
+
+    def __init__(self) -> None:
+        self.cpu: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def attach(self, client: Any) -> Any:
+        events = client.meta.events
+        events.register("before-parameter-build", self._start)
+        events.register("after-call", self._stop)
+        return client
+
+    def _start(self, context: dict[str, Any], **_: Any) -> None:
+        context["bench_cpu"] = time.process_time()
+
+    def _stop(self, event_name: str, context: dict[str, Any], **_: Any) -> None:
+        started = context.pop("bench_cpu", None)
+        if started is None:
+            return
+        _, service, operation = event_name.split(".", 2)
+        with self._lock:
+            self.cpu[f"{service}.{operation}"] += time.process_time() - started
+
+    def total(self) -> float:
+        return sum(self.cpu.values())
 
 
 def on_call_done(client: Any, event: str, sink: Callable[[float], None]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from observability.models import Item
 
-__all__ = ["batch_write", "delete_partition", "send_batch"]
+__all__ = ["batch_write", "send_batch"]
 
 _WRITE_BATCH = 25
 _SEND_BATCH = 10
@@ -55,19 +55,3 @@ def send_batch(sqs: Any, queue_url: str, messages: Sequence[dict[str, Any]]) -> 
         reply = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         if reply.get("Failed"):
             raise RuntimeError(f"SendMessageBatch refused {len(reply['Failed'])} messages")
-
-
-def delete_partition(client: Any, table: str, pk: str) -> int:
-    """Delete every item under one partition key (untimed housekeeping between runs)."""
-    keys: list[dict[str, Any]] = []
-    for page in client.get_paginator("query").paginate(
-        TableName=table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": pk}},
-        ProjectionExpression="pk, sk",
-    ):
-        keys += page.get("Items", [])
-    for start in range(0, len(keys), _WRITE_BATCH):
-        chunk = [{"DeleteRequest": {"Key": k}} for k in keys[start : start + _WRITE_BATCH]]
-        client.batch_write_item(RequestItems={table: chunk})
-    return len(keys)

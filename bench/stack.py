@@ -76,9 +76,11 @@ def _settings(resources: Resources | None, **overrides: Any) -> dict[str, Any]:
     return {"region": REGION, "_env_file": None, **names, **overrides}
 
 
-def make_producer(resources: Resources, clients: AwsClients, **overrides: Any) -> AuditTrail:
+def make_producer(
+    resources: Resources, clients: AwsClients, *, actor: str | None = None, **overrides: Any
+) -> AuditTrail:
     settings = Settings(**_settings(resources, **overrides))
-    return AuditTrail(settings, clients=clients, metrics=Metrics(stream=_sink()))
+    return AuditTrail(settings, clients=clients, metrics=Metrics(stream=_sink()), actor=actor)
 
 
 def make_remediator(

@@ -1,6 +1,6 @@
 """Items read (and time) per sweep of the due-index: 100,000 batch items against 1,000.
 
-Both tables hold library-shaped state items (mostly SUCCESS, which the sparse index never
+Both tables hold library-shaped batch items (mostly SUCCESS, which the sparse index never
 sees) and the same number of FAILED items due now. The sweep is the real `Sweeper.sweep()`
 over the real `AuditStore.due` queries; each due batch it finds is handed to a recorder
 instead of being claimed, so the figure is the sweep's reading alone (claims and triggers
