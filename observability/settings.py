@@ -5,6 +5,7 @@ Errors name the environment variable, its value and the limit, never a pydantic 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Self, TypeVar
 
@@ -16,6 +17,7 @@ from observability.errors import ConfigError
 __all__ = ["ENV_PREFIX", "Settings", "env_name", "load_settings"]
 
 ENV_PREFIX = "REMEDIATOR_"
+RETENTION_MARGIN_SECONDS = 86_400.0
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
@@ -73,6 +75,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @model_validator(mode="after")
+    def _retention_outlasts_retries(self) -> Self:
+        # An item that expires before its retry is due, or before a dead run's stale deadline,
+        # is work lost in silence: the retention must outlast both, with a day to spare.
+        needed = self.backoff_max_seconds + self.stale_after_seconds + RETENTION_MARGIN_SECONDS
+        if self.ttl_days * 86_400 < needed:
+            raise ValueError(
+                f"{env_name('ttl_days')} ({self.ttl_days}) must outlast "
+                f"{env_name('backoff_max_seconds')} ({self.backoff_max_seconds:g} s) plus "
+                f"{env_name('stale_after_seconds')} ({self.stale_after_seconds:g} s) plus a day: "
+                f"at least {math.ceil(needed / 86_400)} days"
+            )
+        return self
 
     @model_validator(mode="after")
     def _backoff_order(self) -> Self:

@@ -88,6 +88,16 @@ class TableConfig:
     def stale_at(self, now: datetime) -> str:
         return iso(now + timedelta(seconds=self.stale_after_seconds))
 
+    def outlasting(self, now: datetime, verdict: Verdict) -> int:
+        """The expiry of an item due for a retry: the retention, or longer when a rule's
+        delay reaches past it (an item must not expire before its retry and the stale
+        deadline of the re-run it triggers)."""
+        expires = self.expires_at(now)
+        if isinstance(verdict, RetryAt):
+            latest = verdict.at + timedelta(seconds=self.stale_after_seconds, days=1)
+            expires = max(expires, int(latest.timestamp()))
+        return expires
+
 
 @dataclass(frozen=True, slots=True)
 class Archive:
@@ -624,7 +634,7 @@ def failure(
         "error_type": error_type,
         "retryable": retryable,
         "first_failed_at": run.first_failed_at or iso(now),
-        "expires_at": cfg.expires_at(now),
+        "expires_at": cfg.outlasting(now, verdict),
         **outcome,
     }
     hole = unrecorded_trigger(run)

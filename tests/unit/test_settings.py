@@ -237,3 +237,45 @@ def test_health_silence_must_outlast_one_unit_of_work() -> None:
         trigger_timeout_seconds=60, health_max_silence_seconds=120, _env_file=None
     )  # type: ignore[call-arg]
     assert slow.health_max_silence_seconds == 120
+
+
+def test_a_retention_shorter_than_the_longest_retry_and_the_stale_window_is_refused() -> None:
+    from observability.errors import ConfigError
+    from observability.settings import load_settings
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(
+            ttl_days=1,
+            backoff_max_seconds=7 * 86_400,
+            stale_after_seconds=2 * 86_400,
+            _env_file=None,
+        )
+    message = str(raised.value)
+    for name in (
+        "REMEDIATOR_TTL_DAYS",
+        "REMEDIATOR_BACKOFF_MAX_SECONDS",
+        "REMEDIATOR_STALE_AFTER_SECONDS",
+    ):
+        assert name in message
+    assert "at least 10 days" in message
+    assert "\n" not in message
+    # Just enough is accepted.
+    assert load_settings(
+        ttl_days=10, backoff_max_seconds=7 * 86_400, stale_after_seconds=2 * 86_400,
+        _env_file=None,
+    ).ttl_days == 10  # fmt: skip
+
+
+def test_an_item_due_beyond_the_retention_lives_until_its_retry_and_its_stale_deadline() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from observability.backoff import RetryAt
+    from observability.transitions import TableConfig
+
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    cfg = TableConfig(stale_after_seconds=3600, ttl_days=1)
+    due = now + timedelta(days=5)
+    expires = cfg.outlasting(now, RetryAt(due, 2))
+    assert expires == int((due + timedelta(hours=1, days=1)).timestamp())
+    usual = TableConfig(stale_after_seconds=3600, ttl_days=90)
+    assert usual.outlasting(now, RetryAt(now + timedelta(minutes=1), 2)) == usual.expires_at(now)
