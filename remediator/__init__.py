@@ -1,7 +1,13 @@
-"""The remediator: hears failure signals, sweeps the retry index, and re-triggers batches."""
+"""The remediator: hears failure signals, sweeps the retry index, and re-triggers batches.
 
-from remediator.errors import ProvisionError, RemediatorError, TriggerError, TriggerRejected
-from remediator.provision import Resources, bootstrap
+Its names load on first use, so that the command's entry point (remediator.entry) can
+install its signal handler before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "ProvisionError",
@@ -11,3 +17,18 @@ __all__ = [
     "TriggerRejected",
     "bootstrap",
 ]
+
+_WHERE = {
+    "ProvisionError": "remediator.errors",
+    "RemediatorError": "remediator.errors",
+    "TriggerError": "remediator.errors",
+    "TriggerRejected": "remediator.errors",
+    "Resources": "remediator.provision",
+    "bootstrap": "remediator.provision",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'remediator' has no attribute {name!r}")

@@ -2,6 +2,6 @@
 
 import sys
 
-from remediator.cli import main
+from remediator.entry import main
 
 sys.exit(main())

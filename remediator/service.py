@@ -19,6 +19,7 @@ from types import FrameType
 
 from observability.errors import NotifierUnavailable, ObservabilityError, StoreUnavailable
 from remediator.consumer import QueueUnavailable, Received, SignalConsumer
+from remediator.entry import early_signal
 from remediator.errors import RemediatorError
 from remediator.health import HealthServer, Heartbeats
 from remediator.messages import MalformedSignal, parse_signal
@@ -234,3 +235,5 @@ class Service:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        if early_signal() is not None:  # received while the command was still loading
+            self.stopping.set()

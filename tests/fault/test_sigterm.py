@@ -73,3 +73,33 @@ def test_sigterm_with_slow_calls_in_flight_exits_0_and_leaves_no_claim(
     stack.service.run_once()
     attempts = sorted((m["batch_id"], m["attempt"]) for m in stack.work())
     assert attempts == [(b, "2") for b in batches]
+
+
+def test_sigterm_while_the_command_is_still_starting_exits_0(stack: Stack):
+    """ECS may stop a task in its first second, while Python is still importing: the
+    handler is the command's first instruction, so it is a clean stop, not a kill (143)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    console = str(Path(sys.executable).with_name("remediator"))
+    env = service_env(stack, stack.endpoint)
+    codes = {}
+    for delay in (0.1, 0.3, 0.6):
+        for name, command in (
+            ("console", [console, "run"]),
+            ("module", [sys.executable, "-m", "remediator", "run"]),
+        ):
+            proc = subprocess.Popen(
+                command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            time.sleep(delay)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                codes[(name, delay)] = proc.wait(timeout=15)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            assert os.path.exists(console)
+    assert codes == dict.fromkeys(codes, 0), codes
