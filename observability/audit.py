@@ -23,7 +23,14 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from observability import tracing
 from observability.errors import InvalidInput, ObservabilityError, StoreUnavailable
 from observability.jobs import JobPolicy, policy_key
-from observability.keys import DUE_INDEX, BatchKey, archive_prefix, job_pk, state_prefix
+from observability.keys import (
+    DUE_INDEX,
+    BatchKey,
+    archive_prefix,
+    job_pk,
+    meta_key,
+    state_prefix,
+)
 from observability.models import (
     AuditEvent,
     BatchState,
@@ -35,6 +42,7 @@ from observability.models import (
     plain,
     plain_item,
 )
+from observability.shape import TableShape
 from observability.transitions import Archive, Write
 
 if TYPE_CHECKING:
@@ -211,6 +219,20 @@ class AuditStore:
         if not item or is_expired(item, now):
             return None
         return BatchState.from_item(item)
+
+    def shape(self) -> TableShape | None:
+        """The table's declared shape (its META item), or None if it has none."""
+        pk, sk = meta_key()
+        try:
+            reply = self._ddb().get_item(
+                TableName=self.table_name,
+                Key=_ser({"pk": pk, "sk": sk}),
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            _raise_store(exc, self.table_name, "GetItem")
+        item = reply.get("Item")
+        return TableShape.from_item(item) if item else None
 
     def job_policy(self, job_id: str) -> JobPolicy | None:
         """The job's stored defaults (consistent read), or None."""

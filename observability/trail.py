@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -37,6 +38,7 @@ from observability.notifier import Notifier
 from observability.retry import RetryPolicy, StoredRetry, error_names, judge
 from observability.runtrace import RunTrace
 from observability.settings import Settings, load_settings
+from observability.shape import agreed_shards
 from observability.signals import EXHAUSTED, FAILED, RECOVERED, Signal
 from observability.transitions import (
     TableConfig,
@@ -212,13 +214,36 @@ class AuditTrail:
             stale_after_seconds=self.settings.stale_after_seconds,
             ttl_days=self.settings.ttl_days,
         )
+        self._shape_agreed = threading.Event()
+        self._shape_lock = threading.Lock()
         self._known: OrderedDict[BatchKey, BatchState] = OrderedDict()
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
         return self._clock()
 
+    def _agree_on_shape(self) -> None:
+        """Once per process, before the first write: the shard count the table declares."""
+        with self._shape_lock:
+            if self._shape_agreed.is_set():
+                return
+            shards = agreed_shards(
+                self.settings.table_name,
+                self.store.shape(),
+                self.settings.retry_shards,
+                explicit="retry_shards" in self.settings.model_fields_set,
+            )
+            self.table = dataclasses.replace(self.table, shards=shards)
+            self._shape_agreed.set()
+
     # -- public API -----------------------------------------------------------------------
+
+    def connect(self) -> AuditTrail:
+        """Read the table's shape now (the first batch does it otherwise): for a Lambda's
+        init phase, so that no invocation pays it. Raises ConfigError when this process's
+        REMEDIATOR_RETRY_SHARDS disagrees with the table's."""
+        self._agree_on_shape()
+        return self
 
     def batch(
         self,
@@ -349,6 +374,7 @@ class AuditTrail:
         *,
         trace_id: str | None = None,
     ) -> BatchRun:
+        self._agree_on_shape()
         now = self.now()
         run_id = uuid.uuid4().hex
         trigger_json = trigger.to_json() if trigger else None

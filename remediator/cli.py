@@ -104,7 +104,13 @@ class Context:
 
 def cmd_bootstrap(ctx: Context) -> int:
     settings = ctx.settings()
-    resources = bootstrap(ctx.clients(), settings.table_name, prefix=ctx.args.prefix)
+    explicit = "retry_shards" in settings.model_fields_set
+    resources = bootstrap(
+        ctx.clients(),
+        settings.table_name,
+        prefix=ctx.args.prefix,
+        shards=settings.retry_shards if explicit else None,
+    )
     if ctx.args.output == "json":
         ctx.json(resources.as_dict())
     else:
@@ -154,6 +160,7 @@ def cmd_run(ctx: Context) -> int:
         )
     configure_logging(ctx.args.log_level)
     remediator = Remediator(settings, clients=ctx.clients())
+    remediator.agree_on_shape()  # a process configured otherwise than its table stops here
     consumer = SignalConsumer(
         ctx.clients(),
         settings.queue_url,
@@ -182,9 +189,9 @@ def cmd_failed(ctx: Context) -> int:
         job = validate_id("job_id", ctx.args.job)
         states = [s for s in store.states(job, now) if s.status in TERMINAL_FAILURES]
     else:
-        partitions = failed_partitions(settings.retry_shards) + exhausted_partitions(
-            settings.retry_shards
-        )
+        shape = store.shape()
+        shards = shape.shards if shape else settings.retry_shards
+        partitions = failed_partitions(shards) + exhausted_partitions(shards)
         far = now + timedelta(days=3650)
         hints = [
             s

@@ -45,6 +45,7 @@ DLQ_MAX_RECEIVE_COUNT = 5
 SIGNAL_FILTER = {"event": [FAILED]}
 ALERT_FILTER = {"event": list(ALERT_EVENTS)}
 SIGNAL_VISIBILITY_SECONDS = 120
+DEFAULT_SHARDS = 8
 ALERTS_VISIBILITY_SECONDS = 360
 # A new table's backups take a while to be available: how long bootstrap waits for them.
 PITR_WAIT_SECONDS = 300.0
@@ -195,8 +196,9 @@ def _enable_pitr(ddb: Any, table_name: str, sleep: Callable[[float], None]) -> N
         delay = min(delay * 2, _PITR_MAX_DELAY)
 
 
-def _declare_layout(ddb: Any, table_name: str, shards: int) -> None:
-    """Write the table's own record once: what every process must agree on."""
+def _declare_layout(ddb: Any, table_name: str, shards: int | None) -> None:
+    """Write the table's own record once: what every process must agree on. A table that
+    has one keeps it; asking for another shard count is refused, naming both."""
     pk, sk = meta_key()
     try:
         ddb.put_item(
@@ -205,13 +207,21 @@ def _declare_layout(ddb: Any, table_name: str, shards: int) -> None:
                 "pk": {"S": pk},
                 "sk": {"S": sk},
                 "layout": {"N": str(LAYOUT_VERSION)},
-                "shards": {"N": str(shards)},
+                "shards": {"N": str(shards or DEFAULT_SHARDS)},
             },
             ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
         if _code(exc) != "ConditionalCheckFailedException":
             raise
+        old: Any = exc.response.get("Item") or {}
+        kept = old.get("shards", {}).get("N")
+        if shards is not None and kept is not None and int(kept) != shards:
+            raise ProvisionError(
+                f"table {table_name!r} declares {kept} retry shards; REMEDIATOR_RETRY_SHARDS "
+                f"asks for {shards}: unset it, or bootstrap a new table"
+            ) from None
 
 
 def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
@@ -271,7 +281,7 @@ def bootstrap(
     table_name: str,
     *,
     prefix: str | None = None,
-    shards: int = 8,
+    shards: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Resources:
     """Create what is missing and return every identifier the settings need.

@@ -38,6 +38,7 @@ from observability.metrics import Metrics
 from observability.models import BatchState, EventType, Status, from_iso, iso
 from observability.notifier import Notifier
 from observability.retry import StoredRetry, judge
+from observability.shape import agreed_shards
 from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, Signal
 from observability.transitions import TableConfig, Write, truncate
 from remediator import claims
@@ -143,6 +144,17 @@ class Remediator:
 
     def now(self) -> datetime:
         return self._clock()
+
+    def agree_on_shape(self) -> None:
+        """Before the service starts: the shard count the table declares (ConfigError,
+        naming both values, when this process is configured otherwise)."""
+        shards = agreed_shards(
+            self.settings.table_name,
+            self.store.shape(),
+            self.settings.retry_shards,
+            explicit="retry_shards" in self.settings.model_fields_set,
+        )
+        self.table = dataclasses.replace(self.table, shards=shards)
 
     def _count(self, outcome: Outcome) -> Outcome:
         with self._lock:

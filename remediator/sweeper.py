@@ -27,7 +27,7 @@ class Sweeper:
     def partitions(self) -> list[str]:
         # Stale runs first: marking them FAILED makes them due in the same sweep. Each replica
         # walks shards in its own order so that replicas rarely race for the same batch.
-        shards = self.remediator.settings.retry_shards
+        shards = self.remediator.table.shards  # the table's, agreed at start
         live, failed = live_partitions(shards), failed_partitions(shards)
         self._rng.shuffle(live)
         self._rng.shuffle(failed)

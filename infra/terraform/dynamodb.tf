@@ -82,3 +82,18 @@ resource "aws_dynamodb_table" "audit" {
     kms_key_arn = aws_kms_key.main.arn
   }
 }
+
+# The table's own record (observability.keys.meta_key, observability.shape): its layout and
+# the retry index's shard count, which every process reads once and must agree with. The
+# same item `remediator bootstrap` writes.
+resource "aws_dynamodb_table_item" "meta" {
+  table_name = aws_dynamodb_table.audit.name
+  hash_key   = aws_dynamodb_table.audit.hash_key
+  range_key  = aws_dynamodb_table.audit.range_key
+  item = jsonencode({
+    pk     = { S = "TABLE" }
+    sk     = { S = "META" }
+    layout = { N = "2" }
+    shards = { N = tostring(var.retry_shards) }
+  })
+}

@@ -233,7 +233,7 @@ variable "ttl_days" {
 }
 
 variable "retry_shards" {
-  description = "REMEDIATOR_RETRY_SHARDS: shards of the retry index; pipelines must use the same value."
+  description = "REMEDIATOR_RETRY_SHARDS: shards of the retry index, declared in the table's META item; every process reads it there."
   type        = number
   default     = 8
 }

@@ -358,3 +358,18 @@ def test_alarms_and_dashboard_use_metrics_the_code_emits(tf: Terraform):
         assert metric in dashboard, f"{metric} is not on the dashboard"
     assert "ApproximateNumberOfMessagesVisible" in dashboard
     assert f'FROM "{namespace}"' in dashboard
+
+
+def test_the_table_declares_its_layout_and_shards_as_bootstrap_does():
+    """Terraform writes the META item every process reads at start (observability.shape)."""
+    import re
+
+    from observability.keys import LAYOUT_VERSION, meta_key
+
+    text = (Terraform.load().directory / "dynamodb.tf").read_text()
+    block = text[text.index('resource "aws_dynamodb_table_item" "meta"') :]
+    pk, sk = meta_key()
+    assert re.search(rf'pk\s*=\s*{{ S = "{pk}" }}', block)
+    assert re.search(rf'sk\s*=\s*{{ S = "{sk}" }}', block)
+    assert re.search(rf'layout\s*=\s*{{ N = "{LAYOUT_VERSION}" }}', block)
+    assert "shards = { N = tostring(var.retry_shards) }" in block

@@ -212,3 +212,32 @@ def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
         claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor="late", detail={}
     )
     assert [e.version for e in stack.trail.history(job, "b1")] == [1, 2, 3, 4, 5]
+
+
+def test_a_remediator_configured_with_other_shards_than_its_table_refuses_to_start(
+    stack_factory: Any,
+):
+    """Producers at the table's 8 shards, a remediator at 4: it would never sweep shards 4-7
+    (half the failures and dead runs); it stops at start instead, naming both values."""
+    from tests.integration.harness import cli
+
+    stack = stack_factory()
+    done = cli(
+        "run",
+        "--once",
+        AWS_ENDPOINT_URL=stack.endpoint,
+        REMEDIATOR_TABLE_NAME=stack.settings.table_name,
+        REMEDIATOR_QUEUE_URL=stack.settings.queue_url or "",
+        REMEDIATOR_RETRY_SHARDS="4",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    message = done.stderr.strip()
+    assert "\n" not in message
+    assert "REMEDIATOR_RETRY_SHARDS is 4" in message
+    assert "bootstrapped with 8" in message
+    doctor = cli(
+        "doctor", "--output", "json",
+        AWS_ENDPOINT_URL=stack.endpoint, REMEDIATOR_TABLE_NAME=stack.settings.table_name,
+    )  # fmt: skip
+    layout = {f["check"]: f for f in json.loads(doctor.stdout)}["layout"]
+    assert layout["detail"] == "layout 2, 8 retry shards"

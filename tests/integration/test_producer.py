@@ -12,6 +12,7 @@ import pytest
 from observability import (
     AuditTrail,
     BatchAlreadyRunning,
+    ConfigError,
     NonRetryableError,
     RunSuperseded,
     Settings,
@@ -97,6 +98,7 @@ def test_trace_id_follows_the_batch_across_attempts(settings, clients, clock):
 
 def test_success_costs_two_calls_and_no_reads(settings, clients, clock):
     trail = make_trail(settings, clients, clock)
+    trail.connect()  # the table's shape, read once per process
     calls = count_calls(clients)
     with trail.batch(new_id(), "b1", trigger=WORK):
         pass
@@ -108,6 +110,7 @@ def test_failure_costs_two_writes_and_one_publish(settings, clients, clock):
     """Plus one read of the job's retry policy per job per cache period (a minute)."""
     trail = make_trail(settings, clients, clock)
     job = new_id()
+    trail.connect()  # the table's shape, read once per process
     calls = count_calls(clients)
     with pytest.raises(Boom), trail.batch(job, "b1", trigger=WORK):
         raise Boom("x")
@@ -117,6 +120,22 @@ def test_failure_costs_two_writes_and_one_publish(settings, clients, clock):
         with pytest.raises(Boom), trail.batch(job, batch, trigger=WORK):
             raise Boom("x")
     assert calls == Counter({"PutItem": 2, "UpdateItem": 2, "Publish": 2})
+
+
+def test_a_process_configured_with_other_shards_than_its_table_refuses_before_any_write(
+    settings_kwargs, clients, clock
+):
+    wrong = Settings(**settings_kwargs, retry_shards=4)  # the table was bootstrapped with 8
+    trail = make_trail(wrong, clients, clock)
+    calls = count_calls(clients)
+    with pytest.raises(ConfigError) as raised, trail.batch(new_id(), "b", trigger=WORK):
+        pytest.fail("must not run")
+    message = str(raised.value)
+    assert "REMEDIATOR_RETRY_SHARDS is 4" in message
+    assert "bootstrapped with 8" in message
+    assert calls == Counter({"GetItem": 1})  # the table's record, and nothing written
+    # Unset, the table's count is used, whatever the default.
+    assert make_trail(Settings(**settings_kwargs), clients, clock).connect().table.shards == 8
 
 
 def test_a_batch_without_a_trigger_warns_once_per_job_and_is_not_retried_in_silence(
@@ -170,7 +189,7 @@ def test_resumed_batch_known_from_pending_costs_one_write_per_transition(setting
     first = make_trail(settings, clients, clock)
     with pytest.raises(Boom), first.batch(job, "b", trigger=WORK):
         raise Boom
-    second = make_trail(settings, clients, clock)
+    second = make_trail(settings, clients, clock).connect()
     calls = count_calls(clients)
     assert second.pending(job, ["b"]) == ["b"]
     with second.batch(job, "b", trigger=WORK):

@@ -144,6 +144,7 @@ def test_without_an_sdk_a_given_context_still_decides_the_stored_id(stack: Stack
 def _calls_per_batch(stack: Stack) -> list[tuple[str, list[str]]]:
     """(operation, message attribute names) of each call one success and one failure make."""
     job = new_id()
+    stack.trail.connect()  # the table's shape, read once per process
     calls: list[tuple[str, list[str]]] = []
 
     def hook(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -173,6 +174,7 @@ FLOOR = [
 
 def test_without_an_sdk_a_batch_makes_the_same_calls_as_before_traces(stack: Stack):
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    stack.trail.connect()  # the table's shape, read once per process
     calls = count_calls(stack.clients)
     assert _calls_per_batch(stack) == FLOOR  # no traceparent: nothing to continue
     assert calls == {"PutItem": 2, "GetItem": 1, "UpdateItem": 2, "Publish": 1}
