@@ -187,6 +187,27 @@ class AuditStore:
             raise StoreUnavailable(f"UpdateItem on table {self.table_name!r} returned no item")
         return BatchState.from_item(item)
 
+    def replace_event(
+        self, key: BatchKey, index: int, expected: Mapping[str, Plain], event: Mapping[str, Plain]
+    ) -> None:
+        """Put `event` in place of the one at `index` of the item's history, on condition
+        that it is still `expected` (ConditionFailed otherwise)."""
+        try:
+            self._ddb().update_item(
+                TableName=self.table_name,
+                Key=_ser({"pk": key.pk, "sk": key.sk}),
+                UpdateExpression=f"SET #events[{index}] = :event",
+                ConditionExpression=f"#events[{index}] = :expected",
+                ExpressionAttributeNames={"#events": "events"},
+                ExpressionAttributeValues=_ser({":event": event, ":expected": expected}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+                raise ConditionFailed(None) from None
+            _raise_store(exc, self.table_name, "UpdateItem")
+        except BotoCoreError as exc:
+            _raise_store(exc, self.table_name, "UpdateItem")
+
     def put_archive(self, archive: Archive) -> None:
         """Put older events in their archive item, once: an archive already there under the
         same name holds the same events (a writer died before trimming them)."""

@@ -426,7 +426,10 @@ class Remediator:
             if current.pending_trigger is None and any(
                 e.get("version") == slot for e in current.events or ()
             ):
-                return True  # the triggered run recorded it (this replica was too slow)
+                # The triggered run wrote the event in this replica's place (it took it for
+                # dead): the record, with what only this replica knows, replaces it.
+                self._replace_placeholder(current, write.events[0])
+                return True
             if current.lease_owner is None and current.pending_trigger == slot:
                 # The re-run was quicker than this write and has started already: the
                 # event still belongs in the slot the claim reserved for it.
@@ -441,6 +444,16 @@ class Remediator:
         # batch: its trigger may repeat this one unless the target is idempotent.
         log.error("a trigger was sent but the batch was taken over before it was recorded")
         return False
+
+    def _replace_placeholder(self, current: BatchState, event: dict[str, Any]) -> None:
+        slot = event.get("version")
+        for index, found in enumerate(current.events or ()):
+            if found.get("version") == slot and "unrecorded" in str(found.get("detail", "")):
+                try:
+                    self._record_store.replace_event(current.key, index, found, event)
+                except ConditionFailed:
+                    pass  # the list moved on (archived): the placeholder stays, nothing lost
+                return
 
     def flush_unrecorded(self) -> int:
         """Record the triggers that went out while the table would not take their record;

@@ -207,11 +207,15 @@ def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
     after = stack.trail.get(job, "b1")
     assert after is not None
     assert after.pending_trigger is None
-    # Had the replica been only slow, its record now finds the event there: no duplicate.
+    # Had the replica been only slow, its record takes the placeholder's place: one event
+    # for the slot, with what only the replica knew.
     assert stack.remediator._record(
-        claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor="late", detail={}
-    )
-    assert [e.version for e in stack.trail.history(job, "b1")] == [1, 2, 3, 4, 5]
+        claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor="late",
+        detail={"response_id": "m-1"},
+    )  # fmt: skip
+    history = stack.trail.history(job, "b1")
+    assert [e.version for e in history] == [1, 2, 3, 4, 5]
+    assert (history[2].actor, history[2].detail) == ("late", {"response_id": "m-1"})
 
 
 def test_a_remediator_configured_with_other_shards_than_its_table_refuses_to_start(
