@@ -30,9 +30,7 @@ class TableShape:
         return cls(layout=int(item["layout"]["N"]), shards=int(item["shards"]["N"]))
 
 
-def agreed_shards(
-    table: str, shape: TableShape | None, configured: int, *, explicit: bool
-) -> int:
+def agreed_shards(table: str, shape: TableShape | None, configured: int, *, explicit: bool) -> int:
     """The shard count this process must use, or ConfigError saying why it cannot start."""
     if shape is None:
         # A table without its record (made by hand, or before the record existed): the

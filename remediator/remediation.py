@@ -7,6 +7,7 @@ a message that comes back, never a batch nobody will look at again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -449,10 +450,9 @@ class Remediator:
         slot = event.get("version")
         for index, found in enumerate(current.events or ()):
             if found.get("version") == slot and "unrecorded" in str(found.get("detail", "")):
-                try:
+                # If the list moved on (archived), the placeholder stays: nothing is lost.
+                with contextlib.suppress(ConditionFailed):
                     self._record_store.replace_event(current.key, index, found, event)
-                except ConditionFailed:
-                    pass  # the list moved on (archived): the placeholder stays, nothing lost
                 return
 
     def flush_unrecorded(self) -> int:
