@@ -30,7 +30,7 @@ from observability.signals import EXHAUSTED, FAILED
 from remediator.alerts.settings import AlertSettings
 from remediator.diagnose import explain
 from remediator.provision import DLQ_MAX_RECEIVE_COUNT, table_definition
-from remediator.settings import RemediatorSettings
+from remediator.settings import FIFO_DEDUPLICATION_SECONDS, RemediatorSettings
 from remediator.variables import known_variables, unknown_variables
 
 __all__ = ["FAIL", "OK", "WARN", "Finding", "examine", "variables"]
@@ -245,6 +245,26 @@ def variables(environ: Mapping[str, str], env_file: Path | None = None) -> list[
     return found
 
 
+def _takeover(settings: RemediatorSettings) -> Finding:
+    """Whether a re-send after a takeover stays inside SQS FIFO's deduplication window."""
+    resend = settings.takeover_resend_seconds
+    if resend <= FIFO_DEDUPLICATION_SECONDS:
+        return Finding(
+            "takeover",
+            OK,
+            f"a dead replica's trigger is re-sent within {resend:g} s: FIFO drops the copy",
+        )
+    return Finding(
+        "takeover",
+        WARN,
+        f"a dead replica's trigger may be re-sent {resend:g} s after the first: past SQS "
+        f"FIFO's {FIFO_DEDUPLICATION_SECONDS:g} s deduplication window, a FIFO target may run "
+        "the attempt twice",
+        "lower REMEDIATOR_LEASE_SECONDS, REMEDIATOR_SWEEP_INTERVAL_SECONDS or "
+        "REMEDIATOR_TRIGGER_TIMEOUT_SECONDS so that their sum is at most 300",
+    )
+
+
 def examine(
     load: Callable[[], RemediatorSettings],
     clients_for: Callable[[RemediatorSettings], AwsClients],
@@ -265,6 +285,7 @@ def examine(
             f"backoff {settings.backoff_base_seconds:g}-{settings.backoff_max_seconds:g} s",
         ),
         *misspelt,
+        _takeover(settings),
     ]
     clients = clients_for(settings)
     try:

@@ -10,7 +10,10 @@ from pydantic import Field, model_validator
 
 from observability.settings import Settings
 
-__all__ = ["RemediatorSettings"]
+__all__ = ["FIFO_DEDUPLICATION_SECONDS", "RemediatorSettings"]
+
+# SQS FIFO drops a message whose deduplication id it saw within the last 5 minutes.
+FIFO_DEDUPLICATION_SECONDS = 300.0
 
 
 def _replica_id() -> str:
@@ -21,7 +24,10 @@ class RemediatorSettings(Settings):
     """Everything `remediator run` reads; defaults suit one replica on Fargate."""
 
     replica_id: str = Field(default_factory=_replica_id, min_length=1, max_length=128)
-    lease_seconds: float = Field(300.0, ge=5, le=3600)
+    # 180 s: a claim's trigger, sent again by a replica that takes over a dead one's lease,
+    # goes out within lease + sweep interval + trigger timeout (240 s with the defaults):
+    # inside SQS FIFO's 5-minute deduplication window (see takeover_resend_seconds).
+    lease_seconds: float = Field(180.0, ge=5, le=3600)
     poll_wait_seconds: int = Field(20, ge=0, le=20)
     visibility_timeout_seconds: int = Field(120, ge=10, le=43_200)
     sweep_interval_seconds: float = Field(30.0, ge=0, le=3600)
@@ -38,6 +44,13 @@ class RemediatorSettings(Settings):
     health_port: int = Field(8080, ge=0, le=65535)
     health_max_silence_seconds: float = Field(90.0, ge=5)
     shutdown_grace_seconds: float = Field(8.0, ge=0, le=120)
+
+    @property
+    def takeover_resend_seconds(self) -> float:
+        """The latest a trigger is sent again after a replica died between sending and
+        recording it: its lease runs out, the next sweep finds it, the re-send takes up to
+        the trigger timeout."""
+        return self.lease_seconds + self.sweep_interval_seconds + self.trigger_timeout_seconds
 
     @model_validator(mode="after")
     def _lease_outlasts_the_trigger(self) -> Self:

@@ -259,7 +259,7 @@ variable "metrics_namespace" {
 variable "lease_seconds" {
   description = "REMEDIATOR_LEASE_SECONDS: how long a claim holds a batch before another replica may take it over."
   type        = number
-  default     = 300
+  default     = 180
 }
 
 variable "sweep_interval_seconds" {

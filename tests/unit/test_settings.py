@@ -279,3 +279,17 @@ def test_an_item_due_beyond_the_retention_lives_until_its_retry_and_its_stale_de
     assert expires == int((due + timedelta(hours=1, days=1)).timestamp())
     usual = TableConfig(stale_after_seconds=3600, ttl_days=90)
     assert usual.outlasting(now, RetryAt(now + timedelta(minutes=1), 2)) == usual.expires_at(now)
+
+
+def test_the_default_takeover_resends_inside_the_fifo_window_and_doctor_says_when_not() -> None:
+    from remediator.doctor import _takeover
+    from remediator.settings import FIFO_DEDUPLICATION_SECONDS, RemediatorSettings
+
+    defaults = RemediatorSettings(_env_file=None)
+    assert defaults.takeover_resend_seconds == 240 <= FIFO_DEDUPLICATION_SECONDS
+    assert _takeover(defaults).status == "ok"
+    slow = RemediatorSettings(lease_seconds=300, _env_file=None)
+    finding = _takeover(slow)
+    assert finding.status == "warn"
+    assert "360 s" in finding.detail
+    assert "REMEDIATOR_LEASE_SECONDS" in finding.fix
