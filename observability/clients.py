@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -61,6 +62,7 @@ class AwsClients:
         self._endpoint_url = endpoint_url
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
+        self._date_listeners: list[Callable[[str | None], None]] = []
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         # Derived clients (triggers) give one read timeout for every service, long poll or not.
@@ -114,8 +116,21 @@ class AwsClients:
                 if self._endpoint_url:
                     kwargs["endpoint_url"] = self._endpoint_url
                 found = self._session.client(service, **kwargs)  # type: ignore[call-overload]
+                found.meta.events.register("after-call", self._date_seen)
                 self._clients[service] = found
             return found
+
+    def listen_dates(self, listener: Callable[[str | None], None]) -> None:
+        """Hand `listener` the `Date` header of every response these clients get."""
+        with self._lock:
+            self._date_listeners.append(listener)
+
+    def _date_seen(self, http_response: Any = None, **_: Any) -> None:
+        if http_response is None or not self._date_listeners:
+            return
+        date = http_response.headers.get("Date")
+        for listener in list(self._date_listeners):
+            listener(date)
 
     def dynamodb(self) -> DynamoDBClient:
         return self.client("dynamodb")  # type: ignore[no-any-return]

@@ -49,6 +49,7 @@ UNITS: dict[str, str] = {
     "TimeToRecoverySeconds": SECONDS,
     "TriggerFailures": COUNT,
     "TriggerUnrecorded": COUNT,
+    "ClockSkewSeconds": SECONDS,
 }
 
 

@@ -13,13 +13,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from observability.audit import AuditStore, ConditionFailed
 from observability.backoff import Exhaust, RetryRule
 from observability.clients import AwsClients, default_clients
+from observability.clock import SkewClock
 from observability.describe import describe_exception
 from observability.errors import (
     BatchAlreadyRunning,
@@ -195,7 +196,10 @@ class AuditTrail:
         self.metrics = metrics or Metrics(
             self.settings.metrics_namespace, enabled=self.settings.metrics_enabled
         )
-        self._clock = clock or (lambda: datetime.now(UTC))
+        # Its own clock corrected by the offset measured from AWS's (an injected one as is).
+        self._clock = clock or SkewClock(on_skew=self._skew_measured)
+        if isinstance(self._clock, SkewClock):
+            self.clients.listen_dates(self._clock.observe)
         self._rng = rng or random.Random()
         self.actor = actor or default_actor()
         self.publish_failures = publish_failures
@@ -221,6 +225,9 @@ class AuditTrail:
 
     def now(self) -> datetime:
         return self._clock()
+
+    def _skew_measured(self, seconds: float) -> None:
+        self.metrics.emit(None, {"ClockSkewSeconds": seconds})
 
     def _agree_on_shape(self) -> None:
         """Once per process, before the first write: the shard count the table declares."""

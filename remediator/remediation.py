@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tenacity import (
@@ -31,6 +31,7 @@ from tenacity import (
 from observability.audit import AuditStore, ConditionFailed, new_write_id
 from observability.backoff import RetryRule
 from observability.clients import AwsClients
+from observability.clock import SkewClock
 from observability.errors import ObservabilityError, StoreUnavailable
 from observability.jobs import JobPolicies, JobPolicy
 from observability.keys import breaker_key, target_breaker_key
@@ -134,7 +135,12 @@ class Remediator:
             stale_after_seconds=settings.stale_after_seconds,
             ttl_days=settings.ttl_days,
         )
-        self._clock = clock or (lambda: datetime.now(UTC))
+        # Its own clock corrected by the offset measured from AWS's (an injected one as is).
+        self._clock = clock or SkewClock(
+            on_skew=lambda s: self.metrics.emit(None, {"ClockSkewSeconds": s})
+        )
+        if isinstance(self._clock, SkewClock):
+            clients.listen_dates(self._clock.observe)
         self._rng = rng or random.Random()
         self._sleep = sleep
         self.stopping = stopping or threading.Event()
