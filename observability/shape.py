@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from observability.errors import ConfigError
 from observability.keys import LAYOUT_VERSION
+
+if TYPE_CHECKING:
+    from observability.settings import Settings
 
 __all__ = ["TableShape", "agreed_shards"]
 
@@ -30,8 +33,10 @@ class TableShape:
         return cls(layout=int(item["layout"]["N"]), shards=int(item["shards"]["N"]))
 
 
-def agreed_shards(table: str, shape: TableShape | None, configured: int, *, explicit: bool) -> int:
+def agreed_shards(shape: TableShape | None, settings: Settings) -> int:
     """The shard count this process must use, or ConfigError saying why it cannot start."""
+    table, configured = settings.table_name, settings.retry_shards
+    explicit = "retry_shards" in settings.model_fields_set
     if shape is None:
         # A table without its record (made by hand, or before the record existed): the
         # configured count, as before; `remediator doctor` says to bootstrap it.

@@ -234,12 +234,7 @@ class AuditTrail:
         with self._shape_lock:
             if self._shape_agreed.is_set():
                 return
-            shards = agreed_shards(
-                self.settings.table_name,
-                self.store.shape(),
-                self.settings.retry_shards,
-                explicit="retry_shards" in self.settings.model_fields_set,
-            )
+            shards = agreed_shards(self.store.shape(), self.settings)
             self.table = dataclasses.replace(self.table, shards=shards)
             self._shape_agreed.set()
 

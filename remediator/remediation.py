@@ -155,12 +155,7 @@ class Remediator:
     def agree_on_shape(self) -> None:
         """Before the service starts: the shard count the table declares (ConfigError,
         naming both values, when this process is configured otherwise)."""
-        shards = agreed_shards(
-            self.settings.table_name,
-            self.store.shape(),
-            self.settings.retry_shards,
-            explicit="retry_shards" in self.settings.model_fields_set,
-        )
+        shards = agreed_shards(self.store.shape(), self.settings)
         self.table = dataclasses.replace(self.table, shards=shards)
 
     def _count(self, outcome: Outcome) -> Outcome:
@@ -261,15 +256,7 @@ class Remediator:
             return Outcome("conflict", key, attempt)
         trigger = self._trigger_of(claimed)
         if not trigger:
-            write = claims.exhaust(
-                claimed,
-                self.table,
-                actor=self.replica,
-                now=now,
-                reason="no_trigger",
-                owner=self.replica,
-            )
-            return self._commit_exhausting(claimed, write, "no_trigger", now)
+            return self._exhaust_claimed(claimed, now, "no_trigger")
         target = target_of(trigger)
         paused = self.breaker.paused_until(target_breaker_key(target), now)
         if paused:
@@ -325,6 +312,21 @@ class Remediator:
         )
         return Outcome("triggered", key, attempt, {"response_id": response_id})
 
+    def _exhaust_claimed(
+        self, claimed: BatchState, now: datetime, reason: str, why: str = ""
+    ) -> Outcome:
+        """EXHAUSTED from a claim this replica holds."""
+        write = claims.exhaust(
+            claimed,
+            self.table,
+            actor=self.replica,
+            now=now,
+            reason=reason,
+            owner=self.replica,
+            why=why,
+        )
+        return self._commit_exhausting(claimed, write, reason, now)
+
     def _trigger_failed(
         self, claimed: BatchState, now: datetime, exc: TriggerError | TriggerRejected
     ) -> Outcome:
@@ -347,16 +349,7 @@ class Remediator:
         )
         if refused and refusals >= self.settings.trigger_refusals:
             why = f"the target refused the re-trigger {refusals} times: {exc}"
-            write = claims.exhaust(
-                claimed,
-                self.table,
-                actor=self.replica,
-                now=now,
-                reason="trigger_refused",
-                owner=self.replica,
-                why=truncate(why, 512),
-            )
-            return self._commit_exhausting(claimed, write, "trigger_refused", now)
+            return self._exhaust_claimed(claimed, now, "trigger_refused", truncate(why, 512))
         delay = self._rule_of(claimed).delay(max(1, claimed.episode_attempt), self._rng)
         self._release(
             claimed,
