@@ -19,6 +19,13 @@ __all__ = ["floor_batch", "floor_claim", "floor_failed", "floor_record"]
 
 _TTL = timedelta(days=90)
 _STALE = timedelta(hours=1)
+# The retry defaults the library stores with a batch that brings no policy of its own.
+_RETRY = json.dumps(
+    {"env": {"default": {"base_seconds": 60.0, "max_attempts": 3, "max_seconds": 3600.0,
+                         "name": "default"}}},
+    separators=(",", ":"),
+    sort_keys=True,
+)  # fmt: skip
 
 
 def _stamp(moment: datetime) -> dict[str, str]:
@@ -71,6 +78,7 @@ def floor_batch(
             "expires_at": expires,
             "trigger": {"S": trigger},
             "incarnation": {"S": run[:16]},
+            "retry": {"S": _RETRY},
             "events": {"L": [_event("STARTED", 1, at, actor, run)]},
             "write_id": {"S": uuid.uuid4().hex[:16]},
         },
@@ -86,8 +94,7 @@ def floor_batch(
     success["M"]["duration_ms"] = duration
     names = [
         *("write_id", "status", "version", "finished_at", "updated_at", "duration_ms"),
-        *("expires_at", "events", "due_pk", "due_at", "error_type", "error_message"),
-        *("first_failed_at", "alerted", "run_id"),
+        *("expires_at", "attempt_floor", "events", "due_pk", "due_at", "alerted", "run_id"),
     ]
     ddb.update_item(
         TableName=table,
@@ -96,8 +103,8 @@ def floor_batch(
             "SET #write_id = :write_id, #status = :set_status, #version = :set_version, "
             "#finished_at = :set_finished_at, #updated_at = :set_updated_at, "
             "#duration_ms = :set_duration_ms, #expires_at = :set_expires_at, "
-            "#events = list_append(if_not_exists(#events, :no_events), :events) "
-            "REMOVE #due_pk, #due_at, #error_type, #error_message, #first_failed_at, #alerted"
+            "#attempt_floor = :set_attempt_floor, #events = list_append(#events, :events) "
+            "REMOVE #due_pk, #due_at, #alerted"
         ),
         ConditionExpression="#run_id = :run_id AND #status = :started AND #version = :version",
         ExpressionAttributeNames={f"#{n}": n for n in names},
@@ -111,8 +118,8 @@ def floor_batch(
             ":set_updated_at": done,
             ":set_duration_ms": duration,
             ":set_expires_at": {"N": str(int((finished + _TTL).timestamp()))},
+            ":set_attempt_floor": {"N": "1"},
             ":events": {"L": [success]},
-            ":no_events": {"L": []},
             ":write_id": {"S": uuid.uuid4().hex[:16]},
         },
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -142,7 +149,7 @@ def floor_failed(
         Key={"pk": {"S": f"JOB#{job}"}, "sk": {"S": f"STATE#{batch}"}},
         UpdateExpression="SET #write_id = :write_id, "
         + ", ".join(f"#{n} = :set_{n}" for n in sets)
-        + ", #events = list_append(if_not_exists(#events, :no_events), :events)",
+        + ", #events = list_append(#events, :events)",
         ConditionExpression="#run_id = :run_id AND #status = :started AND #version = :version",
         ExpressionAttributeNames={f"#{n}": n for n in [*sets, "write_id", "events", "run_id"]},
         ExpressionAttributeValues={
@@ -161,7 +168,6 @@ def floor_failed(
             ":set_due_pk": {"S": f"FAILED#{shard}"},
             ":set_due_at": at,
             ":events": {"L": [failed]},
-            ":no_events": {"L": []},
             ":write_id": {"S": uuid.uuid4().hex[:16]},
         },
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -224,7 +230,7 @@ def floor_record(ddb: Any, table: str, job: str, batch: str, version: int, owner
         Key={"pk": {"S": f"JOB#{job}"}, "sk": {"S": f"STATE#{batch}"}},
         UpdateExpression="SET #write_id = :write_id, #due_at = :set_due_at, "
         "#updated_at = :set_updated_at, #expires_at = :set_expires_at, "
-        "#events = list_append(if_not_exists(#events, :no_events), :events) "
+        "#events = list_append(#events, :events) "
         "REMOVE #lease_owner, #lease_expires_at, #pending_trigger",
         ConditionExpression="#lease_owner = :owner AND #status = :status AND #version = :version",
         ExpressionAttributeNames={
@@ -242,7 +248,6 @@ def floor_record(ddb: Any, table: str, job: str, batch: str, version: int, owner
             ":set_updated_at": at,
             ":set_expires_at": {"N": str(int((now + _TTL).timestamp()))},
             ":events": {"L": [event]},
-            ":no_events": {"L": []},
             ":write_id": {"S": uuid.uuid4().hex[:16]},
         },
         ReturnValuesOnConditionCheckFailure="ALL_OLD",

@@ -157,7 +157,7 @@ class Write:
             if self.archive is not None:
                 sets.append("#events = :events")
             else:
-                sets.append("#events = list_append(if_not_exists(#events, :no_events), :events)")
+                sets.append("#events = list_append(#events, :events)")
         parts = []
         if sets:
             parts.append("SET " + ", ".join(sets))
@@ -171,8 +171,6 @@ class Write:
             out.update({f":set_{k}": v for k, v in self.set.items()})
             if self.events:
                 out[":events"] = list(self.events)
-                if self.archive is None:
-                    out[":no_events"] = []
         return out
 
     def item(self) -> dict[str, Plain]:
@@ -418,22 +416,44 @@ def start_again(
         actor=actor,
         trace_id=trace_id,
     )
+    # What the item holds already need not be written again (a shorter request).
+    if retry_json is not None and retry_json == prev.retry:
+        del fields["retry"]
+    if (
+        trigger_json is not None
+        and prev.trigger is not None
+        and trigger_json == json.dumps(prev.trigger, separators=(",", ":"), sort_keys=True)
+    ):
+        del fields["trigger"]
     write = Write(
         key=key,
         condition="#version = :version AND #expires_at > :now_epoch",
         values={":version": prev.version, ":now_epoch": int(now.timestamp())},
         set=fields,
-        remove=(
-            "finished_at",
-            "duration_ms",
-            "error_type",
-            "error_message",
-            "lease_owner",
-            "lease_expires_at",
+        remove=present(
+            prev,
+            (
+                "finished_at",
+                "duration_ms",
+                "error_type",
+                "error_message",
+                "lease_owner",
+                "lease_expires_at",
+            ),
         ),
         events=(event,),
     )
     return with_history(prev, write, cfg, now)
+
+
+def present(prev: BatchState, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Of `names`, those the item may hold. A writer that knows the whole item (it read or
+    wrote it: its history is known) removes only what is there, which keeps the request
+    short; one acting on a hint removes them all."""
+    if prev.events is None:
+        return names
+    held = prev.to_scalars()
+    return tuple(n for n in names if n in held)
 
 
 def unrecorded_trigger(run: BatchState) -> tuple[Record, ...]:
@@ -506,18 +526,21 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
             # A SUCCESS ends the failure episode: the next run starts a fresh attempt budget.
             "attempt_floor": run.attempt,
         },
-        remove=(
-            "due_pk",
-            "due_at",
-            "error_type",
-            "error_message",
-            "first_failed_at",
-            "alerted",
-            "rule",
-            "cap",
-            "deadline",
-            "cap_override",
-            *(("pending_trigger",) if hole else ()),
+        remove=present(
+            run,
+            (
+                "due_pk",
+                "due_at",
+                "error_type",
+                "error_message",
+                "first_failed_at",
+                "alerted",
+                "rule",
+                "cap",
+                "deadline",
+                "cap_override",
+                *(("pending_trigger",) if hole else ()),
+            ),
         ),
         events=(*hole, event),
     )

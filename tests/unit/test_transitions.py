@@ -200,18 +200,12 @@ def test_start_again_bumps_attempt_and_version_on_an_unchanged_item() -> None:
     assert write.set["trace_id"] == "trace-1"  # the trace follows the batch across retries
     assert write.set["due_pk"] == live_partition(KEY, 8)
     assert write.set["due_at"] == iso(at(700))
-    assert set(write.remove) == {
-        "finished_at",
-        "duration_ms",
-        "error_type",
-        "error_message",
-        "lease_owner",
-        "lease_expires_at",
-    }
+    # Only what the item holds is removed (the writer knows the whole item).
+    assert set(write.remove) == {"finished_at", "duration_ms", "error_type"}
     (event,) = write.events
     assert (event["event"], event["version"], event["attempt"]) == ("STARTED", 3, 2)
     assert write.archive is None
-    assert "list_append(if_not_exists(#events, :no_events), :events)" in (write.update_expression())
+    assert "#events = list_append(#events, :events)" in (write.update_expression())
     assert_well_formed(write)
 
 
@@ -244,7 +238,13 @@ def test_success_only_from_the_run_that_started() -> None:
     assert int(write.set["version"]) == 2
     assert write.set["duration_ms"] == 2500
     assert write.set["finished_at"] == iso(at(2.5))
-    assert {"due_pk", "due_at", "error_type", "error_message"} <= set(write.remove)
+    assert {"due_pk", "due_at"} <= set(write.remove)
+    assert "error_type" not in write.remove  # not in the item: nothing to remove
+    hint = BatchState(
+        job_id=run.job_id, batch_id=run.batch_id, status=run.status, attempt=1, version=1,
+        run_id=run.run_id,
+    )  # fmt: skip
+    assert "error_type" in success(hint, CFG, now=at(1), actor="p").remove  # unknown: all
     (event,) = write.events
     assert (event["event"], event["version"], event["duration_ms"]) == ("SUCCESS", 2, 2500)
     assert "detail" not in event
