@@ -34,7 +34,7 @@ from tests.awserrors import (
     sqs_error,
 )
 from tests.conftest import REGION, Clock, new_id
-from tests.integration.harness import Stack
+from tests.integration.harness import Stack, lambda_function
 from tests.proxy import FaultProxy, call
 
 CTX = TriggerContext(BatchKey("ingest-sales", "2024-05"), attempt=2, trace_id="t-1")
@@ -259,25 +259,6 @@ def test_execution_already_exists_of_this_attempt_counts_as_started(
     assert len(repeat.hits) == 1
 
 
-def _function(clients: AwsClients) -> str:
-    import io
-    import zipfile
-
-    role = clients.client("iam").create_role(RoleName=new_id("role"), AssumeRolePolicyDocument="{}")
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handle(event, context):\n    return event\n")
-    name = new_id("fn")
-    clients.client("lambda").create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=role["Role"]["Arn"],
-        Handler="handler.handle",
-        Code={"ZipFile": code.getvalue()},
-    )
-    return name
-
-
 TOO_MANY = lambda_error(
     "TooManyRequestsException", 429, Reason="ReservedFunctionConcurrentInvocationLimitExceeded",
     Type="User", message="Rate Exceeded.",
@@ -287,7 +268,7 @@ TOO_MANY = lambda_error(
 def test_lambda_throttling_is_ridden_out_one_request_per_try(
     proxy: FaultProxy, clients: AwsClients
 ):
-    function = _function(clients)
+    function = lambda_function(clients)
     throttled = proxy.inject(call("lambda", "Invoke"), **TOO_MANY, times=2)
     slept: list[float] = []
     assert fire_via(proxy, LambdaTrigger(function_name=function), slept=slept)

@@ -24,7 +24,7 @@ from observability.triggers import (
     StepFunctionsTrigger,
     Trigger,
 )
-from remediator.consumer import SignalConsumer
+from remediator.consumer import Received, SignalConsumer
 from remediator.remediation import Remediator
 from remediator.service import Service
 from remediator.settings import RemediatorSettings
@@ -196,6 +196,16 @@ def receive_all(clients: AwsClients, queue_url: str, *, wait: int = 0) -> list[d
             return out
         out.extend(messages)
         wait = 0
+
+
+def receive_signals(consumer: SignalConsumer, expected: int) -> list[Received]:
+    """`expected` messages from the signal queue, through the service's own consumer."""
+    got: list[Received] = []
+    while len(got) < expected:
+        batch = consumer.receive(wait_seconds=0)
+        assert batch, f"only {len(got)} of {expected} messages came back"
+        got += batch
+    return got
 
 
 def sqs_event(

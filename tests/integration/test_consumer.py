@@ -11,7 +11,7 @@ import pytest
 from remediator.consumer import Received, SignalConsumer
 from remediator.service import Service
 from tests.conftest import Clock, new_id
-from tests.integration.harness import Stack
+from tests.integration.harness import Stack, receive_signals
 
 
 @pytest.fixture
@@ -30,15 +30,6 @@ def visibility_changes(clients: Any) -> list[list[dict[str, Any]]]:
         "provide-client-params.sqs.ChangeMessageVisibilityBatch", hook
     )
     return seen
-
-
-def receive_all(consumer: SignalConsumer, expected: int) -> list[Received]:
-    got: list[Received] = []
-    while len(got) < expected:
-        batch = consumer.receive(wait_seconds=0)
-        assert batch, f"only {len(got)} of {expected} messages came back"
-        got += batch
-    return got
 
 
 class SlowWork:
@@ -65,7 +56,7 @@ def test_slow_work_keeps_extending_what_is_still_held(stack: Stack, resources: A
     consumer = SignalConsumer(stack.clients, resources.queue_url, visibility_timeout=60)
     service = Service(stack.remediator, consumer, monotonic=SlowWork(stack.remediator))
     changes = visibility_changes(stack.clients)
-    messages = receive_all(consumer, 4)
+    messages = receive_signals(consumer, 4)
     assert service.process(messages) == 4
     # More than half the 60 s timeout passes with each message: every time, the messages
     # not yet handled are held for another 60 s.
@@ -80,18 +71,18 @@ def test_shutdown_hands_unhandled_messages_straight_back(stack: Stack, resources
         stack.fail(job, f"b{n}")
     consumer = SignalConsumer(stack.clients, resources.queue_url, visibility_timeout=300)
     service = Service(stack.remediator, consumer)
-    messages = receive_all(consumer, 3)
+    messages = receive_signals(consumer, 3)
     stack.remediator.stopping.set()
     assert service.process(messages) == 0
     # Visible again at once, not after the 300 s timeout; nothing was triggered.
-    assert len(receive_all(consumer, 3)) == 3
+    assert len(receive_signals(consumer, 3)) == 3
     assert stack.work() == []
 
 
 def test_batch_delete_reports_the_entries_sqs_refused(stack: Stack, resources: Any):
     stack.fail(new_id(), "b1")
     consumer = SignalConsumer(stack.clients, resources.queue_url)
-    [real] = receive_all(consumer, 1)
+    [real] = receive_signals(consumer, 1)
     bogus = Received(message_id="m-bogus", receipt="not-a-receipt", body="{}", receive_count=1)
     assert consumer.delete([real, bogus]) == ["m-bogus"]
     assert consumer.receive(wait_seconds=0) == []  # the real one is gone

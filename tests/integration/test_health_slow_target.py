@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from remediator.consumer import Received, SignalConsumer
+from remediator.consumer import SignalConsumer
 from remediator.health import Heartbeats
 from remediator.service import Service
 from tests.conftest import Clock, new_id
-from tests.integration.harness import Stack
+from tests.integration.harness import Stack, receive_signals
 
 MAX_SILENCE = 90.0
 
@@ -47,15 +47,6 @@ def slow_target(stack: Stack, health: HealthClock, beats: Heartbeats, seconds: f
     return verdicts
 
 
-def receive_all(consumer: SignalConsumer, expected: int) -> list[Received]:
-    got: list[Received] = []
-    while len(got) < expected:
-        batch = consumer.receive(wait_seconds=0)
-        assert batch, f"only {len(got)} of {expected} messages came back"
-        got += batch
-    return got
-
-
 def service_with(stack: Stack, health: HealthClock, visibility: int = 600) -> tuple[Service, Any]:
     beats = Heartbeats(MAX_SILENCE, clock=health)
     consumer = SignalConsumer(
@@ -71,7 +62,7 @@ def test_ten_slow_signals_in_one_turn_keep_the_poll_loop_healthy(stack: Stack):
     job = new_id()
     for n in range(10):
         stack.fail(job, f"b{n}")
-    messages = receive_all(consumer, 10)
+    messages = receive_signals(consumer, 10)
     service.beats.tick("poll")  # the loop's tick before its turn
 
     assert service.process(messages) == 10
@@ -87,7 +78,7 @@ def test_a_long_sweep_of_slow_batches_keeps_the_sweep_loop_healthy(stack: Stack)
     job = new_id()
     for n in range(5):
         stack.fail(job, f"b{n}")
-    consumer.set_visibility(receive_all(consumer, 5), 600)  # signals lost: the sweep finds them
+    consumer.set_visibility(receive_signals(consumer, 5), 600)  # signals lost: the sweep finds them
     verdicts = slow_target(stack, health, service.beats, seconds=40)
     service.beats.tick("sweep")
 
@@ -104,6 +95,6 @@ def test_a_target_stuck_in_one_call_still_fails_health(stack: Stack):
     stack.fail(new_id(), "b")
     service.beats.tick("poll")
 
-    service.process(receive_all(consumer, 1))
+    service.process(receive_signals(consumer, 1))
 
     assert verdicts == [False]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import uuid
-import zipfile
 from typing import Any
 
 import pytest
@@ -23,6 +21,7 @@ from observability.triggers import (
 from remediator.errors import TriggerError, TriggerRejected
 from remediator.triggers import TriggerContext, execution_name, fire, register_trigger
 from tests.conftest import drain
+from tests.integration.harness import lambda_function
 
 CTX = TriggerContext(BatchKey("ingest-sales", "2024-05"), attempt=2, trace_id="t-123")
 
@@ -169,29 +168,13 @@ def test_ecs_trigger_runs_a_task_with_the_batch_in_its_environment(clients):
     assert override["command"] == ["python", "-m", "pipeline"]
 
 
-def _lambda_function(clients: Any) -> str:
-    role = clients.client("iam").create_role(RoleName=name("role"), AssumeRolePolicyDocument="{}")
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handle(event, context):\n    return event\n")
-    function = name("fn")
-    clients.client("lambda").create_function(
-        FunctionName=function,
-        Runtime="python3.11",
-        Role=role["Role"]["Arn"],
-        Handler="handler.handle",
-        Code={"ZipFile": code.getvalue()},
-    )
-    return function
-
-
 def test_lambda_trigger_invokes_asynchronously(clients):
     calls: list[dict[str, Any]] = []
 
     def hook(params: dict[str, Any], **_: Any) -> None:
         calls.append(params)
 
-    function = _lambda_function(clients)
+    function = lambda_function(clients)
     clients.client("lambda").meta.events.register("provide-client-params.lambda.Invoke", hook)
     request_id = fire_spec(clients, LambdaTrigger(function_name=function, payload={"m": 5}))
     assert request_id
