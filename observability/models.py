@@ -186,7 +186,6 @@ class BatchState:
     deadline: str | None = None
     cap_override: int | None = None
     refusals: int = 0
-    last_refusal: str | None = None
     events: tuple[Record, ...] | None = None
 
     @property
@@ -250,7 +249,6 @@ class BatchState:
             deadline=_text(data, "deadline"),
             cap_override=_opt_int(data, "cap_override"),
             refusals=_int(data, "refusals"),
-            last_refusal=_text(data, "last_refusal"),
             events=events,
         )
 

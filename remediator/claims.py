@@ -77,7 +77,7 @@ def claim(
             pending_trigger=state.version + 1,
             due_pk=live_partition(state.key, cfg.shards),
         )
-        remove = ("refusals", "last_refusal")  # a new attempt: its refusals count afresh
+        remove = ("refusals",)  # a new attempt: its refusals count afresh
     if attempt_floor is not None:
         fields["attempt_floor"] = attempt_floor
     if cap_override is not None:
@@ -154,16 +154,14 @@ def recorded_late(claimed: BatchState, events: tuple[Record, ...]) -> Write:
     )
 
 
-def release(
-    claimed: BatchState, *, owner: str, retry_at: datetime, refusal: str | None = None
-) -> Write:
+def release(claimed: BatchState, *, owner: str, retry_at: datetime, refused: bool = False) -> Write:
     """The trigger did not go out: keep the claim's RETRYING state but let its lease end at
     `retry_at`, when any replica (this one included) may trigger the same attempt again.
-    A `refusal` (the target refused for good) is counted: enough of them exhaust it."""
+    A refusal for good (`refused`) is counted: enough of them exhaust it."""
     condition, values = _owned(claimed, owner)
     fields: dict[str, Scalar] = {"lease_expires_at": iso(retry_at), "due_at": iso(retry_at)}
-    if refusal is not None:
-        fields.update(refusals=claimed.refusals + 1, last_refusal=refusal)
+    if refused:
+        fields["refusals"] = claimed.refusals + 1  # the refusal itself is in the log
     return Write(key=claimed.key, condition=condition, values=values, set=fields)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import random
 import threading
@@ -287,21 +286,22 @@ class Remediator:
         ctx = TriggerContext(
             claimed.key, attempt, claimed.trace_id, reason, incarnation=claimed.incarnation or ""
         )
+        trigger = self._trigger_of(claimed)  # the batch's own, else its job's
         now = self.now()
         try:
             response_id = fire(
                 self.trigger_clients,
-                self._trigger_of(claimed),
+                trigger,
                 ctx,
                 attempts=self.settings.trigger_attempts,
                 timeout_seconds=self.settings.trigger_timeout_seconds,
                 sleep=self._sleep,
             )
         except (TriggerError, TriggerRejected) as exc:
-            return self._trigger_failed(claimed, now, exc)
+            return self._trigger_failed(claimed, target_of(trigger), now, exc)
         # Stamped with the moment before the send: the triggered run can only start later.
         fired_at = now
-        kind = str((self._trigger_of(claimed) or {}).get("kind", ""))
+        kind = str((trigger or {}).get("kind", ""))
         detail = {"response_id": response_id, "trigger": kind, **(detail or {})}
         if not self._record(claimed, fired_at, event=event, actor=actor, detail=detail):
             return Outcome("triggered_unrecorded", key, attempt, {"response_id": response_id})
@@ -325,17 +325,16 @@ class Remediator:
             owner=self.replica,
             why=why,
         )
-        return self._commit_exhausting(claimed, write, reason, now)
+        return self._commit_exhausting(claimed, write, reason, now, why=why)
 
     def _trigger_failed(
-        self, claimed: BatchState, now: datetime, exc: TriggerError | TriggerRejected
+        self, claimed: BatchState, target: str, now: datetime, exc: TriggerError | TriggerRejected
     ) -> Outcome:
         """A re-trigger that did not go out. Transient: the claim waits a backoff. Refused
         for good (not found, access denied, invalid): after `trigger_refusals` refusals of
         the same attempt the batch is EXHAUSTED (`trigger_refused`), and the alert says the
         target is broken. Either way the target's circuit counts it, not the job's."""
         key, attempt = claimed.key.token, claimed.attempt + 1
-        target = target_of(self._trigger_of(claimed))
         self.metrics.emit(claimed.job_id, {"TriggerFailures": 1})
         opened = self.breaker.record_failure(
             target_breaker_key(target), f"{key}#{attempt}#{claimed.refusals}", now
@@ -351,11 +350,7 @@ class Remediator:
             why = f"the target refused the re-trigger {refusals} times: {exc}"
             return self._exhaust_claimed(claimed, now, "trigger_refused", truncate(why, 512))
         delay = self._rule_of(claimed).delay(max(1, claimed.episode_attempt), self._rng)
-        self._release(
-            claimed,
-            now + timedelta(seconds=delay),
-            refusal=truncate(str(exc), 512) if refused else None,
-        )
+        self._release(claimed, now + timedelta(seconds=delay), refused=refused)
         return Outcome("trigger_failed", key, attempt, {"error": str(exc), "target": target})
 
     def _record(
@@ -469,10 +464,8 @@ class Remediator:
         with self._lock:
             return len(self._unrecorded)
 
-    def _release(
-        self, claimed: BatchState, retry_at: datetime, *, refusal: str | None = None
-    ) -> None:
-        write = claims.release(claimed, owner=self.replica, retry_at=retry_at, refusal=refusal)
+    def _release(self, claimed: BatchState, retry_at: datetime, *, refused: bool = False) -> None:
+        write = claims.release(claimed, owner=self.replica, retry_at=retry_at, refused=refused)
         try:
             self.store.update(write)
         except (ConditionFailed, ObservabilityError) as exc:
@@ -483,7 +476,7 @@ class Remediator:
         return self._commit_exhausting(state, write, reason, now)
 
     def _commit_exhausting(
-        self, state: BatchState, write: Write, reason: str, now: datetime
+        self, state: BatchState, write: Write, reason: str, now: datetime, why: str = ""
     ) -> Outcome:
         key = state.key.token
         try:
@@ -496,11 +489,8 @@ class Remediator:
             alert = Signal.of(EXHAUSTED, after, at=iso(now), reason=reason, actor=self.replica)
             if reason == "trigger_refused":
                 # The batch is not what is broken: the alert names the target's refusal.
-                why = write.events[-1].get("detail", "") if write.events else ""
                 alert = dataclasses.replace(
-                    alert,
-                    error_type="TriggerRefused",
-                    error_message=str(json.loads(why).get("why", "")) if why else None,
+                    alert, error_type="TriggerRefused", error_message=why or None
                 )
             self._alert(alert)
             log.warning("batch exhausted", extra={"reason": reason, "attempt": after.attempt})
