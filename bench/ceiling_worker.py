@@ -39,6 +39,7 @@ _ORDER = (
     "dynamodb.GetItem:shared",
     "dynamodb.UpdateItem:batch",
     "sqs.SendMessage",
+    "dynamodb.PutItem:batch",
     "dynamodb.UpdateItem:batch:refused",
     "sqs.ChangeMessageVisibilityBatch",
     "sqs.DeleteMessageBatch",
@@ -55,7 +56,7 @@ class _Probe:
         self.table = spec["table"]
         self.items: list[tuple[str, str, int]] = [tuple(i) for i in spec["items"]]  # type: ignore[misc]
         self.owner = f"probe-{uuid.uuid4().hex[:6]}"
-        self.claimed: tuple[str, str, int] | None = None
+        self.claimed: tuple[str, str, int, dict[str, Any]] | None = None
         self.recorded: tuple[str, str, int] | None = None
         self.receipts: list[str] = []
         self.empty_receives = 0
@@ -64,7 +65,8 @@ class _Probe:
             "dynamodb.UpdateItem:shared": lambda: self.budget(ok=True),
             "dynamodb.UpdateItem:shared:refused": lambda: self.budget(ok=False),
             "dynamodb.GetItem:shared": self.breaker,
-            "dynamodb.UpdateItem:batch": self.claim_or_record,
+            "dynamodb.UpdateItem:batch": self.claim,
+            "dynamodb.PutItem:batch": self.record,
             "sqs.SendMessage": self.send,
             "dynamodb.UpdateItem:batch:refused": self.lost_claim,
             "sqs.ChangeMessageVisibilityBatch": self.hold,
@@ -117,15 +119,18 @@ class _Probe:
     def breaker(self) -> None:
         self.ddb.get_item(TableName=self.table, Key={"pk": {"S": "JOB#x"}, "sk": {"S": "BREAKER"}})
 
-    def claim_or_record(self) -> None:
+    def claim(self) -> None:
+        job, batch, version = self.items.pop()
+        item = floor_claim(self.ddb, self.table, job, batch, version, self.owner, 0)
+        self.claimed = (job, batch, version + 1, item)
+
+    def record(self) -> None:
+        """The record of the last claim: a put of the item the claim returned."""
         if self.claimed is None:
-            job, batch, version = self.items.pop()
-            floor_claim(self.ddb, self.table, job, batch, version, self.owner, 0)
-            self.claimed = (job, batch, version + 1)
-        else:
-            job, batch, version = self.claimed
-            floor_record(self.ddb, self.table, job, batch, version, self.owner)
-            self.recorded, self.claimed = self.claimed, None
+            return
+        job, batch, version, item = self.claimed
+        floor_record(self.ddb, self.table, item, self.owner)
+        self.recorded, self.claimed = (job, batch, version), None
 
     def lost_claim(self) -> None:
         if self.recorded is None:

@@ -1,10 +1,11 @@
 """The producer floor by hand: two raw single-item conditional writes per batch, no library.
 
 STARTED is a conditional PutItem of the whole item (its history list holding the STARTED
-event), SUCCESS a conditional UpdateItem that appends the SUCCESS event with `list_append`
-and removes the live-run index keys: the same attributes, expressions and conditions the
-library sends, written out literally here, so that the server does identical work and the
-ratio isolates what the library adds on the client. `bench.costs` reads both items back
+event), SUCCESS a conditional PutItem of the whole item again (the SUCCESS event appended,
+the live-run index keys gone), on the one condition that the item is the one STARTED wrote
+(its write id): the same attributes and conditions the library sends, written out literally
+here, so that the server does identical work and the ratio isolates what the library adds
+on the client. `bench.costs` reads both items back
 and reports any difference in shape.
 """
 
@@ -60,28 +61,29 @@ def floor_batch(
         separators=(",", ":"),
         sort_keys=True,
     )
+    first: dict[str, Any] = {
+        "pk": pk,
+        "sk": sk,
+        "status": {"S": "STARTED"},
+        "attempt": {"N": "1"},
+        "version": {"N": "1"},
+        "run_id": {"S": run},
+        "trace_id": {"S": run},
+        "started_at": at,
+        "heartbeat_at": at,
+        "updated_at": at,
+        "due_pk": {"S": "LIVE#0"},
+        "due_at": _stamp(started + _STALE),
+        "expires_at": expires,
+        "trigger": {"S": trigger},
+        "incarnation": {"S": run[:16]},
+        "retry": {"S": _RETRY},
+        "events": {"L": [_event("STARTED", 1, at, actor, run)]},
+        "write_id": {"S": uuid.uuid4().hex[:16]},
+    }
     ddb.put_item(
         TableName=table,
-        Item={
-            "pk": pk,
-            "sk": sk,
-            "status": {"S": "STARTED"},
-            "attempt": {"N": "1"},
-            "version": {"N": "1"},
-            "run_id": {"S": run},
-            "trace_id": {"S": run},
-            "started_at": at,
-            "heartbeat_at": at,
-            "updated_at": at,
-            "due_pk": {"S": "LIVE#0"},
-            "due_at": _stamp(started + _STALE),
-            "expires_at": expires,
-            "trigger": {"S": trigger},
-            "incarnation": {"S": run[:16]},
-            "retry": {"S": _RETRY},
-            "events": {"L": [_event("STARTED", 1, at, actor, run)]},
-            "write_id": {"S": uuid.uuid4().hex[:16]},
-        },
+        Item=first,
         ConditionExpression="attribute_not_exists(#pk) OR #expires_at <= :now_epoch",
         ExpressionAttributeNames={"#pk": "pk", "#expires_at": "expires_at"},
         ExpressionAttributeValues={":now_epoch": {"N": str(int(started.timestamp()))}},
@@ -92,47 +94,43 @@ def floor_batch(
     duration = {"N": str(int((finished - started).total_seconds() * 1000))}
     success = _event("SUCCESS", 2, done, actor, run)
     success["M"]["duration_ms"] = duration
-    names = [
-        *("write_id", "status", "version", "finished_at", "updated_at", "duration_ms"),
-        *("expires_at", "attempt_floor", "events", "due_pk", "due_at", "alerted", "run_id"),
-    ]
-    ddb.update_item(
+    item = dict(first)
+    for name in ("due_pk", "due_at"):
+        del item[name]
+    item.update(
+        status={"S": "SUCCESS"},
+        version={"N": "2"},
+        finished_at=done,
+        updated_at=done,
+        duration_ms=duration,
+        expires_at={"N": str(int((finished + _TTL).timestamp()))},
+        attempt_floor={"N": "1"},
+        events={"L": [*first["events"]["L"], success]},
+        write_id={"S": uuid.uuid4().hex[:16]},
+    )
+    _put_over(ddb, table, item, first["write_id"])
+
+
+def _put_over(ddb: Any, table: str, item: dict[str, Any], seen: dict[str, str]) -> None:
+    """A conditional PutItem of the whole item over the one written as `seen` (its write id):
+    the item it was computed from, so no other condition is needed."""
+    ddb.put_item(
         TableName=table,
-        Key={"pk": pk, "sk": sk},
-        UpdateExpression=(
-            "SET #write_id = :write_id, #status = :set_status, #version = :set_version, "
-            "#finished_at = :set_finished_at, #updated_at = :set_updated_at, "
-            "#duration_ms = :set_duration_ms, #expires_at = :set_expires_at, "
-            "#attempt_floor = :set_attempt_floor, #events = list_append(#events, :events) "
-            "REMOVE #due_pk, #due_at, #alerted"
-        ),
-        ConditionExpression="#run_id = :run_id AND #status = :started AND #version = :version",
-        ExpressionAttributeNames={f"#{n}": n for n in names},
-        ExpressionAttributeValues={
-            ":run_id": {"S": run},
-            ":started": {"S": "STARTED"},
-            ":version": {"N": "1"},
-            ":set_status": {"S": "SUCCESS"},
-            ":set_version": {"N": "2"},
-            ":set_finished_at": done,
-            ":set_updated_at": done,
-            ":set_duration_ms": duration,
-            ":set_expires_at": {"N": str(int((finished + _TTL).timestamp()))},
-            ":set_attempt_floor": {"N": "1"},
-            ":events": {"L": [success]},
-            ":write_id": {"S": uuid.uuid4().hex[:16]},
-        },
+        Item=item,
+        ConditionExpression="#write_id = :seen",
+        ExpressionAttributeNames={"#write_id": "write_id"},
+        ExpressionAttributeValues={":seen": seen},
         ReturnValuesOnConditionCheckFailure="ALL_OLD",
     )
 
 
-def floor_failed(
-    ddb: Any, table: str, job: str, batch: str, run: str, actor: str, shard: int
-) -> None:
-    """FAILED of a STARTED attempt 1 (version 1), retryable, due now: the library's
-    failure write (one conditional UpdateItem appending the FAILED event) by hand."""
+def floor_failed(ddb: Any, table: str, started: dict[str, Any], actor: str, shard: int) -> None:
+    """FAILED of a STARTED attempt 1 (version 1, the item `started`), retryable, due now:
+    the library's failure write (a conditional PutItem of the whole item, its history
+    holding the FAILED event) by hand."""
     now = datetime.now(UTC)
     at = _stamp(now)
+    run = started["run_id"]["S"]
     failed = _event("FAILED", 2, at, actor, run)
     failed["M"].update(
         error_type={"S": "RuntimeError"},
@@ -140,38 +138,23 @@ def floor_failed(
         duration_ms={"N": "0"},
         detail={"S": '{"retryable":true,"next_retry_at":"' + at["S"] + '"}'},
     )
-    sets = [
-        *("finished_at", "updated_at", "duration_ms", "error_type", "retryable"),
-        *("first_failed_at", "expires_at", "status", "version", "due_pk", "due_at"),
-    ]
-    ddb.update_item(
-        TableName=table,
-        Key={"pk": {"S": f"JOB#{job}"}, "sk": {"S": f"STATE#{batch}"}},
-        UpdateExpression="SET #write_id = :write_id, "
-        + ", ".join(f"#{n} = :set_{n}" for n in sets)
-        + ", #events = list_append(#events, :events)",
-        ConditionExpression="#run_id = :run_id AND #status = :started AND #version = :version",
-        ExpressionAttributeNames={f"#{n}": n for n in [*sets, "write_id", "events", "run_id"]},
-        ExpressionAttributeValues={
-            ":run_id": {"S": run},
-            ":started": {"S": "STARTED"},
-            ":version": {"N": "1"},
-            ":set_finished_at": at,
-            ":set_updated_at": at,
-            ":set_duration_ms": {"N": "0"},
-            ":set_error_type": {"S": "RuntimeError"},
-            ":set_retryable": {"BOOL": True},
-            ":set_first_failed_at": at,
-            ":set_expires_at": {"N": str(int((now + _TTL).timestamp()))},
-            ":set_status": {"S": "FAILED"},
-            ":set_version": {"N": "2"},
-            ":set_due_pk": {"S": f"FAILED#{shard}"},
-            ":set_due_at": at,
-            ":events": {"L": [failed]},
-            ":write_id": {"S": uuid.uuid4().hex[:16]},
-        },
-        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    item = dict(started)
+    item.update(
+        finished_at=at,
+        updated_at=at,
+        duration_ms={"N": "0"},
+        error_type={"S": "RuntimeError"},
+        retryable={"BOOL": True},
+        first_failed_at=at,
+        expires_at={"N": str(int((now + _TTL).timestamp()))},
+        status={"S": "FAILED"},
+        version={"N": "2"},
+        due_pk={"S": f"FAILED#{shard}"},
+        due_at=at,
+        events={"L": [*started["events"]["L"], failed]},
+        write_id={"S": uuid.uuid4().hex[:16]},
     )
+    _put_over(ddb, table, item, started["write_id"])
 
 
 def floor_claim(
@@ -217,38 +200,26 @@ def floor_claim(
     return dict(reply["Attributes"])
 
 
-def floor_record(ddb: Any, table: str, job: str, batch: str, version: int, owner: str) -> None:
-    """The remediator's record of a trigger by hand: one conditional UpdateItem (this lease,
-    status, version) appending RETRY_TRIGGERED and handing the lease back."""
+def floor_record(ddb: Any, table: str, claimed: dict[str, Any], owner: str) -> None:
+    """The remediator's record of a trigger by hand: a conditional PutItem of the whole item
+    the claim returned (this lease, status, version, write id), its history holding
+    RETRY_TRIGGERED, the lease handed back."""
     now = datetime.now(UTC)
     at = _stamp(now)
-    event = _event("RETRY_TRIGGERED", version, at, owner, uuid.uuid4().hex)
+    version = claimed["version"]
+    event = _event("RETRY_TRIGGERED", int(version["N"]), at, owner, uuid.uuid4().hex)
     event["M"]["status"] = {"S": "RETRYING"}
     event["M"]["detail"] = {"S": '{"response_id":"' + str(uuid.uuid4()) + '","trigger":"sqs"}'}
-    ddb.update_item(
-        TableName=table,
-        Key={"pk": {"S": f"JOB#{job}"}, "sk": {"S": f"STATE#{batch}"}},
-        UpdateExpression="SET #write_id = :write_id, #due_at = :set_due_at, "
-        "#updated_at = :set_updated_at, #expires_at = :set_expires_at, "
-        "#events = list_append(#events, :events) "
-        "REMOVE #lease_owner, #lease_expires_at, #pending_trigger",
-        ConditionExpression="#lease_owner = :owner AND #status = :status AND #version = :version",
-        ExpressionAttributeNames={
-            f"#{n}": n
-            for n in (
-                *("write_id", "due_at", "updated_at", "expires_at", "events", "lease_owner"),
-                *("lease_expires_at", "pending_trigger", "status", "version"),
-            )
-        },
-        ExpressionAttributeValues={
-            ":owner": {"S": owner},
-            ":status": {"S": "RETRYING"},
-            ":version": {"N": str(version)},
-            ":set_due_at": _stamp(now + _STALE),
-            ":set_updated_at": at,
-            ":set_expires_at": {"N": str(int((now + _TTL).timestamp()))},
-            ":events": {"L": [event]},
-            ":write_id": {"S": uuid.uuid4().hex[:16]},
-        },
-        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    item = {
+        k: v
+        for k, v in claimed.items()
+        if k not in ("lease_owner", "lease_expires_at", "pending_trigger")
+    }
+    item.update(
+        due_at=_stamp(now + _STALE),
+        updated_at=at,
+        expires_at={"N": str(int((now + _TTL).timestamp()))},
+        events={"L": [*claimed.get("events", {"L": []})["L"], event]},
+        write_id={"S": uuid.uuid4().hex[:16]},
     )
+    _put_over(ddb, table, item, claimed["write_id"])

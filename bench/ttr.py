@@ -6,7 +6,7 @@ stops when the trigger's SendMessage returns, read from botocore's after-call ho
 
 The floor is the same path by hand in raw calls: publish, receive, conditional update (the
 claim's request), send. The same run also times the FAILED write before them (the
-library's UpdateItem, by hand), reported as a second floor.
+library's PutItem of the whole item, by hand), reported as a second floor.
 """
 
 from __future__ import annotations
@@ -95,9 +95,10 @@ def run(endpoint: str, runs: int) -> tuple[list[Figure], dict[str, Any]]:
                       trigger_json=SqsTrigger(queue_url=queue, body={"b": batch}).to_json(),
                       incarnation=run_id[:16]),
         )  # fmt: skip
-        raw_ddb.put_item(TableName=table, Item=to_ddb(started))  # untimed: the run before it
+        first = to_ddb(started)
+        raw_ddb.put_item(TableName=table, Item=first)  # untimed: the run before it
         t0 = time.perf_counter()
-        floor_failed(raw_ddb, table, job, batch, run_id, trail.actor, shard)
+        floor_failed(raw_ddb, table, first, trail.actor, shard)
         t1 = time.perf_counter()
         body = {"event": "FAILED", "job_id": job, "batch_id": batch, "attempt": 1, "version": 2}
         raw_sns.publish(

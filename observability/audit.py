@@ -13,7 +13,6 @@ that is success, told apart from another writer's change without a read.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -43,7 +42,7 @@ from observability.models import (
     plain_item,
 )
 from observability.shape import TableShape
-from observability.transitions import Archive, Write
+from observability.transitions import Archive, Write, new_write_id
 
 if TYPE_CHECKING:
     from observability.clients import AwsClients
@@ -52,10 +51,6 @@ __all__ = ["AuditStore", "ConditionFailed", "TableMissing", "new_write_id"]
 
 _BATCH_GET_LIMIT = 100
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def new_write_id() -> str:
-    return uuid.uuid4().hex[:16]
 
 
 class ConditionFailed(ObservabilityError):
@@ -141,13 +136,13 @@ class AuditStore:
             op["ExpressionAttributeValues"] = _ser(values)
         return op
 
-    def _write(self, write: Write, *, new: bool, write_id: str | None = None) -> Item | None:
+    def _write(self, write: Write, *, new: bool) -> Item | None:
         """One conditional PutItem or UpdateItem; the new item when `new` (or when this very
         write is found to have landed already), else None. A caller that retries one
-        logical write itself passes the same `write_id` to every try."""
+        logical write itself plans every try with the same `write_id`."""
         if write.archive is not None:
             self.put_archive(write.archive)
-        write_id = write_id or new_write_id()
+        write_id = write.write_id
         op = self._state_op(write, write_id)
         action = "PutItem" if write.put else "UpdateItem"
         try:
@@ -160,7 +155,7 @@ class AuditStore:
             ):
                 if write.put:
                     self._ddb().put_item(**op)
-                    return None
+                    return dict(op["Item"]) if new else None  # the item, exactly as put
                 if new:
                     op["ReturnValues"] = "ALL_NEW"
                 reply = self._ddb().update_item(**op)
@@ -175,10 +170,10 @@ class AuditStore:
             _raise_store(exc, self.table_name, action)
         return reply.get("Attributes") if new else None
 
-    def apply(self, write: Write, *, write_id: str | None = None) -> None:
+    def apply(self, write: Write) -> None:
         """Commit one transition (archiving first when its write says so), or raise
         ConditionFailed with the item as it stands."""
-        self._write(write, new=False, write_id=write_id)
+        self._write(write, new=False)
 
     def update(self, write: Write) -> BatchState:
         """Commit one conditional write and return the item it leaves (claims, heartbeats)."""
@@ -196,10 +191,13 @@ class AuditStore:
             self._ddb().update_item(
                 TableName=self.table_name,
                 Key=_ser({"pk": key.pk, "sk": key.sk}),
-                UpdateExpression=f"SET #events[{index}] = :event",
+                # A new write_id too: a writer holding the item before this must not put it.
+                UpdateExpression=f"SET #events[{index}] = :event, #write_id = :write_id",
                 ConditionExpression=f"#events[{index}] = :expected",
-                ExpressionAttributeNames={"#events": "events"},
-                ExpressionAttributeValues=_ser({":event": event, ":expected": expected}),
+                ExpressionAttributeNames={"#events": "events", "#write_id": "write_id"},
+                ExpressionAttributeValues=_ser(
+                    {":event": event, ":expected": expected, ":write_id": new_write_id()}
+                ),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:

@@ -139,7 +139,7 @@ def _bool(data: Mapping[str, Plain], name: str, default: bool) -> bool:
 
 
 # Fields of BatchState that are not stored as attributes of their own name.
-_DERIVED = frozenset({"job_id", "batch_id"})
+_DERIVED = frozenset({"job_id", "batch_id", "stored"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +187,9 @@ class BatchState:
     cap_override: int | None = None
     refusals: int = 0
     events: tuple[Record, ...] | None = None
+    # The whole item as stored, attributes this version does not know included, when it
+    # was read whole or written by this process: a writer that holds it may put the item.
+    stored: Mapping[str, Plain] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> BatchKey:
@@ -250,6 +253,7 @@ class BatchState:
             cap_override=_opt_int(data, "cap_override"),
             refusals=_int(data, "refusals"),
             events=events,
+            stored=dict(data) if events is not None else None,
         )
 
     @classmethod

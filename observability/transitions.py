@@ -14,8 +14,10 @@ planning from the same item, puts again under the same name (a no-op) before tri
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,10 +51,12 @@ __all__ = [
     "Write",
     "applied",
     "archive_if_full",
+    "as_put",
     "event_item",
     "failure",
     "heartbeat",
     "holder",
+    "new_write_id",
     "settle",
     "start_again",
     "start_new",
@@ -117,15 +121,21 @@ class Archive:
         }
 
 
+def new_write_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One conditional write of a batch's item, and the events it appends to its history.
 
-    `put` replaces the whole item (a batch seen for the first time); otherwise `set`/`remove`
-    and the appended events become an UpdateExpression. With `archive`, the item's events
-    are put in that archive item first and the list is replaced by `events`. `condition`
-    names attributes as `#name` and values as `:name`; every `#name` is mapped to the
-    attribute of the same name.
+    `put` replaces the whole item (a batch seen for the first time, or one whose writer holds
+    it exactly as stored: `history` is then its whole list); otherwise `set`/`remove` and
+    the appended events become an UpdateExpression. `events` are always the ones this write
+    adds. With `archive`, the item's events are put in that archive item first and the list
+    is replaced by `events`. `condition` names attributes as `#name` and values as `:name`;
+    every `#name` is mapped to the attribute of the same name. `write_id` is stamped on the
+    item, so that a retry whose first try landed is recognised (see observability.audit).
     """
 
     key: BatchKey
@@ -138,6 +148,13 @@ class Write:
     archive: Archive | None = None
     # Another item of the batch's job (its policy item) instead of the batch's own.
     sort_key: str | None = None
+    history: tuple[Record, ...] | None = None
+    write_id: str = field(default_factory=new_write_id)
+    # The condition only restates what the planner read in the item it planned from (no
+    # clock in it): a put over that very item (same write_id) holds it already.
+    restates: bool = False
+    # The state it leaves, when the planner has it already (a put made by `as_put`).
+    leaves: BatchState | None = field(default=None, compare=False, repr=False)
 
     @property
     def item_key(self) -> tuple[str, str]:
@@ -176,14 +193,20 @@ class Write:
     def item(self) -> dict[str, Plain]:
         """The whole item, for a `put` write."""
         pk, sk = self.item_key
-        return {"pk": pk, "sk": sk, **self.set, "events": list(self.events)}
+        events = self.events if self.history is None else self.history
+        return {"pk": pk, "sk": sk, **self.set, "events": list(events)}
 
 
 def applied(prev: BatchState | None, write: Write) -> BatchState:
-    """The state a committed write leaves behind, without reading it back."""
+    """The state a committed write leaves behind, without reading it back. It holds the
+    whole item (`stored`) when the write was a put or the writer held the item before."""
+    if write.leaves is not None:
+        return write.leaves
     if write.put or prev is None:
-        return BatchState.from_plain(write.item())
-    merged = {**prev.to_scalars(), **write.set}
+        return BatchState.from_plain({**write.item(), "write_id": write.write_id})
+    whole = prev.stored is not None
+    merged = {**(prev.stored if prev.stored is not None else prev.to_scalars()), **write.set}
+    merged["write_id"] = write.write_id
     for name in write.remove:
         merged.pop(name, None)
     if write.archive is not None:
@@ -192,7 +215,47 @@ def applied(prev: BatchState | None, write: Write) -> BatchState:
         merged.pop("events", None)  # appended to a list this process has not seen
     elif write.events:
         merged["events"] = [*prev.events, *write.events]
-    return BatchState.from_plain(merged)
+    after = BatchState.from_plain(merged)
+    return after if whole else dataclasses.replace(after, stored=None)
+
+
+def as_put(prev: BatchState | None, write: Write) -> Write:
+    """`write` as a conditional PutItem of the whole item it leaves, when the writer holds
+    the item exactly as stored; else `write` unchanged.
+
+    On condition that the item's `write_id` is unchanged: every write of a batch's item
+    stamps a new one, so the put lands only on the very item it was computed from, and
+    attributes that this version does not know are kept. A write that `restates` its item
+    needs no other condition; any other keeps its own as well. A put and an UpdateItem cost
+    the same write units; a put asks the table to evaluate no update expression (on moto,
+    the slowest part of a write by far).
+    """
+    stored = prev.stored if prev is not None else None
+    if (
+        write.put
+        or write.sort_key is not None
+        or stored is None
+        or not stored.get("write_id")
+        or "pk" not in stored
+    ):
+        return write
+    after = applied(prev, write)
+    item = {
+        k: v for k, v in (after.stored or {}).items() if k not in ("pk", "sk", "events", "write_id")
+    }
+    seen = "#write_id = :seen"
+    return Write(
+        key=write.key,
+        condition=seen if write.restates else f"({write.condition}) AND {seen}",
+        values={":seen": stored["write_id"], **({} if write.restates else write.values)},
+        set=item,
+        events=write.events,
+        history=after.events or (),
+        put=True,
+        archive=write.archive,
+        write_id=write.write_id,
+        leaves=after,
+    )
 
 
 def _history_size(events: Sequence[Record]) -> int:
@@ -221,24 +284,27 @@ def archive_if_full(
 
 
 def with_history(prev: BatchState | None, write: Write, cfg: TableConfig, now: datetime) -> Write:
-    """`write`, archiving the item's events first when its history is full.
+    """`write`, archiving the item's events first when its history is full, and as a put
+    of the whole item when the writer holds it (`as_put`).
 
     The trim is conditional on the list being the one archived: an event appended since
     without a new version (a trigger recorded after its re-run started) is never dropped;
     the writer is refused and plans again from the item it is handed back.
     """
     archive = archive_if_full(prev, write.events, cfg, now)
-    if archive is None:
-        return write
-    return Write(
-        key=write.key,
-        condition=f"({write.condition}) AND size(#events) = :history_len",
-        values={**write.values, ":history_len": len(archive.events)},
-        set=write.set,
-        remove=write.remove,
-        events=write.events,
-        archive=archive,
-    )
+    if archive is not None:
+        write = Write(
+            key=write.key,
+            condition=f"({write.condition}) AND size(#events) = :history_len",
+            values={**write.values, ":history_len": len(archive.events)},
+            set=write.set,
+            remove=write.remove,
+            events=write.events,
+            archive=archive,
+            write_id=write.write_id,
+            restates=write.restates,
+        )
+    return as_put(prev, write)
 
 
 def truncate(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -429,6 +495,7 @@ def start_again(
         key=key,
         condition="#version = :version AND #expires_at > :now_epoch",
         values={":version": prev.version, ":now_epoch": int(now.timestamp())},
+        restates=prev.expires_at > int(now.timestamp()),
         set=fields,
         remove=present(
             prev,
@@ -486,6 +553,10 @@ def _own_run_condition(run: BatchState, now: datetime) -> tuple[str, dict[str, S
     )
 
 
+def _restates_own_run(run: BatchState) -> bool:
+    return run.status is Status.STARTED and run.run_id is not None
+
+
 def _duration_ms(run: BatchState, now: datetime) -> int:
     started = datetime.fromisoformat((run.started_at or iso(now)).replace("Z", "+00:00"))
     return max(0, int((now - started).total_seconds() * 1000))
@@ -516,6 +587,7 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
         key=run.key,
         condition=condition,
         values=values,
+        restates=_restates_own_run(run),
         set={
             "status": Status.SUCCESS.value,
             "version": version,
@@ -672,6 +744,7 @@ def failure(
         key=run.key,
         condition=condition,
         values=values,
+        restates=_restates_own_run(run),
         set=fields,
         remove=remove,
         events=(*hole, failed, *after),

@@ -14,7 +14,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from types import UnionType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from observability.errors import InvalidInput
 from observability.keys import MAX_ID_BYTES
@@ -197,6 +197,19 @@ class Trigger:
     def __post_init__(self) -> None:
         _check_types(self)
         self._validate()
+        try:
+            text = json.dumps(
+                self.to_dict(), separators=(",", ":"), sort_keys=True, allow_nan=False
+            )
+        except (TypeError, ValueError):
+            text = ""
+        if not text or len(text.encode("utf-8")) > MAX_TRIGGER_BYTES:
+            self._refuse()
+        # Kept: a batch writes its trigger as this text, and it is computed once.
+        object.__setattr__(self, "_json", text)
+
+    def _refuse(self) -> NoReturn:
+        """The error that names the field at fault: the payload, else the whole trigger."""
         if self.payload_field:
             size = _json_size(f"trigger.{self.payload_field}", getattr(self, self.payload_field))
             if size > MAX_TRIGGER_BYTES:
@@ -205,10 +218,9 @@ class Trigger:
                     f"is {size} bytes as JSON; the limit is {MAX_TRIGGER_BYTES} bytes",
                 )
         total = _json_size("trigger", self.to_dict())
-        if total > MAX_TRIGGER_BYTES:
-            raise InvalidInput(
-                "trigger", f"is {total} bytes as JSON; the limit is {MAX_TRIGGER_BYTES} bytes"
-            )
+        raise InvalidInput(
+            "trigger", f"is {total} bytes as JSON; the limit is {MAX_TRIGGER_BYTES} bytes"
+        )
 
     def _validate(self) -> None:
         """The kind's own rules (required fields, the target's limits); types are checked."""
@@ -217,7 +229,7 @@ class Trigger:
         return {"kind": self.kind, **asdict(self)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+        return str(self.__dict__["_json"])
 
 
 @dataclass(frozen=True)

@@ -123,14 +123,18 @@ def recorded(
     now: datetime,
     event: EventType,
     detail: dict[str, Any],
+    write_id: str,
 ) -> Write:
     """After the trigger went out: the event, and the lease handed back; from now on the
-    re-run must show up (STARTED) before its stale deadline."""
+    re-run must show up (STARTED) before its stale deadline. Every try of one record has
+    the same `write_id`, so a try whose reply was lost is recognised as landed."""
     condition, values = _owned(claimed, owner)
     write = Write(
         key=claimed.key,
         condition=condition,
         values=values,
+        restates=claimed.lease_owner == owner,
+        write_id=write_id,
         set={
             "due_at": cfg.stale_at(now),
             "updated_at": iso(now),
@@ -142,7 +146,7 @@ def recorded(
     return with_history(claimed, write, cfg, now)
 
 
-def recorded_late(claimed: BatchState, events: tuple[Record, ...]) -> Write:
+def recorded_late(claimed: BatchState, events: tuple[Record, ...], write_id: str) -> Write:
     """The re-run was quicker than the record and has started (its STARTED handed the lease
     back): the event still goes into the history, in the slot the claim reserved, once."""
     return Write(
@@ -151,6 +155,7 @@ def recorded_late(claimed: BatchState, events: tuple[Record, ...]) -> Write:
         values={":slot": claimed.pending_trigger or claimed.version},
         remove=("pending_trigger",),
         events=events,
+        write_id=write_id,
     )
 
 
@@ -204,6 +209,7 @@ def exhaust(
         key=state.key,
         condition=f"#status = :status AND #version = :version AND {lease}",
         values=values,
+        restates=bool(owner) and state.lease_owner == owner,
         set={**fields, "updated_at": iso(now), "expires_at": cfg.expires_at(now)},
         remove=("lease_owner", "lease_expires_at", "pending_trigger"),
         events=events,
@@ -273,6 +279,7 @@ def mark_stale(
             ":version": state.version,
             ":due_at": state.due_at or "",
         },
+        restates=state.due_at is not None,
         set={
             "attempt": attempt,
             "updated_at": iso(now),

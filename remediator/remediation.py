@@ -402,9 +402,10 @@ class Remediator:
                 now=record.fired_at,
                 event=record.event,
                 detail=record.detail,
+                write_id=record.write_id,
             )
             try:
-                self._record_store.apply(write, write_id=record.write_id)
+                self._record_store.apply(write)
                 return True
             except ConditionFailed as lost:
                 current = BatchState.from_item(lost.old) if lost.old else None
@@ -429,8 +430,8 @@ class Remediator:
                 # The re-run was quicker than this write and has started already: the
                 # event still belongs in the slot the claim reserved for it.
                 try:
-                    late = claims.recorded_late(current, write.events)
-                    self._record_store.apply(late, write_id=record.write_id)
+                    late = claims.recorded_late(current, write.events, record.write_id)
+                    self._record_store.apply(late)
                     return True
                 except ConditionFailed:
                     pass

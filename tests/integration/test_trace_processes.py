@@ -106,7 +106,7 @@ def test_one_trace_per_batch_across_producer_remediator_and_worker_processes(
         assert steps == [
             ("DynamoDB.UpdateItem", None),
             (f"re-trigger {kind}", None),
-            ("DynamoDB.UpdateItem", ["RETRY_TRIGGERED"]),
+            ("DynamoDB.PutItem", ["RETRY_TRIGGERED"]),  # over the item the claim returned
         ]
         assert fired.parent_id == fix.span_id
         # remediator -> worker: the healed run is the re-trigger's child.
@@ -117,7 +117,7 @@ def test_one_trace_per_batch_across_producer_remediator_and_worker_processes(
         )
         assert healed.attributes["pipeline.outcome"] == "SUCCESS"
         # A worker that never read the batch guesses it new (PutItem); the refusal hands
-        # back the item, and STARTED is written on it: both writes are in the trace.
+        # back the whole item, and STARTED is put over it: both writes are in the trace.
         writes = [
             (c.name, c.attributes.get("audit.events"), c.error)
             for c in children(spans, healed)
@@ -125,6 +125,6 @@ def test_one_trace_per_batch_across_producer_remediator_and_worker_processes(
         ]
         assert writes == [
             ("DynamoDB.PutItem", ["STARTED"], True),
-            ("DynamoDB.UpdateItem", ["STARTED"], False),
-            ("DynamoDB.UpdateItem", ["SUCCESS"], False),
+            ("DynamoDB.PutItem", ["STARTED"], False),
+            ("DynamoDB.PutItem", ["SUCCESS"], False),
         ]

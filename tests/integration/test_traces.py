@@ -72,7 +72,7 @@ def test_a_fresh_run_starts_a_trace_whose_id_the_trail_the_logs_and_the_signal_c
     names = [(c.name, c.attributes.get("audit.events")) for c in children(recorded, run)]
     assert names == [
         ("DynamoDB.PutItem", ["STARTED"]),
-        ("DynamoDB.UpdateItem", ["FAILED"]),
+        ("DynamoDB.PutItem", ["FAILED"]),
         ("SNS.Publish", ["FAILED"]),
     ]
 
@@ -164,10 +164,10 @@ def _calls_per_batch(stack: Stack) -> list[tuple[str, list[str]]]:
 
 FLOOR = [
     ("PutItem", []),
-    ("UpdateItem", []),
+    ("PutItem", []),
     ("PutItem", []),
     ("GetItem", []),  # the job's retry policy, read once per job per minute
-    ("UpdateItem", []),
+    ("PutItem", []),
     ("Publish", ["event", "job_id", "retryable"]),
 ]
 
@@ -177,7 +177,7 @@ def test_without_an_sdk_a_batch_makes_the_same_calls_as_before_traces(stack: Sta
     stack.trail.connect()  # the table's shape, read once per process
     calls = count_calls(stack.clients)
     assert _calls_per_batch(stack) == FLOOR  # no traceparent: nothing to continue
-    assert calls == {"PutItem": 2, "GetItem": 1, "UpdateItem": 2, "Publish": 1}
+    assert calls == {"PutItem": 4, "GetItem": 1, "Publish": 1}
 
 
 def test_with_an_sdk_the_calls_are_the_same_and_the_signal_carries_the_context(
@@ -221,7 +221,7 @@ def test_one_trace_from_the_failure_through_the_signal_and_the_retry_to_the_heal
     assert (claim.name, claim.attributes.get("audit.events")) == ("DynamoDB.UpdateItem", None)
     assert trigger == fired
     assert (record.name, record.attributes["audit.events"]) == (
-        "DynamoDB.UpdateItem",
+        "DynamoDB.PutItem",
         ["RETRY_TRIGGERED"],
     )
     # The work message carries the re-trigger's context; the re-run is its child.

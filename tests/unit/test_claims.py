@@ -65,6 +65,7 @@ def test_recorded_writes_the_event_in_the_reserved_slot_once():
         now=NOW,
         event=EventType.RETRY_TRIGGERED,
         detail={"response_id": "m-1"},
+        write_id="w-1",
     )
     [event] = write.events
     assert (event["version"], event["attempt"]) == (3, 2)
@@ -83,7 +84,7 @@ def test_a_late_record_goes_into_the_reserved_slot_only_once_the_lease_is_gone()
         event=EventType.RETRY_TRIGGERED,
         detail={},
     )
-    write = claims.recorded_late(started, (event,))
+    write = claims.recorded_late(started, (event,), "w-1")
     assert write.condition == "#pending_trigger = :slot AND attribute_not_exists(#lease_owner)"
     assert write.values == {":slot": 3}
     assert write.remove == ("pending_trigger",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,11 @@ def _start() -> Write:
 
 def _running() -> BatchState:
     return applied(None, _start())
+
+
+def _hint(state: BatchState) -> BatchState:
+    """The state as a writer that does not hold the whole item knows it: it writes updates."""
+    return dataclasses.replace(state, stored=None)
 
 
 def _placeholders(text: str) -> tuple[set[str], set[str]]:
@@ -190,7 +196,7 @@ def _failed(retry_in: float = 60) -> BatchState:
 
 
 def test_start_again_bumps_attempt_and_version_on_an_unchanged_item() -> None:
-    prev = _failed()
+    prev = _hint(_failed())
     write = start_again(prev, CFG, now=at(100), run_id="run-2", actor="pipe", trigger_json=None)
     assert write.condition == "#version = :version AND #expires_at > :now_epoch"
     assert write.values == {":version": prev.version, ":now_epoch": int(at(100).timestamp())}
@@ -230,7 +236,7 @@ def test_start_again_applied_clears_the_previous_error() -> None:
 
 
 def test_success_only_from_the_run_that_started() -> None:
-    run = _running()
+    run = _hint(_running())
     write = success(run, CFG, now=at(2.5), actor="pipe")
     assert write.condition == "#run_id = :run_id AND #status = :started AND #version = :version"
     assert write.values == {":run_id": "run-1", ":started": "STARTED", ":version": 1}
@@ -274,7 +280,7 @@ def test_duration_is_never_negative() -> None:
 
 
 def test_retryable_failure_indexes_the_batch_for_its_retry() -> None:
-    run = _running()
+    run = _hint(_running())
     write = failure(
         run,
         CFG,
@@ -535,8 +541,11 @@ def test_history_stays_in_the_item_while_it_fits() -> None:
     assert [e.version for e in done.history()] == [1, 2]
 
 
-def test_a_full_history_is_archived_then_trimmed_in_the_same_conditional_write() -> None:
-    state = _running()
+@pytest.mark.parametrize("holds_item", [False, True], ids=["update", "put"])
+def test_a_full_history_is_archived_then_trimmed_in_the_same_conditional_write(
+    holds_item: bool,
+) -> None:
+    state = _running() if holds_item else _hint(_running())
     archived: list[int] = []
     for n in range(1, 60):
         write = (
@@ -544,18 +553,26 @@ def test_a_full_history_is_archived_then_trimmed_in_the_same_conditional_write()
             if n % 2
             else start_again(state, CFG, now=at(n), run_id=f"r{n}", actor="pipe", trigger_json=None)
         )
+        assert write.put is holds_item
         if write.archive is not None:
             assert write.archive.events == state.events  # everything the item held
             versions = [int(e["version"]) for e in write.archive.events]
             assert write.archive.sk == archive_sk(
                 KEY.batch_id, "inc-1", max(versions), len(versions)
             )
-            assert write.condition.endswith("AND size(#events) = :history_len")
-            assert write.values[":history_len"] == len(versions)
-            assert "#events = :events" in write.update_expression()
+            if holds_item:
+                # The item put over is the one archived (its write id): the new list is
+                # only what this write adds.
+                assert write.condition == "#write_id = :seen"
+                assert write.item()["events"] == list(write.events)
+            else:
+                assert write.condition.endswith("AND size(#events) = :history_len")
+                assert write.values[":history_len"] == len(versions)
+                assert "#events = :events" in write.update_expression()
             assert_well_formed(write)
             archived += versions
         state = applied(state, write)
+        assert (state.stored is not None) is holds_item
         if write.archive is not None:
             assert [int(e["version"]) for e in state.events or ()] == [state.version]
     assert archived, "nothing was ever archived"
@@ -564,6 +581,57 @@ def test_a_full_history_is_archived_then_trimmed_in_the_same_conditional_write()
     assert sorted(archived + kept) == list(range(1, state.version + 1))
     size = sum(1 + len(json.dumps(e)) for e in state.events or ())
     assert size < 2 * HISTORY_BYTES
+
+
+# --- a writer that holds the whole item puts it --------------------------------------------
+
+
+def test_a_writer_holding_the_item_puts_what_the_update_would_leave() -> None:
+    run = _running()
+    assert run.stored is not None
+    assert run.write_id
+    update = success(_hint(run), CFG, now=at(2), actor="pipe")
+    put = success(run, CFG, now=at(2), actor="pipe")
+    assert not update.put
+    assert put.put
+    # Over the very item it was planned from: its write id says nothing changed since.
+    assert put.condition == "#write_id = :seen"
+    assert put.values == {":seen": run.write_id}
+    assert_well_formed(put)
+    after = applied(_hint(run), update)
+    item = put.item()
+    assert item == {k: v for k, v in after.to_scalars().items() if k != "write_id" and k in item}
+    assert set(item) >= {"pk", "sk", "status", "version", "run_id", "trigger", "events"}
+    assert not {"due_pk", "due_at"} & set(item)
+    assert [e["event"] for e in item["events"]] == ["STARTED", "SUCCESS"]  # type: ignore[union-attr]
+    assert applied(run, put).write_id == put.write_id
+
+
+def test_a_put_keeps_attributes_this_version_does_not_know() -> None:
+    start = _start()
+    item = {**start.item(), "write_id": "w-0", "added_by_a_newer_version": "kept"}
+    run = BatchState.from_plain(item)
+    put = success(run, CFG, now=at(1), actor="pipe")
+    assert put.put
+    assert put.item()["added_by_a_newer_version"] == "kept"
+
+
+def test_a_put_keeps_a_condition_on_the_clock() -> None:
+    prev = _failed()
+    # The item expired before the re-run: only the table can tell when the write lands.
+    expired = start_again(prev, CFG, now=at(91 * 86_400), run_id="r", actor="p", trigger_json=None)
+    assert expired.put
+    assert expired.condition.startswith("(#version = :version AND #expires_at > :now_epoch)")
+    assert expired.condition.endswith("AND #write_id = :seen")
+    assert_well_formed(expired)
+    fresh = start_again(prev, CFG, now=at(100), run_id="r", actor="p", trigger_json=None)
+    assert fresh.condition == "#write_id = :seen"
+
+
+def test_an_item_without_a_write_id_is_updated() -> None:
+    start = _start()
+    unstamped = BatchState.from_plain(start.item())  # no write_id: written before it existed
+    assert not success(unstamped, CFG, now=at(1), actor="p").put
 
 
 def test_the_same_item_always_archives_under_the_same_name() -> None:
