@@ -36,6 +36,8 @@ class SkewClock:
         self._offset = 0.0
         self._warned = False
         self._lock = threading.Lock()
+        # The header changes once a second: each value is parsed once.
+        self._last: tuple[str, datetime] | None = None
 
     @property
     def offset_seconds(self) -> float:
@@ -48,12 +50,17 @@ class SkewClock:
         """One response's `Date`: the endpoint's time when it answered."""
         if not date_header:
             return
-        try:
-            server = parsedate_to_datetime(date_header)
-        except (TypeError, ValueError):
-            return
-        if server.tzinfo is None:
-            return
+        last = self._last
+        if last is not None and last[0] == date_header:
+            server = last[1]
+        else:
+            try:
+                server = parsedate_to_datetime(date_header)
+            except (TypeError, ValueError):
+                return
+            if server.tzinfo is None:
+                return
+            self._last = (date_header, server)
         # The header is truncated to the second: the endpoint's time is in [server, +1 s).
         measured = (server + timedelta(seconds=0.5) - self._base()).total_seconds()
         with self._lock:

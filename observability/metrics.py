@@ -10,6 +10,7 @@ id; the real id stays in the record as `job_id`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -59,6 +60,7 @@ _PRINTABLE_ASCII = re.compile(r"[ -~]+")
 _DIGEST_CHARS = 10
 
 
+@functools.lru_cache(maxsize=4096)
 def dimension_value(text: str) -> str:
     """A CloudWatch dimension value for `text`: itself when it is printable ASCII (so
     existing series keep their name), else its accents dropped and other characters made

@@ -262,6 +262,14 @@ def _history_size(events: Sequence[Record]) -> int:
     return sum(1 + value_size(av(e)) for e in events)
 
 
+def _surely_fits(events: Sequence[Record]) -> bool:
+    """Cheap: compact JSON is at least as long as DynamoDB's size of a flat map of strings,
+    numbers and Booleans, less 2 bytes, so a list whose JSON (plus 3 bytes an event) is
+    within the limit is within it by DynamoDB's rules too."""
+    text = json.dumps(list(events), separators=(",", ":"), default=str)
+    return len(text) + 3 * len(events) <= HISTORY_BYTES
+
+
 def archive_if_full(
     prev: BatchState | None, events: Sequence[Record], cfg: TableConfig, now: datetime
 ) -> Archive | None:
@@ -272,7 +280,8 @@ def archive_if_full(
     """
     if prev is None or not prev.events or not events or not prev.incarnation:
         return None
-    if _history_size(prev.events) + _history_size(events) <= HISTORY_BYTES:
+    both = (*prev.events, *events)
+    if _surely_fits(both) or _history_size(both) <= HISTORY_BYTES:
         return None
     last = max(int(e.get("version", 0)) for e in prev.events)
     return Archive(
@@ -519,7 +528,7 @@ def present(prev: BatchState, names: tuple[str, ...]) -> tuple[str, ...]:
     short; one acting on a hint removes them all."""
     if prev.events is None:
         return names
-    held = prev.to_scalars()
+    held = prev.stored if prev.stored is not None else prev.to_scalars()
     return tuple(n for n in names if n in held)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,8 @@ from observability.transitions import (
     MAX_ERROR_CHARS,
     TableConfig,
     Write,
+    _history_size,
+    _surely_fits,
     applied,
     failure,
     heartbeat,
@@ -675,3 +678,24 @@ def test_merge_keeps_one_event_per_version_in_order() -> None:
     merged = AuditEvent.merge(KEY.job_id, KEY.batch_id, events[:3], [events[3], events[1]], events)
     assert [e.version for e in merged] == [1, 2, 3, 4, 5]
     assert merged[0].event is EventType.STARTED
+
+
+def test_the_quick_size_bound_never_lets_a_full_history_through() -> None:
+    """archive_if_full skips DynamoDB's exact sizing when compact JSON says the list fits:
+    JSON must never be shorter than the exact size, whatever the events hold."""
+    rng = random.Random(7)
+    texts = ["", "x", "é", "日本", "😀", '"quoted"', "\\", "a" * 300, "ü" * 200]
+    for _ in range(500):
+        events = [
+            {
+                "event": rng.choice(["STARTED", "FAILED"]),
+                "version": rng.choice([0, 7, 10, 123456789]),
+                "attempt": rng.randint(0, 9),
+                "error_message": rng.choice(texts),
+                "retryable": rng.choice([True, False]),
+            }
+            for _ in range(rng.randint(1, 6))
+        ]
+        text = json.dumps(events, separators=(",", ":"))
+        assert _history_size(events) <= len(text) + 3 * len(events)
+        assert _surely_fits(events) <= (_history_size(events) <= HISTORY_BYTES)
