@@ -204,8 +204,8 @@ def applied(prev: BatchState | None, write: Write) -> BatchState:
         return write.leaves
     if write.put or prev is None:
         return BatchState.from_plain({**write.item(), "write_id": write.write_id})
-    whole = prev.stored is not None
-    merged = {**(prev.stored if prev.stored is not None else prev.to_scalars()), **write.set}
+    stored = prev.stored
+    merged = {**(stored if stored is not None else prev.to_scalars()), **write.set}
     merged["write_id"] = write.write_id
     for name in write.remove:
         merged.pop(name, None)
@@ -216,7 +216,7 @@ def applied(prev: BatchState | None, write: Write) -> BatchState:
     elif write.events:
         merged["events"] = [*prev.events, *write.events]
     after = BatchState.from_plain(merged)
-    return after if whole else dataclasses.replace(after, stored=None)
+    return after if stored is not None else dataclasses.replace(after, stored=None)
 
 
 def as_put(prev: BatchState | None, write: Write) -> Write:

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from typing import Any
 
@@ -49,10 +48,10 @@ def state_write(operation: str, marker: bytes) -> Any:
     the item whose status is `marker` (a quoted status; archive items have none)."""
 
     def match(request: Request) -> bool:
-        if not request.target.endswith(f".{operation}"):
+        if request.operation != operation:
             return False
         if operation == "PutItem":
-            status = json.loads(request.body).get("Item", {}).get("status", {}).get("S", "")
+            status = request.json().get("Item", {}).get("status", {}).get("S", "")
             return f'"{status}"'.encode() == marker
         return marker in request.body
 

@@ -216,6 +216,11 @@ def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
     history = stack.trail.history(job, "b1")
     assert [e.version for e in history] == [1, 2, 3, 4, 5]
     assert (history[2].actor, history[2].detail) == ("late", {"response_id": "m-1"})
+    # The replacement stamps a new write id: a writer still holding the item as it was
+    # before cannot put over it.
+    replaced = stack.trail.get(job, "b1")
+    assert replaced is not None
+    assert replaced.write_id != after.write_id
 
 
 def test_a_remediator_configured_with_other_shards_than_its_table_refuses_to_start(
