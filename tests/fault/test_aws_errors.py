@@ -34,7 +34,7 @@ from tests.awserrors import (
     sqs_error,
 )
 from tests.conftest import REGION, Clock, new_id
-from tests.integration.harness import Stack, lambda_function
+from tests.integration.harness import Stack, ecs_cluster, lambda_function, state_machine
 from tests.proxy import FaultProxy, call
 
 CTX = TriggerContext(BatchKey("ingest-sales", "2024-05"), attempt=2, trace_id="t-1")
@@ -220,16 +220,6 @@ def test_an_eventbridge_entry_refused_for_good_is_a_rejection(proxy: FaultProxy)
     assert len(failed.hits) == 1
 
 
-def _state_machine(clients: AwsClients) -> str:
-    return str(
-        clients.client("stepfunctions").create_state_machine(
-            name=new_id("sm"),
-            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-            roleArn="arn:aws:iam::123456789012:role/sfn",
-        )["stateMachineArn"]
-    )
-
-
 def _already_exists(arn: str) -> dict[str, Any]:
     execution = arn.replace(":stateMachine:", ":execution:") + ":" + execution_name(CTX)
     return sfn_error("ExecutionAlreadyExists", f"Execution Already Exists: '{execution}'")
@@ -238,7 +228,7 @@ def _already_exists(arn: str) -> dict[str, Any]:
 def test_execution_already_exists_with_another_input_is_a_rejection(
     proxy: FaultProxy, clients: AwsClients
 ):
-    arn = _state_machine(clients)
+    arn = state_machine(clients)
     clients.client("stepfunctions").start_execution(
         stateMachineArn=arn, name=execution_name(CTX), input=json.dumps({"other": "run"})
     )
@@ -251,7 +241,7 @@ def test_execution_already_exists_of_this_attempt_counts_as_started(
     proxy: FaultProxy, clients: AwsClients
 ):
     """A repeat of an attempt whose execution already ended: AWS says it exists; it is ours."""
-    arn = _state_machine(clients)
+    arn = state_machine(clients)
     spec = StepFunctionsTrigger(state_machine_arn=arn, input={"m": 5})
     first = fire_via(proxy, spec)
     repeat = proxy.inject(call("states", "StartExecution"), **_already_exists(arn))
@@ -284,17 +274,11 @@ def test_lambda_throttling_that_lasts_gives_up_after_the_attempts(proxy: FaultPr
 
 
 def _ecs_target(clients: AwsClients) -> EcsTaskTrigger:
-    ecs = clients.client("ecs")
-    cluster = new_id("cluster")
-    ecs.create_cluster(clusterName=cluster)
-    ecs.register_task_definition(
-        family="worker",
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "worker", "image": "worker:1", "memory": 512}],
-    )
     return EcsTaskTrigger(
-        cluster=cluster, task_definition="worker", container_name="worker", subnets=["subnet-1"]
+        cluster=ecs_cluster(clients),
+        task_definition="worker",
+        container_name="worker",
+        subnets=["subnet-1"],
     )
 
 

@@ -13,7 +13,6 @@ import functools
 import io
 import json
 import uuid
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +25,6 @@ from observability.metrics import Metrics
 from observability.models import Status
 from observability.settings import Settings
 from observability.triggers import (
-    EcsTaskTrigger,
-    EventBridgeTrigger,
-    LambdaTrigger,
-    StepFunctionsTrigger,
     Trigger,
 )
 from remediator.alerts.destinations import Destinations
@@ -37,7 +32,7 @@ from remediator.alerts.settings import AlertSettings
 from remediator.provision import bootstrap
 from tests.conftest import REGION, Clock, new_id
 from tests.infra.terraform import Statement, Terraform
-from tests.integration.harness import Stack
+from tests.integration.harness import Stack, TriggerTargets
 
 pytestmark = pytest.mark.integration
 
@@ -176,52 +171,6 @@ def grants(statements: Iterable[Statement], tf: Terraform) -> set[Need]:
 # -- the cycle -------------------------------------------------------------------------------
 
 
-def _setup_targets(setup: AwsClients) -> dict[str, Trigger]:
-    """One target of every non-SQS kind on the moto server (made with unrecorded clients)."""
-    uid = uuid.uuid4().hex[:8]
-    role = setup.client("iam").create_role(RoleName=f"r-{uid}", AssumeRolePolicyDocument="{}")
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def handle(event, context):\n    return event\n")
-    setup.client("lambda").create_function(
-        FunctionName=f"fn-{uid}",
-        Runtime="python3.11",
-        Role=role["Role"]["Arn"],
-        Handler="handler.handle",
-        Code={"ZipFile": code.getvalue()},
-    )
-    machine = setup.client("stepfunctions").create_state_machine(
-        name=f"sm-{uid}",
-        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-        roleArn=role["Role"]["Arn"],
-    )["stateMachineArn"]
-    setup.client("events").create_event_bus(Name=f"bus-{uid}")
-    ecs = setup.client("ecs")
-    ecs.create_cluster(clusterName=f"cl-{uid}")
-    ecs.register_task_definition(
-        family=f"worker-{uid}",
-        containerDefinitions=[{"name": "worker", "image": "worker:1", "memory": 512}],
-    )
-    return {
-        "lambda": LambdaTrigger(function_name=f"fn-{uid}", payload={"m": 1}),
-        "stepfunctions": StepFunctionsTrigger(state_machine_arn=machine, input={"m": 1}),
-        "eventbridge": EventBridgeTrigger(source="pipelines", event_bus_name=f"bus-{uid}"),
-        # Fargate needs subnets; moto cannot attach network interfaces (see _no_awsvpc).
-        "ecs": EcsTaskTrigger(
-            cluster=f"cl-{uid}",
-            task_definition=f"worker-{uid}",
-            container_name="worker",
-            subnets=["subnet-0123456789abcdef0"],
-        ),
-    }
-
-
-def _no_awsvpc(params: dict[str, Any], **_: Any) -> None:
-    """moto fails on awsvpc network interfaces: it runs the task without the network block
-    (which needs no IAM grant of the remediator's)."""
-    params.pop("networkConfiguration", None)
-
-
 def _work(setup: AwsClients, url: str) -> list[dict[str, Any]]:
     """Trigger messages on the work queue, read with unrecorded clients."""
     sqs, out = setup.sqs(), []
@@ -280,7 +229,10 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
     clock = Clock()
     stack = Stack(settings_kwargs, clients, moto_endpoint, clock)
     setup = AwsClients(region=REGION, endpoint_url=moto_endpoint)
-    targets = _setup_targets(setup)
+    # One target of every other kind, made with unrecorded clients (and, as moto needs,
+    # RunTask sent without its network block, which needs no grant of the remediator's).
+    targets = TriggerTargets(setup, stack.remediator.trigger_clients).triggers
+    del targets["sqs"]  # the SQS target here is the pipeline's own work queue
 
     # The pipeline has clients of its own, as it would in its own process.
     producer_clients = AwsClients(region=REGION, endpoint_url=moto_endpoint)
@@ -299,9 +251,6 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
         ("sqs", "lambda", "stepfunctions", "events", "ecs"),
     )
     recorder.attach(producer_clients, "producer", ("dynamodb", "sns", "sqs"))
-    stack.remediator.trigger_clients.client("ecs").meta.events.register(
-        "before-parameter-build.ecs.RunTask", _no_awsvpc
-    )
 
     job = new_id()
     work = SqsTrigger(queue_url=stack.work_queue, body={"batch": "sqs"})

@@ -258,14 +258,12 @@ class LambdaContext:
         return self._timeout_ms
 
 
-def lambda_function(clients: AwsClients) -> str:
+def lambda_function(clients: AwsClients, role_arn: str | None = None) -> str:
     """A function in moto (which accepts Invoke but cannot run code); returns its ARN."""
-    import io
-    import zipfile
-
-    role = clients.client("iam").create_role(
-        RoleName=f"role-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}"
-    )
+    if role_arn is None:
+        role_arn = clients.client("iam").create_role(
+            RoleName=f"role-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handle(event, context):\n    return event\n")
@@ -273,11 +271,37 @@ def lambda_function(clients: AwsClients) -> str:
         clients.client("lambda").create_function(
             FunctionName=f"fn-{uuid.uuid4().hex[:8]}",
             Runtime="python3.11",
-            Role=role["Role"]["Arn"],
+            Role=role_arn,
             Handler="handler.handle",
             Code={"ZipFile": code.getvalue()},
         )["FunctionArn"]
     )
+
+
+def state_machine(clients: AwsClients, role_arn: str = "arn:aws:iam::123456789012:role/sfn") -> str:
+    """A state machine of one Pass state in moto; returns its ARN."""
+    return str(
+        clients.client("stepfunctions").create_state_machine(
+            name=f"sm-{uuid.uuid4().hex[:8]}",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            roleArn=role_arn,
+        )["stateMachineArn"]
+    )
+
+
+def ecs_cluster(clients: AwsClients, family: str = "worker") -> str:
+    """A cluster in moto, and the task definition `family` (one container, `worker`);
+    returns the cluster's name."""
+    ecs = clients.client("ecs")
+    cluster = f"cluster-{uuid.uuid4().hex[:8]}"
+    ecs.create_cluster(clusterName=cluster)
+    ecs.register_task_definition(
+        family=family,
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "worker", "image": "worker:1", "memory": 512}],
+    )
+    return cluster
 
 
 def newcomer_env() -> dict[str, str]:
@@ -404,21 +428,8 @@ class TriggerTargets:
         role = clients.client("iam").create_role(
             RoleName=f"r-{uid}", AssumeRolePolicyDocument="{}"
         )["Role"]["Arn"]
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as archive:
-            archive.writestr("handler.py", "def handle(event, context):\n    return event\n")
-        clients.client("lambda").create_function(
-            FunctionName=f"fn-{uid}",
-            Runtime="python3.11",
-            Role=role,
-            Handler="handler.handle",
-            Code={"ZipFile": code.getvalue()},
-        )
-        self.machine = clients.client("stepfunctions").create_state_machine(
-            name=f"sm-{uid}",
-            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-            roleArn=role,
-        )["stateMachineArn"]
+        function = lambda_function(clients, role).rpartition(":")[2]
+        self.machine = state_machine(clients, role)
         events = clients.client("events")
         events.create_event_bus(Name=f"bus-{uid}")
         sqs = clients.sqs()
@@ -432,16 +443,10 @@ class TriggerTargets:
         events.put_targets(
             Rule="r", EventBusName=f"bus-{uid}", Targets=[{"Id": "q", "Arn": sink_arn}]
         )
-        self.cluster = f"cl-{uid}"
-        ecs = clients.client("ecs")
-        ecs.create_cluster(clusterName=self.cluster)
-        ecs.register_task_definition(
-            family=f"worker-{uid}",
-            containerDefinitions=[{"name": "worker", "image": "worker:1", "memory": 512}],
-        )
+        self.cluster = ecs_cluster(clients, family=f"worker-{uid}")
         self.triggers: dict[str, Trigger] = {
             "sqs": SqsTrigger(queue_url=self.work_queue, body={"m": 1}),
-            "lambda": LambdaTrigger(function_name=f"fn-{uid}", payload={"m": 1}),
+            "lambda": LambdaTrigger(function_name=function, payload={"m": 1}),
             "stepfunctions": StepFunctionsTrigger(state_machine_arn=self.machine, input={"m": 1}),
             "eventbridge": EventBridgeTrigger(
                 source=f"pipelines-{uid}", detail={"m": 1}, event_bus_name=f"bus-{uid}"

@@ -31,9 +31,11 @@ from tests.conftest import REGION, Clock, new_id
 from tests.integration.harness import (
     LambdaContext,
     Stack,
+    ecs_cluster,
     lambda_function,
     receive_all,
     sqs_event,
+    state_machine,
 )
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:rerun"
@@ -340,11 +342,7 @@ def test_a_lambda_style_handler_called_20_times_gets_its_one_failure_retried(sta
 def test_step_functions_task_input(stack: Stack):
     job = new_id()
     sfn = stack.clients.client("stepfunctions")
-    machine = sfn.create_state_machine(
-        name=new_id("sm"),
-        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
+    machine = state_machine(stack.clients)
     trigger = StepFunctionsTrigger(state_machine_arn=machine, input={"month": "2024-05"})
     fail_with(stack, job, "2024-05", trigger)
     stack.service.run_once()
@@ -370,12 +368,7 @@ def test_step_functions_task_input(stack: Stack):
 def test_ecs_container_environment_and_a_failure_is_raised(stack: Stack):
     job = new_id()
     ecs = stack.clients.client("ecs")
-    cluster = new_id("cluster")
-    ecs.create_cluster(clusterName=cluster)
-    ecs.register_task_definition(
-        family="worker",
-        containerDefinitions=[{"name": "worker", "image": "worker:1", "memory": 512}],
-    )
+    cluster = ecs_cluster(stack.clients)
     trigger = EcsTaskTrigger(
         cluster=cluster, task_definition="worker", container_name="worker", subnets=["subnet-1"]
     )

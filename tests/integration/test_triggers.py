@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 import pytest
@@ -20,8 +19,8 @@ from observability.triggers import (
 )
 from remediator.errors import TriggerError, TriggerRejected
 from remediator.triggers import TriggerContext, execution_name, fire, register_trigger
-from tests.conftest import drain
-from tests.integration.harness import lambda_function
+from tests.conftest import drain, new_id
+from tests.integration.harness import ecs_cluster, lambda_function, state_machine
 
 CTX = TriggerContext(BatchKey("ingest-sales", "2024-05"), attempt=2, trace_id="t-123")
 
@@ -30,12 +29,8 @@ def fire_spec(clients: Any, spec: Any, ctx: TriggerContext = CTX, **kw: Any) -> 
     return fire(clients, spec.to_dict(), ctx, sleep=lambda _: None, **kw)
 
 
-def name(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
 def test_sqs_trigger_sends_body_and_batch_attributes(clients):
-    url = clients.sqs().create_queue(QueueName=name("work"))["QueueUrl"]
+    url = clients.sqs().create_queue(QueueName=new_id("work"))["QueueUrl"]
     message_id = fire_spec(clients, SqsTrigger(queue_url=url, body={"month": "2024-05"}))
     [message] = drain(clients.sqs(), url)
     assert message["MessageId"] == message_id
@@ -52,7 +47,7 @@ def test_sqs_trigger_sends_body_and_batch_attributes(clients):
 
 def test_fifo_sqs_trigger_deduplicates_a_repeated_attempt(clients):
     url = clients.sqs().create_queue(
-        QueueName=name("work") + ".fifo", Attributes={"FifoQueue": "true"}
+        QueueName=new_id("work") + ".fifo", Attributes={"FifoQueue": "true"}
     )["QueueUrl"]
     spec = SqsTrigger(queue_url=url, body={}, message_group_id="ingest-sales")
     fire_spec(clients, spec)
@@ -64,11 +59,7 @@ def test_fifo_sqs_trigger_deduplicates_a_repeated_attempt(clients):
 
 def test_step_functions_execution_is_named_per_attempt_so_a_repeat_is_a_no_op(clients):
     sfn = clients.client("stepfunctions")
-    arn = sfn.create_state_machine(
-        name=name("sm"),
-        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
+    arn = state_machine(clients)
     spec = StepFunctionsTrigger(state_machine_arn=arn, input={"month": "2024-05"})
     first = fire_spec(clients, spec)
     second = fire_spec(clients, spec)
@@ -96,9 +87,9 @@ def test_execution_names_fit_the_service_limits():
 
 def test_eventbridge_trigger_puts_one_event_with_the_batch_fields(clients):
     events = clients.client("events")
-    bus = name("bus")
+    bus = new_id("bus")
     events.create_event_bus(Name=bus)
-    url = clients.sqs().create_queue(QueueName=name("sink"))["QueueUrl"]
+    url = clients.sqs().create_queue(QueueName=new_id("sink"))["QueueUrl"]
     queue_arn = clients.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
@@ -116,18 +107,11 @@ def test_eventbridge_trigger_puts_one_event_with_the_batch_fields(clients):
 
 def test_ecs_trigger_runs_a_task_with_the_batch_in_its_environment(clients):
     ecs = clients.client("ecs")
-    cluster = name("cluster")
-    ecs.create_cluster(clusterName=cluster)
-    ecs.register_task_definition(
-        family="worker",
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "worker", "image": "worker:1", "memory": 512}],
-    )
+    cluster = ecs_cluster(clients)
     ec2 = clients.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName=name("sg"), Description="w", VpcId=vpc)["GroupId"]
+    group = ec2.create_security_group(GroupName=new_id("sg"), Description="w", VpcId=vpc)["GroupId"]
     spec = EcsTaskTrigger(
         cluster=cluster,
         task_definition="worker",
@@ -213,7 +197,7 @@ def test_transient_errors_are_retried_with_bounded_backoff():
             raise TriggerError("throttled")
         return f"ok-{params['x']}"
 
-    register_trigger("flaky-" + name("t"), flaky)
+    register_trigger("flaky-" + new_id("t"), flaky)
     spec = CustomTrigger(
         name=next(k for k in _registered() if k.startswith("flaky-")), params={"x": 1}
     )
@@ -299,19 +283,9 @@ def test_execution_names_are_readable_and_within_the_rules():
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", weird)
 
 
-def _state_machine(clients: Any) -> str:
-    return str(
-        clients.client("stepfunctions").create_state_machine(
-            name=name("sm"),
-            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
-            roleArn="arn:aws:iam::123456789012:role/sfn",
-        )["stateMachineArn"]
-    )
-
-
 def test_an_execution_name_taken_by_another_input_is_a_refusal(clients):
     """ExecutionAlreadyExists means "already started" only when the execution is ours."""
-    arn = _state_machine(clients)
+    arn = state_machine(clients)
     clients.client("stepfunctions").start_execution(
         stateMachineArn=arn, name=execution_name(CTX), input=json.dumps({"someone": "else"})
     )
@@ -384,7 +358,7 @@ def test_a_missing_target_is_a_refusal(clients, kind):
 
 def test_a_body_over_the_queue_limit_is_a_refusal(clients):
     url = clients.sqs().create_queue(
-        QueueName=name("small"), Attributes={"MaximumMessageSize": "1024"}
+        QueueName=new_id("small"), Attributes={"MaximumMessageSize": "1024"}
     )["QueueUrl"]
     with pytest.raises(TriggerRejected):
         fire_spec(clients, SqsTrigger(queue_url=url, body="x" * 2000))
