@@ -125,3 +125,40 @@ def test_exhaust_from_own_claim_or_unclaimed():
     assert "#lease_expires_at <= :now" in free.condition
     assert free.events[0]["event"] == "EXHAUSTED"
     assert free.set["version"] == 3
+
+
+def held(state: BatchState) -> BatchState:
+    """`state` as a writer that read the whole item (with its write id) holds it."""
+    return BatchState.from_plain({**state.to_scalars(), "events": [], "write_id": "w-seen"})
+
+
+def test_a_replica_holding_the_item_puts_it_over_the_item_it_holds():
+    claimed = held(failed(status=Status.RETRYING, version=3, lease_owner="r1", pending_trigger=3))
+    record = claims.recorded(
+        claimed, CFG, owner="r1", actor="r1", now=NOW, event=EventType.RETRY_TRIGGERED,
+        detail={}, write_id="w-1",
+    )  # fmt: skip
+    assert record.put
+    assert (record.condition, record.values) == ("#write_id = :seen", {":seen": "w-seen"})
+    assert "lease_owner" not in record.item()
+    mine = claims.exhaust(claimed, CFG, actor="r1", now=NOW, reason="no_trigger", owner="r1")
+    assert (mine.put, mine.condition) == (True, "#write_id = :seen")
+    started = held(failed(status=Status.STARTED, version=1, due_pk="LIVE#1"))
+    stale = claims.mark_stale(started, CFG, actor="r1", now=NOW, verdict=Exhaust("max_attempts"))
+    assert (stale.put, stale.condition) == (True, "#write_id = :seen")
+
+
+def test_a_put_over_a_batch_another_replica_may_hold_keeps_the_lease_check():
+    """Exhausting a batch this replica has not claimed depends on the time of the write (no
+    live lease by then): that condition stays beside the write id."""
+    free = claims.exhaust(held(failed()), CFG, actor="r1", now=NOW, reason="max_age")
+    assert free.put
+    assert "#lease_expires_at <= :now" in free.condition
+    assert free.condition.endswith("AND #write_id = :seen")
+    # Another replica's record is not restated by this one's lease either.
+    theirs = held(failed(status=Status.RETRYING, version=3, lease_owner="r2", pending_trigger=3))
+    record = claims.recorded(
+        theirs, CFG, owner="r1", actor="r1", now=NOW, event=EventType.RETRY_TRIGGERED,
+        detail={}, write_id="w-1",
+    )  # fmt: skip
+    assert "#lease_owner = :owner" in record.condition
