@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -122,7 +122,8 @@ class Archive:
 
 
 def new_write_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """64 random bits as 16 hex digits (a uuid4's first 16 hold 60, at four times the cost)."""
+    return os.urandom(8).hex()
 
 
 @dataclass(frozen=True, slots=True)

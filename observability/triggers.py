@@ -75,6 +75,11 @@ def _json_size(field_name: str, value: Any) -> int:
         raise InvalidInput(field_name, f"must be JSON-serialisable ({exc})") from None
 
 
+def _canonical(value: Any) -> str:
+    """The stored form: compact, keys sorted, no NaN (TypeError/ValueError when not JSON)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
 def _required(field_name: str, value: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(field_name, "is required and must be a non-empty string")
@@ -146,23 +151,37 @@ def _container(hint: Any, value: Any) -> Any:
     return None
 
 
-_HINTS: dict[type[Trigger], dict[str, Any]] = {}
+def _plain_types(hint: Any) -> tuple[type, ...] | None:
+    """The classes a value of `hint` may be when `hint` is plain (`str`, `str | None`): an
+    isinstance check then says all that `_conforms` would; None for containers and `Any`."""
+    union = typing.get_origin(hint) in (UnionType, typing.Union)
+    options = typing.get_args(hint) if union else (hint,)
+    if all(isinstance(o, type) and o is not Any and typing.get_origin(o) is None for o in options):
+        return tuple(options)
+    return None
 
 
-def _hints(cls: type[Trigger]) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+# Per trigger class: each field's name, type hint and plain classes (built once: every
+# batch builds a trigger).
+_FIELDS: dict[type[Trigger], tuple[tuple[str, Any, tuple[type, ...] | None], ...]] = {}
+
+
+def _fields_of(cls: type[Trigger]) -> tuple[tuple[str, Any, tuple[type, ...] | None], ...]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = tuple((f.name, hints[f.name], _plain_types(hints[f.name])) for f in fields(cls))
+        _FIELDS[cls] = found
+    return found
 
 
 def _check_types(trigger: Trigger) -> None:
     """Every field has the type it declares; the first that does not is named (item included)."""
-    hints = _hints(type(trigger))
-    for f in fields(trigger):
-        hint, value = hints[f.name], getattr(trigger, f.name)
-        if _conforms(value, hint):
+    for field_name, hint, plain in _fields_of(type(trigger)):
+        value = getattr(trigger, field_name)
+        if isinstance(value, plain) if plain is not None else _conforms(value, hint):
             continue
-        name = f"trigger.{f.name}"
+        name = f"trigger.{field_name}"
         container = _container(hint, value)
         if isinstance(value, dict) and container is not None:
             key_hint, item_hint = typing.get_args(container)
@@ -197,16 +216,26 @@ class Trigger:
     def __post_init__(self) -> None:
         _check_types(self)
         self._validate()
+        # The fields as they are: asdict's deep copy is for callers who may change the dict.
+        shallow = {"kind": self.kind}
+        shallow.update((name, getattr(self, name)) for name, _, _ in _fields_of(type(self)))
         try:
-            text = json.dumps(
-                self.to_dict(), separators=(",", ":"), sort_keys=True, allow_nan=False
-            )
-        except (TypeError, ValueError):
+            text = _canonical(shallow)
+        except TypeError:
+            # A value JSON knows only once asdict has turned it into a dict (a dataclass).
+            text = self._canonical_copy()
+        except ValueError:
             text = ""
         if not text or len(text.encode("utf-8")) > MAX_TRIGGER_BYTES:
             self._refuse()
         # Kept: a batch writes its trigger as this text, and it is computed once.
         object.__setattr__(self, "_json", text)
+
+    def _canonical_copy(self) -> str:
+        try:
+            return _canonical(self.to_dict())
+        except (TypeError, ValueError):
+            return ""
 
     def _refuse(self) -> NoReturn:
         """The error that names the field at fault: the payload, else the whole trigger."""
