@@ -44,7 +44,8 @@ class SkewClock:
         return self._offset
 
     def __call__(self) -> datetime:
-        return self._base() + timedelta(seconds=self._offset)
+        offset = self._offset
+        return self._base() + timedelta(seconds=offset) if offset else self._base()
 
     def observe(self, date_header: str | None) -> None:
         """One response's `Date`: the endpoint's time when it answered."""

@@ -92,6 +92,12 @@ _STATE = "STATE#"
 _ARCHIVE = "ARCHIVE#"
 
 
+def _has_control(text: str) -> bool:
+    if text.isascii():
+        return not text.isprintable()  # ASCII's only unprintable characters are controls
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
 def validate_id(field: str, value: object) -> str:
     """Return the id as a string, or raise InvalidInput naming the field and the limit."""
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -107,7 +113,7 @@ def validate_id(field: str, value: object) -> str:
         raise InvalidInput(field, f"is not valid Unicode text: {text!r}") from None
     if size > MAX_ID_BYTES:
         raise InvalidInput(field, f"is {size} bytes of UTF-8; the limit is {MAX_ID_BYTES} bytes")
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
+    if _has_control(text):
         raise InvalidInput(field, f"must not contain control characters: {text!r}")
     return text
 

@@ -15,6 +15,7 @@ planning from the same item, puts again under the same name (a no-op) before tri
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -121,6 +122,12 @@ class Archive:
         }
 
 
+@functools.lru_cache(maxsize=256)
+def _condition_names(condition: str) -> frozenset[str]:
+    # Conditions are a few templates (values are placeholders): each is parsed once.
+    return frozenset(_NAME.findall(condition))
+
+
 def new_write_id() -> str:
     """64 random bits as 16 hex digits (a uuid4's first 16 hold 60, at four times the cost)."""
     return os.urandom(8).hex()
@@ -162,7 +169,7 @@ class Write:
         return (self.key.pk, self.sort_key or self.key.sk)
 
     def names(self) -> dict[str, str]:
-        used = set(_NAME.findall(self.condition))
+        used = set(_condition_names(self.condition))
         if not self.put:
             used |= set(self.set) | set(self.remove)
             if self.events:
@@ -386,15 +393,16 @@ def _started_set(
     trigger_json: str | None,
     retry_json: str | None,
 ) -> dict[str, Scalar]:
+    stamp = iso(now)
     values: dict[str, Scalar] = {
         "status": Status.STARTED.value,
         "attempt": attempt,
         "version": version,
         "run_id": run_id,
         "trace_id": trace_id,
-        "started_at": iso(now),
-        "heartbeat_at": iso(now),
-        "updated_at": iso(now),
+        "started_at": stamp,
+        "heartbeat_at": stamp,
+        "updated_at": stamp,
         "due_pk": live_partition(key, cfg.shards),
         "due_at": cfg.stale_at(now),
         "expires_at": cfg.expires_at(now),
@@ -575,6 +583,7 @@ def _duration_ms(run: BatchState, now: datetime) -> int:
 def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> Write:
     """SUCCESS, only from the run that wrote STARTED (same run id and version)."""
     version = run.version + 1
+    stamp = iso(now)
     duration = _duration_ms(run, now)
     condition, values = _own_run_condition(run, now)
     detail: dict[str, Any] = {}
@@ -601,8 +610,8 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
         set={
             "status": Status.SUCCESS.value,
             "version": version,
-            "finished_at": iso(now),
-            "updated_at": iso(now),
+            "finished_at": stamp,
+            "updated_at": stamp,
             "duration_ms": duration,
             "expires_at": cfg.expires_at(now),
             # A SUCCESS ends the failure episode: the next run starts a fresh attempt budget.
@@ -731,14 +740,15 @@ def failure(
         error_type=error_type,
         governed=governed,
     )
+    stamp = iso(now)
     fields: dict[str, Scalar] = {
-        "finished_at": iso(now),
-        "updated_at": iso(now),
+        "finished_at": stamp,
+        "updated_at": stamp,
         "duration_ms": duration,
         # The message is the FAILED event's (readers take the latest): stored once.
         "error_type": error_type,
         "retryable": retryable,
-        "first_failed_at": run.first_failed_at or iso(now),
+        "first_failed_at": run.first_failed_at or stamp,
         "expires_at": cfg.outlasting(now, verdict),
         **outcome,
     }

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observability.metrics import COUNT, MILLISECONDS, SECONDS, Metrics, emf_record
+from observability.metrics import COUNT, MILLISECONDS, SECONDS, Metrics, emf_line, emf_record
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123_000, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,6 +43,33 @@ def test_emf_record_structure() -> None:
         "JobDurationMs": 250.5,
         "trace_id": "t-1",
     }
+
+
+_NAMES = st.sampled_from(["JobStarted", "JobSuccess", "JobDurationMs", "X", "_aws", "job_id"])
+_VALUES = st.one_of(st.integers(-5, 10**12), st.floats(allow_nan=True), st.text(max_size=5))
+
+
+@given(
+    st.text(max_size=10),
+    st.dictionaries(_NAMES, st.one_of(st.integers(0, 10**6), st.floats()), max_size=4),
+    st.dictionaries(st.sampled_from(["JobId", "Env", "X"]), st.text(max_size=5), max_size=3),
+    st.dictionaries(_NAMES, _VALUES, max_size=3),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),  # noqa: DTZ001
+)
+def test_emf_line_is_the_record_as_compact_json(
+    namespace: str,
+    values: dict[str, float],
+    dims: dict[str, str],
+    properties: dict[str, object],
+    naive: datetime,
+) -> None:
+    """The line emitted (its fixed part serialised once) is emf_record's document exactly:
+    member order, overrides by later members, non-ASCII and NaN included."""
+    moment = naive.replace(tzinfo=UTC)
+    expected = json.dumps(
+        emf_record(namespace, values, dims, moment, properties), separators=(",", ":"), default=str
+    )
+    assert emf_line(namespace, values, dims, moment, properties) == expected
 
 
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))  # noqa: DTZ001
