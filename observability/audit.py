@@ -35,7 +35,7 @@ from observability.models import (
     BatchState,
     Item,
     Plain,
-    av,
+    av_map,
     is_expired,
     iso,
     plain,
@@ -66,7 +66,7 @@ class TableMissing(StoreUnavailable):
 
 
 def _ser(values: Mapping[str, Plain]) -> Item:
-    return {k: av(v) for k, v in values.items()}
+    return av_map(values)
 
 
 def _raise_store(exc: Exception, table: str, action: str) -> NoReturn:

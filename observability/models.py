@@ -23,6 +23,7 @@ __all__ = [
     "Record",
     "Status",
     "av",
+    "av_map",
     "from_iso",
     "is_expired",
     "iso",
@@ -90,10 +91,25 @@ def av(value: Plain) -> AttributeValue:
     if value is None:
         return {"NULL": True}
     if isinstance(value, Mapping):
-        return {"M": {str(k): av(v) for k, v in value.items()}}
+        return {"M": av_map(value)}
     if isinstance(value, list | tuple):
         return {"L": [av(v) for v in value]}
     raise TypeError(f"cannot store a {type(value).__name__} in the audit table")
+
+
+def av_map(values: Mapping[str, Plain]) -> dict[str, AttributeValue]:
+    """`av` of every value of a map (an item, an event): its strings and integers inline,
+    without a call each."""
+    out: dict[str, AttributeValue] = {}
+    for name, value in values.items():
+        kind = type(value)
+        if kind is str:
+            out[str(name)] = {"S": value}
+        elif kind is int:
+            out[str(name)] = {"N": str(value)}
+        else:
+            out[str(name)] = av(value)
+    return out
 
 
 def plain(value: AttributeValue) -> Plain:

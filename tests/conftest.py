@@ -68,6 +68,9 @@ def strict_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stri
     monkeypatch.setattr(
         observability.metrics, "emf_record", checker.wrap_emf(observability.metrics.emf_record)
     )
+    monkeypatch.setattr(
+        observability.metrics, "emf_line", checker.wrap_emf_line(observability.metrics.emf_line)
+    )
     monkeypatch.setenv(REPORT_ENV, checker.subprocess_report)
     paths = [str(_STRICT_SITE), str(_REPO), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))

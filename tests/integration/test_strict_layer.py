@@ -3,6 +3,7 @@ call), in a subprocess (reported when the test ends), and in EMF documents."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import textwrap
@@ -97,6 +98,15 @@ def test_a_non_ascii_dimension_in_an_emf_document_is_caught(strict_aws: StrictAw
             "Pipelines", {"JobSuccess": 1}, {"JobId": "ventes-été"}, datetime.now(UTC)
         )
     assert [v.rule for v in strict_aws.take()] == ["cloudwatch-dimension-ascii"]
+
+
+def test_the_line_metrics_emit_writes_is_checked_too(strict_aws: StrictAws):
+    """emit builds its line without emf_record: the strict layer reads that line."""
+    sink = io.StringIO()
+    with pytest.raises(StrictAwsViolation, match="emf-document"):
+        metrics.Metrics("Pipelines", stream=sink).emit("ingest", {"JobSuccess": float("nan")})
+    assert [v.rule for v in strict_aws.take()] == ["emf-document"]
+    assert sink.getvalue() == ""
 
 
 def test_a_subprocess_request_aws_would_refuse_is_reported(moto_endpoint, strict_aws: StrictAws):

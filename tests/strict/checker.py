@@ -1,8 +1,9 @@
 """Checks every AWS request a process makes, and every EMF document it writes.
 
 It wraps `BaseClient._make_api_call` (so it sees each call's parameters exactly as the code
-passed them, before any event handler, a test's included, changes them) and
-`observability.metrics.emf_record`. The wrappers only look: the call itself is botocore's.
+passed them, before any event handler, a test's included, changes them),
+`observability.metrics.emf_record` and `emf_line`. The wrappers only look: the call itself
+is botocore's.
 """
 
 from __future__ import annotations
@@ -123,3 +124,15 @@ class StrictAws:
 
         emf_record.__wrapped__ = original  # type: ignore[attr-defined]
         return emf_record
+
+    def wrap_emf_line(self, original: Callable[..., str]) -> Callable[..., str]:
+        """The line `Metrics.emit` writes (built without `emf_record`), checked as parsed."""
+        checker = self
+
+        def emf_line(*args: Any, **kwargs: Any) -> str:
+            line = original(*args, **kwargs)
+            checker.check_emf(json.loads(line))
+            return line
+
+        emf_line.__wrapped__ = original  # type: ignore[attr-defined]
+        return emf_line

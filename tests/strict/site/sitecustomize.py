@@ -47,6 +47,7 @@ def _install(name: str, module: ModuleType) -> None:
         base._make_api_call = checker.wrap_api_call(base._make_api_call)
     elif name == "observability.metrics":
         module.emf_record = checker.wrap_emf(module.emf_record)
+        module.emf_line = checker.wrap_emf_line(module.emf_line)
 
 
 _CHECKER: dict[str, Any] = {}
