@@ -51,6 +51,9 @@ __all__ = ["AuditStore", "ConditionFailed", "TableMissing", "new_write_id"]
 
 _BATCH_GET_LIMIT = 100
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# A request DynamoDB itself refuses as malformed: the client does not check them (see
+# observability.clients), and retrying one later fails the same way.
+_REFUSED = frozenset({"ValidationException", "SerializationException"})
 
 
 class ConditionFailed(ObservabilityError):
@@ -75,6 +78,8 @@ def _raise_store(exc: Exception, table: str, action: str) -> NoReturn:
         raise InvalidInput("request", f"{action} on table {table!r} rejected: {exc}") from exc
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
+        if code in _REFUSED:
+            raise InvalidInput("request", f"{action} on table {table!r} rejected: {exc}") from exc
         if code == "ResourceNotFoundException":
             raise TableMissing(
                 f"DynamoDB table {table!r} does not exist: run `remediator bootstrap` "

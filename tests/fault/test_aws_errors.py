@@ -310,6 +310,28 @@ def test_run_task_failures_that_no_retry_fixes_are_a_rejection(proxy: FaultProxy
 # -- SNS: a KMS-encrypted topic throttled ---------------------------------------------------------
 
 
+def test_a_write_dynamodb_refuses_as_malformed_is_refused_once_naming_the_request(
+    proxied: Stack, proxy: FaultProxy
+):
+    """The table's client leaves request checks to DynamoDB: its ValidationException is the
+    caller's error (InvalidInput), not an outage, and is not sent again."""
+    from observability.errors import InvalidInput
+
+    refused = proxy.inject(
+        call("dynamodb", "PutItem"),
+        **dynamodb_error("ValidationException", "One or more parameter values were invalid"),
+    )
+    job = new_id()
+    with (
+        pytest.raises(InvalidInput, match=r"request: PutItem on table .* rejected"),
+        proxied.trail.batch(job, "b1"),
+    ):
+        pass
+    assert len(refused.hits) == 1
+    proxy.clear()
+    assert proxied.trail.get(job, "b1") is None
+
+
 def test_kms_throttling_of_the_signal_loses_no_failure(proxied: Stack, proxy: FaultProxy):
     """The failure is recorded before it is published: the sweep retries it all the same."""
     throttled = proxy.inject(

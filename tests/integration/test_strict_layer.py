@@ -46,6 +46,17 @@ def test_a_model_constraint_botocore_leaves_to_aws_is_caught(clients, strict_aws
     assert found.source.endswith("/stepfunctions/2016-11-23/service-2.json")
 
 
+def test_a_malformed_table_request_its_client_no_longer_validates_is_caught(
+    clients, strict_aws: StrictAws
+):
+    """The table's client skips botocore's validation: the strict layer runs it instead."""
+    table = clients.dynamodb()
+    with pytest.raises(StrictAwsViolation, match="botocore-model") as info:
+        table.put_item(TableName="audit", Item={"pk": {"S": 7}})
+    assert "Item.pk.S" in str(info.value)
+    assert [v.rule for v in strict_aws.take()] == ["botocore-model"]
+
+
 @pytest.mark.parametrize(
     ("call", "rule"),
     [

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.validate import ParamValidationDecorator
+
 from tests.strict.limits import EMF_RULES, REQUEST_RULES, Rule
-from tests.strict.model import check_request, model_source
+from tests.strict.model import botocore_checks, check_request, model_source
 
 __all__ = ["REPORT_ENV", "StrictAws", "StrictAwsViolation", "Violation"]
 
@@ -79,9 +81,14 @@ class StrictAws:
         model = client.meta.service_model
         operation = model.operation_model(operation_name)
         where = f"{model.service_name}.{operation_name}"
+        problems = check_request(operation, params)
+        if not isinstance(client._serializer, ParamValidationDecorator):
+            # A client configured without botocore's validation (required members, types,
+            # minima): it is run here instead.
+            problems += botocore_checks(operation, params)
         found = [
             Violation("botocore-model", p.path, p.message, model_source(operation))
-            for p in check_request(operation, params)
+            for p in problems
         ]
         key = (model.service_name, operation_name)
         found += self._apply([r for r in REQUEST_RULES if key in r.applies], params, where)

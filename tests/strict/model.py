@@ -1,6 +1,7 @@
 """A request checked against its botocore service model, for the constraints botocore leaves
 to the service: string max length, pattern and enum; list max length; map sizes; number and
-blob maxima. (botocore itself checks required members, types, and string and list minima.)
+blob maxima. (botocore itself checks required members, types, and string and list minima;
+for a client configured to skip that, `botocore_checks` runs botocore's validator here.)
 
 Patterns are the models' Java regular expressions, matched whole, as AWS's validation does;
 the `regex` module reads their `\\p{...}` classes. A pattern no engine here can read is
@@ -16,8 +17,9 @@ from typing import Any
 import botocore
 import regex
 from botocore.model import OperationModel, Shape
+from botocore.validate import ParamValidator
 
-__all__ = ["Problem", "check_request", "model_source", "unreadable_patterns"]
+__all__ = ["Problem", "botocore_checks", "check_request", "model_source", "unreadable_patterns"]
 
 # Java writes a code point above U+FFFF as a surrogate pair; Python's engines want the range.
 _JAVA_PAIR_RANGE = r"\uD800\uDC00-\uDBFF\uDFFF"
@@ -96,6 +98,17 @@ def _check(value: Any, shape: Shape, path: str, out: list[Problem]) -> None:
             out.append(Problem(path, f"is {size} bytes; the model allows {meta['max']}"))
         if "min" in meta and size < meta["min"]:
             out.append(Problem(path, f"is {size} bytes; the model needs {meta['min']}"))
+
+
+def botocore_checks(operation: OperationModel, params: dict[str, Any]) -> list[Problem]:
+    """botocore's own validation of `params` (for a client that skips it), one per error."""
+    if operation.input_shape is None:
+        return []
+    report = ParamValidator().validate(params, operation.input_shape)
+    if not report.has_errors():
+        return []
+    where = f"{operation.service_model.service_name}.{operation.name}"
+    return [Problem(where, line) for line in report.generate_report().splitlines()]
 
 
 def check_request(operation: OperationModel, params: dict[str, Any]) -> list[Problem]:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from botocore.validate import ParamValidationDecorator
 
 from observability.clients import AwsClients, default_clients, reset_default_clients
 from observability.errors import ConfigError
@@ -48,6 +49,16 @@ def test_config_standard_retries_timeouts_keepalive_pool(monkeypatch):
     assert config.max_pool_connections == 32
     # The long poll waits 20 s: SQS reads must outlast it.
     assert AwsClients(region="eu-west-1").config_for("sqs").read_timeout > 20
+
+
+@pytest.mark.parametrize("service", ["sqs", "sns", "lambda", "ecs", "stepfunctions", "events"])
+def test_only_the_table_skips_botocores_validation(service):
+    """The audit table's requests are all built here; a trigger's carry a user's data."""
+    clients = AwsClients(region="eu-west-1", endpoint_url="http://127.0.0.1:9")
+    assert not isinstance(clients.client("dynamodb")._serializer, ParamValidationDecorator)
+    assert isinstance(clients.client(service)._serializer, ParamValidationDecorator)
+    triggers = clients.derive(max_attempts=1)
+    assert isinstance(triggers.client(service)._serializer, ParamValidationDecorator)
 
 
 def test_aws_max_attempts_is_honoured_as_attempts(monkeypatch):
