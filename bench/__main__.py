@@ -103,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall = time.perf_counter() - started
     title = (
         f"bench: {len(figures)} figures, {wall:.0f} s, {os.cpu_count()} cores, load "
-        f"{load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}; endpoint: moto_server process "
-        "on loopback; each value is a ratio against a floor measured in this run"
+        f"{load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}; endpoint: moto server process "
+        "on loopback (DynamoDB one request at a time); each value is a ratio against a floor "
+        "measured in this run"
     )
     print(render(figures, title))
     extra: dict[str, Any] = {
@@ -116,7 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loadavg_after": os.getloadavg(),
             "python": platform.python_version(),
         },
-        "endpoint": "moto_server in its own process on 127.0.0.1 (fresh per section)",
+        "endpoint": (
+            "moto's server app in its own process on 127.0.0.1 (fresh per section), "
+            "DynamoDB requests served one at a time (bench.endpoint_server)"
+        ),
         "config": {k: str(v) if k == "out" else v for k, v in asdict(cfg).items()},
     }
     if "costs" in details:

@@ -1,7 +1,9 @@
-"""The local AWS endpoint: a `moto_server` process of its own on a free loopback port.
+"""The local AWS endpoint: a moto server process of its own on a free loopback port.
 
 A separate process, not a thread of the measuring process: the server then never competes
-with the code under measurement for one GIL, and its CPU time can be read on its own.
+with the code under measurement for one GIL, and its CPU time can be read on its own. It
+serves DynamoDB requests one at a time, as the demo's endpoint does (`bench.endpoint_server`):
+moto's conditional writes are not atomic otherwise.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from types import TracebackType
 
 __all__ = ["REGION", "MotoServer", "cpu_seconds", "fake_aws_env"]
 
 REGION = "us-east-1"
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def fake_aws_env() -> None:
@@ -68,7 +72,8 @@ class MotoServer:
 
     def __enter__(self) -> MotoServer:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "bench.endpoint_server", "127.0.0.1", str(self.port)],
+            cwd=_ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

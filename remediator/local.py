@@ -12,7 +12,7 @@ from typing import Any
 
 from remediator.errors import RemediatorError
 
-__all__ = ["LOCAL_CREDENTIALS", "LOCAL_REGION", "LocalAws"]
+__all__ = ["LOCAL_CREDENTIALS", "LOCAL_REGION", "LocalAws", "LocalServer"]
 
 LOCAL_REGION = "us-east-1"
 # Fixed, obviously fake credentials: the local endpoint accepts anything, and real ones must
@@ -52,10 +52,11 @@ class _DynamoDbOneAtATime:
         return self._app(environ, start_response)
 
 
-class _Server:
-    """moto's server app on a werkzeug server thread, behind the middleware above."""
+class LocalServer:
+    """moto's server app on a werkzeug server thread, behind the middleware above: the
+    demo's endpoint, the test suite's and the benchmarks'."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -65,7 +66,7 @@ class _Server:
 
         app = _DynamoDbOneAtATime(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
+            host, port, app, threaded=True, request_handler=MotoRequestHandler
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="local-aws", daemon=True
@@ -76,6 +77,10 @@ class _Server:
     def endpoint(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def wait(self) -> None:
+        """Block until the server stops (a process that only serves)."""
+        self._thread.join()
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -101,7 +106,7 @@ class LocalAws:
         werkzeug.setLevel(max(werkzeug.getEffectiveLevel(), logging.ERROR))
         os.environ.update(LOCAL_CREDENTIALS)
         os.environ.setdefault("AWS_DEFAULT_REGION", LOCAL_REGION)
-        self._server = _Server()
+        self._server = LocalServer()
         self.endpoint = self._server.endpoint
         return self.endpoint
 

@@ -35,14 +35,14 @@ os.environ.update(
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A moto server on a free loopback port, started by the suite itself."""
-    from moto.server import ThreadedMotoServer
+    """A moto server on a free loopback port, started by the suite itself: moto's app, with
+    DynamoDB's requests served one at a time (moto's conditional writes are not atomic under
+    concurrent requests; DynamoDB's are), as the demo serves it."""
+    from remediator.local import LocalServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server = LocalServer()
+    yield server.endpoint
     server.stop()
 
 
