@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.hooks import item_kind
 from bench.units import Charge, TableShape, charge
 from observability.sizing import item_size
 
@@ -49,17 +50,6 @@ class Written:
     def label(self) -> str:
         refused = " refused" if self.refused else ""
         return f"{self.who} {self.operation} {self.kind}{refused}"
-
-
-def _kind(key: dict[str, Any]) -> str:
-    sk = str(key.get("sk", {}).get("S", ""))
-    if not sk:
-        return "record"
-    if sk.startswith("STATE#"):
-        return "batch"
-    if sk.startswith("ARCHIVE#"):
-        return "archive"
-    return "shared"
 
 
 @dataclass
@@ -145,7 +135,7 @@ class WriteMeter:
                     phase=self.phase,
                     who=who,
                     operation=op,
-                    kind=_kind(touch.key),
+                    kind=item_kind({"Key": touch.key}) or "record",
                     refused=refused,
                     cost=cost,
                     size_before=item_size(touch.before or {}),
