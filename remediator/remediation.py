@@ -557,51 +557,47 @@ class Remediator:
         until = self.breaker.record_failure(breaker_key(job_id), failure, now)
         if until:
             log.error("circuit open: retries of job %s paused until %s", job_id, until)
-            self._alert(
-                Signal(
-                    event=CIRCUIT_OPEN,
-                    job_id=job_id,
-                    batch_id="",  # a job-wide alert: no batch
-                    attempt=0,
-                    version=0,
-                    status="PAUSED",
-                    error_type=None,
-                    error_message=(
-                        f"{self.breaker.failures} failed re-runs within "
-                        f"{int(self.breaker.window.total_seconds())} s; retries paused"
-                    ),
-                    retryable=True,
-                    trace_id=None,
-                    at=iso(now),
-                    next_retry_at=until,
-                    reason="circuit_open",
-                    actor=self.replica,
-                )
-            )
+            self._circuit_alert(
+                job_id, until, now, error_type=None, reason="circuit_open",
+                message=(
+                    f"{self.breaker.failures} failed re-runs within "
+                    f"{int(self.breaker.window.total_seconds())} s; retries paused"
+                ),
+            )  # fmt: skip
 
     def _target_circuit_alert(
         self, claimed: BatchState, target: str, until: str, now: datetime
     ) -> None:
         log.error("circuit open: re-triggers to %s paused until %s", target, until)
+        self._circuit_alert(
+            claimed.job_id, until, now, error_type="TriggerTarget", reason="target_circuit_open",
+            message=(
+                f"{self.breaker.failures} re-triggers to {target} failed within "
+                f"{int(self.breaker.window.total_seconds())} s; re-triggers to it paused "
+                "(other targets go on)"
+            ),
+        )  # fmt: skip
+
+    def _circuit_alert(
+        self, job_id: str, until: str, now: datetime, *, error_type: str | None, reason: str,
+        message: str,
+    ) -> None:  # fmt: skip
+        """CIRCUIT_OPEN for a job (no batch): its re-runs, or one of its targets, paused."""
         self._alert(
             Signal(
                 event=CIRCUIT_OPEN,
-                job_id=claimed.job_id,
-                batch_id="",
+                job_id=job_id,
+                batch_id="",  # a job-wide alert: no batch
                 attempt=0,
                 version=0,
                 status="PAUSED",
-                error_type="TriggerTarget",
-                error_message=(
-                    f"{self.breaker.failures} re-triggers to {target} failed within "
-                    f"{int(self.breaker.window.total_seconds())} s; re-triggers to it paused "
-                    "(other targets go on)"
-                ),
+                error_type=error_type,
+                error_message=message,
                 retryable=True,
                 trace_id=None,
                 at=iso(now),
                 next_retry_at=until,
-                reason="target_circuit_open",
+                reason=reason,
                 actor=self.replica,
             )
         )
