@@ -422,10 +422,9 @@ class Remediator:
             if current.pending_trigger is None and any(
                 e.get("version") == slot for e in current.events or ()
             ):
-                # The triggered run wrote the event in this replica's place (it took it for
-                # dead): the record, with what only this replica knows, replaces it.
-                self._replace_placeholder(current, write.events[0])
-                return True
+                if self._fill_slot(current, write.events[0]):
+                    return True
+                break  # another replica's trigger is recorded there: taken over
             if current.lease_owner is None and current.pending_trigger == slot:
                 # The re-run was quicker than this write and has started already: the
                 # event still belongs in the slot the claim reserved for it.
@@ -441,14 +440,25 @@ class Remediator:
         log.error("a trigger was sent but the batch was taken over before it was recorded")
         return False
 
-    def _replace_placeholder(self, current: BatchState, event: dict[str, Any]) -> None:
+    def _fill_slot(self, current: BatchState, event: dict[str, Any]) -> bool:
+        """Whether the slot that holds an event holds this record's: it is this very event
+        (the record landed; its reply was lost and the item moved on since), or the
+        placeholder the triggered run wrote in this replica's place (it took it for dead),
+        which the record, with what only this replica knows, replaces. Another replica's
+        recorded trigger is not this record's."""
         slot = event.get("version")
         for index, found in enumerate(current.events or ()):
-            if found.get("version") == slot and "unrecorded" in str(found.get("detail", "")):
-                # If the list moved on (archived), the placeholder stays: nothing is lost.
-                with contextlib.suppress(ConditionFailed):
-                    self._record_store.replace_event(current.key, index, found, event)
-                return
+            if found.get("version") != slot:
+                continue
+            if found == event:
+                return True
+            if "unrecorded" not in str(found.get("detail", "")):
+                return False
+            # If the list moved on (archived), the placeholder stays: nothing is lost.
+            with contextlib.suppress(ConditionFailed):
+                self._record_store.replace_event(current.key, index, found, event)
+            return True
+        return False
 
     def flush_unrecorded(self) -> int:
         """Record the triggers that went out while the table would not take their record;

@@ -221,6 +221,20 @@ def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
     replaced = stack.trail.get(job, "b1")
     assert replaced is not None
     assert replaced.write_id != after.write_id
+    # The same record once more (its reply lost, the item moved on since): it has landed.
+    assert stack.remediator._record(
+        claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor="late",
+        detail={"response_id": "m-1"},
+    )  # fmt: skip
+    # Another replica's record for that slot (its lease ran out, the batch was taken over
+    # and recorded): its trigger was a repeat, reported as unrecorded; nothing is replaced.
+    assert not stack.remediator._record(
+        claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor="other",
+        detail={"response_id": "m-2"},
+    )  # fmt: skip
+    history = stack.trail.history(job, "b1")
+    assert [e.version for e in history] == [1, 2, 3, 4, 5]
+    assert (history[2].actor, history[2].detail) == ("late", {"response_id": "m-1"})
 
 
 def test_a_remediator_configured_with_other_shards_than_its_table_refuses_to_start(
