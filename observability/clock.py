@@ -39,6 +39,20 @@ class SkewClock:
         # The header changes once a second: each value is parsed once.
         self._last: tuple[str, datetime] | None = None
 
+    @classmethod
+    def unless_given(
+        cls,
+        clock: Callable[[], datetime] | None,
+        listen: Callable[[Callable[[str | None], None]], None],
+        on_skew: Callable[[float], None],
+    ) -> Callable[[], datetime]:
+        """`clock` if one is given, else a SkewClock; a SkewClock (given or not) is handed
+        every `Date` header by `listen` (`AwsClients.listen_dates`)."""
+        chosen = clock or cls(on_skew=on_skew)
+        if isinstance(chosen, SkewClock):
+            listen(chosen.observe)
+        return chosen
+
     @property
     def offset_seconds(self) -> float:
         return self._offset

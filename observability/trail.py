@@ -197,9 +197,7 @@ class AuditTrail:
             self.settings.metrics_namespace, enabled=self.settings.metrics_enabled
         )
         # Its own clock corrected by the offset measured from AWS's (an injected one as is).
-        self._clock = clock or SkewClock(on_skew=self._skew_measured)
-        if isinstance(self._clock, SkewClock):
-            self.clients.listen_dates(self._clock.observe)
+        self._clock = SkewClock.unless_given(clock, self.clients.listen_dates, self._skew_measured)
         self._rng = rng or random.Random()
         self.actor = actor or default_actor()
         self.publish_failures = publish_failures

@@ -135,11 +135,9 @@ class Remediator:
             ttl_days=settings.ttl_days,
         )
         # Its own clock corrected by the offset measured from AWS's (an injected one as is).
-        self._clock = clock or SkewClock(
-            on_skew=lambda s: self.metrics.emit(None, {"ClockSkewSeconds": s})
+        self._clock = SkewClock.unless_given(
+            clock, clients.listen_dates, lambda s: self.metrics.emit(None, {"ClockSkewSeconds": s})
         )
-        if isinstance(self._clock, SkewClock):
-            clients.listen_dates(self._clock.observe)
         self._rng = rng or random.Random()
         self._sleep = sleep
         self.stopping = stopping or threading.Event()
