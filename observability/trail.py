@@ -229,6 +229,8 @@ class AuditTrail:
 
     def _agree_on_shape(self) -> None:
         """Once per process, before the first write: the shard count the table declares."""
+        if self._shape_agreed.is_set():
+            return  # every batch after the first: no lock taken
         with self._shape_lock:
             if self._shape_agreed.is_set():
                 return
