@@ -207,12 +207,16 @@ def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
     after = stack.trail.get(job, "b1")
     assert after is not None
     assert after.pending_trigger is None
+
+    def recorded_by(actor: str, response_id: str) -> bool:
+        return stack.remediator._record(
+            claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor=actor,
+            detail={"response_id": response_id},
+        )  # fmt: skip
+
     # Had the replica been only slow, its record takes the placeholder's place: one event
     # for the slot, with what only the replica knew.
-    assert stack.remediator._record(
-        claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor="late",
-        detail={"response_id": "m-1"},
-    )  # fmt: skip
+    assert recorded_by("late", "m-1")
     history = stack.trail.history(job, "b1")
     assert [e.version for e in history] == [1, 2, 3, 4, 5]
     assert (history[2].actor, history[2].detail) == ("late", {"response_id": "m-1"})
@@ -222,16 +226,10 @@ def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
     assert replaced is not None
     assert replaced.write_id != after.write_id
     # The same record once more (its reply lost, the item moved on since): it has landed.
-    assert stack.remediator._record(
-        claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor="late",
-        detail={"response_id": "m-1"},
-    )  # fmt: skip
+    assert recorded_by("late", "m-1")
     # Another replica's record for that slot (its lease ran out, the batch was taken over
     # and recorded): its trigger was a repeat, reported as unrecorded; nothing is replaced.
-    assert not stack.remediator._record(
-        claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor="other",
-        detail={"response_id": "m-2"},
-    )  # fmt: skip
+    assert not recorded_by("other", "m-2")
     history = stack.trail.history(job, "b1")
     assert [e.version for e in history] == [1, 2, 3, 4, 5]
     assert (history[2].actor, history[2].detail) == ("late", {"response_id": "m-1"})
