@@ -6,9 +6,11 @@
 #              -e REMEDIATOR_QUEUE_URL remediator
 #
 # Both stages use the same base image: the venv's python is a symlink to the base's
-# interpreter, so the venv only works on top of the image it was built on.
+# interpreter, so the venv only works on top of the image it was built on. It is pinned by
+# digest, so a rebuild gets the same bytes; to move to a newer patch release, read the tag's
+# current digest (`docker buildx imagetools inspect python:3.11-slim`) and replace both.
 
-FROM python:3.11-slim AS builder
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7 AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -17,17 +19,18 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 
 # Dependencies first (their layer survives code changes): exact versions, every file
-# checked against its hash, wheels only, so no compiler is needed or installed. Without
+# checked against its hash, wheels only, so no compiler is needed or installed. The locks
+# are exports of uv.lock (`make lock`), the versions the test suite ran against. Without
 # --no-deps, pip also fails the build if a dependency is missing from the lock. The image
 # has the `traces` extra (OpenTelemetry SDK, OTLP/HTTP exporter): it exports spans when
 # the OTEL_* variables say so (see README.md, Traces).
-COPY requirements-build.lock requirements.lock requirements-traces.lock ./
+COPY locks/build.txt locks/runtime.txt locks/traces.txt locks/
 RUN python -m venv /opt/build \
     && /opt/build/bin/pip install --require-hashes --only-binary=:all: \
-       -r requirements-build.lock \
+       -r locks/build.txt \
     && python -m venv --without-pip /opt/venv \
     && pip --python /opt/venv/bin/python install --require-hashes --only-binary=:all: \
-       -r requirements.lock -r requirements-traces.lock
+       -r locks/runtime.txt -r locks/traces.txt
 
 COPY pyproject.toml README.md ./
 COPY observability/ observability/
@@ -44,7 +47,7 @@ RUN /opt/build/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /wheels 
        done
 
 
-FROM python:3.11-slim
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # pip, setuptools and wheel install and build packages; the service needs none of them.
 RUN python -m pip uninstall --yes --quiet pip setuptools wheel \

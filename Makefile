@@ -5,90 +5,103 @@ ROOT   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 PYTHON ?= python3.11
 VENV   ?= $(ROOT)/.venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench clean lock lock-check sync-dev
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+# Every environment is built from a lock (see scripts/lock.py): uv.lock for the project's
+# own (exactly its versions, nothing else, checked against every file's hash), and
+# locks/<tool>.txt for the tools that need a virtualenv of their own. uv itself comes from
+# locks/uv.txt, installed by pip with hashes; it never downloads a Python.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+UV_VENV := $(ROOT)/.venv-uv
+UV      := $(UV_VENV)/bin/uv
+SYNC    := cd $(ROOT) && $(UV) sync --frozen --quiet --python $(PYTHON)
 
-$(STAMP): $(ROOT)/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '$(ROOT)[dev]'
-	touch $(STAMP)
+$(UV): $(ROOT)/locks/uv.txt
+	rm -rf $(UV_VENV)
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet --no-cache-dir --require-hashes \
+		--only-binary=:all: -r $(ROOT)/locks/uv.txt
+	touch $@
+
+# A sync is exact (what the lock does not list for these extras is removed) and costs a
+# fraction of a second when nothing changed, so each target syncs the set it needs.
+sync-dev: $(UV)
+	$(SYNC) --extra dev
 
 # The demo needs the package, the embedded local AWS and the tracing SDK (it draws the
 # trace of the healed batch), not the dev tools.
-$(VENV)/.installed-local: $(ROOT)/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '$(ROOT)[local,traces]'
-	touch $@
-
-demo: $(VENV)/.installed-local
+demo: $(UV)
+	$(SYNC) --extra local --extra traces
 	$(BIN)/remediator demo
 
-lint: $(STAMP)
+# After a change to pyproject.toml's dependencies, or to refresh the pins: rewrites uv.lock
+# and locks/, then commit them together.
+lock: $(UV)
+	cd $(ROOT) && UV=$(UV) $(PYTHON) scripts/lock.py
+
+# Fails when uv.lock no longer satisfies pyproject.toml or an export drifted from it.
+lock-check: sync-dev
+	cd $(ROOT) && UV=$(UV) $(BIN)/python scripts/lock.py --check
+
+lint: sync-dev
 	cd $(ROOT) && $(BIN)/ruff check .
 	cd $(ROOT) && $(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: sync-dev
 	cd $(ROOT) && $(BIN)/mypy
 
 # One test worker per core (each starts its own moto server).
-test: lint typecheck infra-lint tf-schema
-	cd $(ROOT) && TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q -n auto
+test: lock-check lint typecheck infra-lint tf-schema
+	cd $(ROOT) && UV=$(UV) TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q -n auto
 
 # Offline checks of the deployment: Dockerfile and Terraform linted, then tests/infra (drift
 # between infra/terraform and the code, IAM against the calls the code makes, the provider
 # schema, what a first apply needs, the README's deployment steps run as written).
-# checkov pins old boto3 and packaging, so it gets a pinned virtualenv of its own;
+# checkov pins old boto3 and packaging, so it gets a locked virtualenv of its own;
 # --skip-download keeps it from fetching its vendor's guidelines.
-CHECKOV_VERSION := 3.3.30
-CHECKOV_VENV    ?= $(ROOT)/.venv-checkov
-CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
-CHECKOV         := $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download
+CHECKOV_VENV  ?= $(ROOT)/.venv-checkov
+CHECKOV       := $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download
 
-# The hashicorp/aws provider's schema for tests/infra/test_provider_schema.py: the CDK for
-# Terraform bindings carry it as a jsii assembly (release 21.22.1 = hashicorp/aws 6.25.0, the
-# version versions.tf pins). Only the data is used, so no dependencies and no bytecode.
-TF_SCHEMA_VERSION := 21.22.1
-TF_SCHEMA_VENV    ?= $(ROOT)/.venv-tfschema
-TF_SCHEMA_STAMP   := $(TF_SCHEMA_VENV)/.installed-$(TF_SCHEMA_VERSION)
+# The hashicorp/aws provider's schema for tests/infra/test_provider_schema.py (locks/tfschema.in
+# says which release). Only the data is used, so no dependencies and no bytecode.
+TF_SCHEMA_VENV ?= $(ROOT)/.venv-tfschema
 
 .PHONY: infra-lint infra-check tf-schema
 
-$(TF_SCHEMA_STAMP):
+# A tool's virtualenv is rebuilt whenever its lock changes; pip checks every hash.
+$(TF_SCHEMA_VENV)/.installed: $(ROOT)/locks/tfschema.txt
 	rm -rf $(TF_SCHEMA_VENV)
 	$(PYTHON) -m venv $(TF_SCHEMA_VENV)
-	$(TF_SCHEMA_VENV)/bin/python -m pip install --quiet --no-deps --no-compile \
-		cdktf-cdktf-provider-aws==$(TF_SCHEMA_VERSION)
+	$(TF_SCHEMA_VENV)/bin/python -m pip install --quiet --no-cache-dir --no-deps --no-compile \
+		--require-hashes --only-binary=:all: -r $<
 	touch $@
 
-tf-schema: $(TF_SCHEMA_STAMP)
+tf-schema: $(TF_SCHEMA_VENV)/.installed
 
-$(CHECKOV_STAMP):
+$(CHECKOV_VENV)/.installed: $(ROOT)/locks/checkov.txt | $(UV)
 	rm -rf $(CHECKOV_VENV)
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	$(UV) venv --quiet --python $(PYTHON) $(CHECKOV_VENV)
+	$(UV) pip sync --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes $<
 	touch $@
 
 # `make test` runs tests/infra with the rest of the suite; infra-check adds them on its own.
 infra-check: infra-lint tf-schema
-	cd $(ROOT) && TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q tests/infra
+	cd $(ROOT) && UV=$(UV) TF_SCHEMA_VENV=$(TF_SCHEMA_VENV) $(BIN)/pytest -q tests/infra
 
-infra-lint: $(STAMP) $(CHECKOV_STAMP)
+infra-lint: sync-dev $(CHECKOV_VENV)/.installed
 	cd $(ROOT) && $(BIN)/hadolint Dockerfile
 	cd $(ROOT) && $(CHECKOV) --framework dockerfile --file Dockerfile
 	cd $(ROOT) && $(CHECKOV) --framework terraform --directory infra/terraform
 	cd $(ROOT) && $(CHECKOV) --framework terraform --directory infra/terraform \
 		--var-file infra/terraform/terraform.tfvars.example
 
-# The bench extra (Powertools) is installed here only; BENCH_ARGS passes flags (--help).
-bench: $(STAMP)
-	@test $(VENV)/.installed-bench -nt $(ROOT)/pyproject.toml || \
-		{ $(BIN)/python -m pip install --quiet -e '$(ROOT)[dev,bench]' && \
-		touch $(VENV)/.installed-bench; }
+# The bench extra (Powertools) is synced here only; BENCH_ARGS passes flags (--help).
+bench: $(UV)
+	$(SYNC) --extra dev --extra bench
 	cd $(ROOT) && $(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	cd $(ROOT) && rm -rf $(VENV) $(CHECKOV_VENV) $(TF_SCHEMA_VENV) .mypy_cache .pytest_cache \
-		.ruff_cache bench/out
+	cd $(ROOT) && rm -rf $(VENV) $(UV_VENV) $(CHECKOV_VENV) $(TF_SCHEMA_VENV) .mypy_cache \
+		.pytest_cache .ruff_cache bench/out

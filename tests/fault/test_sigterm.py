@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from datetime import UTC, datetime
 
@@ -75,18 +76,39 @@ def test_sigterm_with_slow_calls_in_flight_exits_0_and_leaves_no_claim(
     assert attempts == [(b, "2") for b in batches]
 
 
+def _handles(pid: int, signum: int) -> bool:
+    """Whether the process has a handler of its own for `signum` (Linux: SigCgt in /proc)."""
+    from pathlib import Path
+
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def _wait_until_handling(proc: subprocess.Popen[bytes], signum: int) -> None:
+    """Until the command's first instruction has run: no code can handle a signal earlier,
+    and on a loaded machine the interpreter may take seconds to get there."""
+    deadline = time.monotonic() + 60
+    while not _handles(proc.pid, signum):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else proc.returncode
+        assert time.monotonic() < deadline, "the command never installed its SIGTERM handler"
+        time.sleep(0.005)
+
+
 def test_sigterm_while_the_command_is_still_starting_exits_0(stack: Stack):
     """ECS may stop a task in its first second, while Python is still importing: the
-    handler is the command's first instruction, so it is a clean stop, not a kill (143)."""
+    handler is the command's first instruction, so it is a clean stop, not a kill (143).
+    The signal goes once the handler is provably installed, then at later points of the
+    start (the imports take a good part of a second)."""
     import os
-    import subprocess
     import sys
     from pathlib import Path
 
     console = str(Path(sys.executable).with_name("remediator"))
     env = service_env(stack, stack.endpoint)
     codes = {}
-    for delay in (0.1, 0.3, 0.6):
+    for delay in (0.0, 0.05, 0.3):
         for name, command in (
             ("console", [console, "run"]),
             ("module", [sys.executable, "-m", "remediator", "run"]),
@@ -94,10 +116,11 @@ def test_sigterm_while_the_command_is_still_starting_exits_0(stack: Stack):
             proc = subprocess.Popen(
                 command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
-            time.sleep(delay)
-            proc.send_signal(signal.SIGTERM)
             try:
-                codes[(name, delay)] = proc.wait(timeout=15)
+                _wait_until_handling(proc, signal.SIGTERM)
+                time.sleep(delay)  # a point of the start, not a wait for an outcome
+                proc.send_signal(signal.SIGTERM)
+                codes[(name, delay)] = proc.wait(timeout=30)
             finally:
                 if proc.poll() is None:
                     proc.kill()
