@@ -31,9 +31,10 @@ sync-dev: $(UV)
 	$(SYNC) --extra dev
 
 # The demo needs the package, the embedded local AWS and the tracing SDK (it draws the
-# trace of the healed batch), not the dev tools.
+# trace of the healed batch), not the dev tools; --inexact leaves the dev tools of a
+# virtualenv that has them (a test suite running from it) in place.
 demo: $(UV)
-	$(SYNC) --extra local --extra traces
+	$(SYNC) --inexact --extra local --extra traces
 	$(BIN)/remediator demo
 
 # After a change to pyproject.toml's dependencies, or to refresh the pins: rewrites uv.lock

@@ -62,9 +62,10 @@ def test_versions_tf_pins_the_provider_to_the_schema_checked_against(
     assert pin_problems(old, digest) == ["'>= 5.31, < 7.0': the floor must be 6.25.0"]
 
 
-def test_the_schema_is_the_one_the_makefile_installs(digest: dict[str, Any]):
-    pinned = re.search(r"^TF_SCHEMA_VERSION\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M)
-    assert pinned, "the Makefile pins the schema package"
+def test_the_schema_is_the_one_the_lock_installs(digest: dict[str, Any]):
+    lock = (ROOT / "locks" / "tfschema.txt").read_text()
+    pinned = re.search(r"^cdktf-cdktf-provider-aws==(\S+)", lock, re.M)
+    assert pinned, "locks/tfschema.txt pins the schema package"
     assert digest["package_version"] == pinned.group(1)
     assert len(digest["resource"]) > 1000, "the assembly was read whole"
     assert "aws_lambda_function" in digest["resource"]
