@@ -61,9 +61,9 @@ resource "aws_dynamodb_table" "audit" {
 
   # Sparse: only batches waiting for the remediator carry due_pk/due_at. Never index status.
   global_secondary_index {
-    name            = local.due_index
-    hash_key        = local.due_pk
-    range_key       = local.due_at
+    name               = local.due_index
+    hash_key           = local.due_pk
+    range_key          = local.due_at
     projection_type    = "INCLUDE"
     non_key_attributes = local.due_index_projection
   }
