@@ -88,7 +88,7 @@ output "dashboard_name" {
 output "exports" {
   description = "`export ...` lines of the settings pipelines and the CLI must share with the remediator (as `remediator bootstrap` prints them)."
   value = join("\n", concat(
-    [for env in local.shared_environment : "export ${env.name}=${env.value}" if env.value != ""],
-    ["export AWS_REGION=${var.region}"],
+    [for env in local.shared_environment : "export ${env.name}='${replace(env.value, "'", "'\\''")}'" if env.value != ""],
+    ["export AWS_REGION='${replace(var.region, "'", "'\\''")}'"],
   ))
 }

@@ -78,13 +78,18 @@ variable "cpu_architecture" {
 }
 
 variable "cpu" {
-  description = "Fargate task CPU units (256 = 0.25 vCPU)."
+  description = "Fargate task CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384 (256 = 0.25 vCPU)."
   type        = number
   default     = 256
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.cpu)
+    error_message = "cpu must be one of Fargate's 256, 512, 1024, 2048, 4096, 8192 or 16384."
+  }
 }
 
 variable "memory" {
-  description = "Fargate task memory in MiB (must be valid for the chosen cpu)."
+  description = "Fargate task memory in MiB, one of the sizes Fargate pairs with the chosen cpu (256: 512, 1024 or 2048; 512: 1024 to 4096; 1024: 2048 to 8192; 2048: 4096 to 16384; 4096: 8192 to 30720, by 1024; 8192: 16384 to 61440 by 4096; 16384: 32768 to 122880 by 8192)."
   type        = number
   default     = 512
 }
@@ -324,7 +329,7 @@ variable "trigger_queue_arns" {
 }
 
 variable "trigger_lambda_arns" {
-  description = "Lambda functions the remediator may invoke (LambdaTrigger)."
+  description = "Lambda functions the remediator may invoke (LambdaTrigger), as unqualified ARNs: each also allows its versions and aliases (function:name:*)."
   type        = list(string)
   default     = []
 }

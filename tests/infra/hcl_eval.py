@@ -153,6 +153,14 @@ def _length(value: Any) -> int:
     return len(value)
 
 
+def _replace(text: Any, old: str, new: str) -> Any:
+    if isinstance(text, Unknown):
+        return text  # still unknown, carried as its text
+    if len(old) > 1 and old.startswith("/") and old.endswith("/"):
+        raise Unresolvable("replace() with a regular expression")
+    return str(text).replace(old, new)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "length": _length,
     "contains": lambda items, value: value in items,
@@ -173,6 +181,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "alltrue": lambda items: all(items),
     "anytrue": lambda items: any(items),
     "regex": _regex,
+    "replace": _replace,
+    "range": lambda *bounds: [float(n) for n in range(*(int(b) for b in bounds))],
     "jsonencode": lambda value: __import__("json").dumps(value, separators=(",", ":")),
 }
 
@@ -306,7 +316,10 @@ class _Parser:
                 self.take()
                 key = self.expression()
                 self.take("]")
-                value = value[int(key) if isinstance(value, list) else key]
+                try:
+                    value = value[int(key) if isinstance(value, list) else key]
+                except (KeyError, IndexError) as exc:
+                    raise EvalError(f"no element {key!r}") from exc
             else:
                 return value
 
@@ -492,7 +505,7 @@ class _Parser:
             i += 1
 
 
-_UNKNOWN_SAFE = {"concat", "join", "tostring", "coalesce", "contains", "length"}
+_UNKNOWN_SAFE = {"concat", "join", "tostring", "coalesce", "contains", "length", "replace"}
 
 
 def _apply(op: str, left: Any, right: Any) -> Any:
