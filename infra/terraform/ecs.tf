@@ -168,6 +168,11 @@ resource "aws_ecs_task_definition" "remediator" {
   }
 
   lifecycle {
+    # settings.tf: the container would refuse these settings and never start.
+    precondition {
+      condition     = length(local.settings_refused) == 0
+      error_message = "The remediator would refuse its settings: ${join("; ", local.settings_refused)}."
+    }
     precondition {
       condition     = contains(try(local.fargate_memory[tostring(var.cpu)], []), var.memory)
       error_message = "memory ${var.memory} MiB is not a Fargate size for cpu ${var.cpu}: allowed ${jsonencode(try(local.fargate_memory[tostring(var.cpu)], []))}."

@@ -184,6 +184,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "replace": _replace,
     "range": lambda *bounds: [float(n) for n in range(*(int(b) for b in bounds))],
     "jsonencode": lambda value: __import__("json").dumps(value, separators=(",", ":")),
+    "jsondecode": lambda text: __import__("json").loads(text),
 }
 
 
@@ -538,7 +539,13 @@ def _apply(op: str, left: Any, right: Any) -> Any:
     return operations[op](float(left), float(right))
 
 
-def evaluate(text: str, lookup: Callable[[str, str], Any], cwd: Path | None = None) -> Any:
+def evaluate(
+    text: str,
+    lookup: Callable[[str, str], Any],
+    cwd: Path | None = None,
+    scope: dict[str, Any] | None = None,
+) -> Any:
     """The value of one expression (without its `${ }`); `lookup(kind, name)` gives var/local;
-    relative paths start at `cwd`, where terraform would run."""
-    return _Parser(text, lookup, cwd=cwd).parse()
+    relative paths start at `cwd`, where terraform would run; `scope` names more values
+    (`self` in a postcondition)."""
+    return _Parser(text, lookup, scope=scope, cwd=cwd).parse()

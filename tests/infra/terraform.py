@@ -130,7 +130,12 @@ class Terraform:
             lambda m: _tostring(self._try(m.group(1).strip(), m.group(0), variables)), value
         )
 
-    def evaluate(self, text: str, variables: bool | Mapping[str, Any] = True) -> Any:
+    def evaluate(
+        self,
+        text: str,
+        variables: bool | Mapping[str, Any] = True,
+        scope: dict[str, Any] | None = None,
+    ) -> Any:
         """One expression (without `${ }`); raises Unresolvable or EvalError."""
 
         def lookup(kind: str, name: str) -> Any:
@@ -145,7 +150,7 @@ class Terraform:
                 return Unknown(f"var.{name}")
             return variable["default"]
 
-        return evaluate(text, lookup, cwd=self.directory)
+        return evaluate(text, lookup, cwd=self.directory, scope=scope)
 
     def _try(self, text: str, original: str, variables: bool | Mapping[str, Any]) -> Any:
         try:
@@ -180,6 +185,34 @@ class Terraform:
                         if not holds(rule):
                             message = self.resolve(rule["error_message"], variables=values)
                             failed.append(f"{type_}.{name}: {message}")
+        return failed
+
+    def postcondition_failures(
+        self, type_: str, name: str, state: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> list[str]:
+        """The error messages of the resource's failing postconditions, when the plan holds
+        `state` for it (its `self`) and the variables are `values`."""
+        scope = {"self": dict(state)}
+        failed = []
+        for lifecycle in self.resource(type_, name).get("lifecycle", []):
+            for rule in lifecycle.get("postcondition", []):
+                condition = rule["condition"]
+                try:
+                    holds = (
+                        bool(self.evaluate(condition[2:-1], values, scope))
+                        if isinstance(condition, str)
+                        else bool(condition)  # a literal (true)
+                    )
+                except EvalError:
+                    holds = False
+                if not holds:
+                    message = rule["error_message"]
+                    failed.append(
+                        _PART.sub(
+                            lambda m: _tostring(self.evaluate(m.group(1), values, scope)),
+                            message,
+                        )
+                    )
         return failed
 
     # -- policies --------------------------------------------------------------------------------

@@ -421,6 +421,33 @@ def check_exports_survive_the_shell(tf: Terraform) -> list[str]:
     return problems
 
 
+# -- the table's shard count ---------------------------------------------------------------------
+
+
+def check_shard_count_is_never_rewritten(tf: Terraform) -> list[str]:
+    """The META item is written once (ignore_changes), and a plan whose retry_shards differs
+    from the count already in the table is refused, naming both: never a silent rewrite."""
+    meta = tf.resource("aws_dynamodb_table_item", "meta")
+    ignored = [
+        i for lifecycle in meta.get("lifecycle", []) for i in lifecycle.get("ignore_changes", [])
+    ]
+    problems = []
+    if "item" not in ignored and "${item}" not in ignored:
+        problems.append("a retry_shards change rewrites the META item's shard count in place")
+    values = {**EXAMPLE, "alerts_lambda_package": PACKAGE}
+    in_table = tf.resolve(meta["item"], variables={**values, "retry_shards": 8})
+    state = {"item": in_table, "table_name": "pipeline-audit"}
+    for asked, refused in ((8, False), (4, True), (16, True)):
+        failures = tf.postcondition_failures(
+            "aws_dynamodb_table_item", "meta", state, {**values, "retry_shards": asked}
+        )
+        if bool(failures) != refused:
+            problems.append(f"table with 8 shards, retry_shards {asked}: refused={bool(failures)}")
+        if refused and not any(f"{asked}" in f and "8" in f for f in failures):
+            problems.append(f"the refusal does not name both counts: {failures}")
+    return problems
+
+
 # -- queues and monitoring -------------------------------------------------------------------------
 
 
@@ -492,6 +519,7 @@ CHECKS: dict[str, Check] = {
     "alarms": check_every_remediator_failure_metric_alarms,
     "alarm_topic_key": check_alarm_topic_key_is_documented,
     "fargate_sizes": check_fargate_sizes_are_checked_at_plan,
+    "meta_shards": check_shard_count_is_never_rewritten,
     "steady_state": check_service_waits_for_steady_state,
     "lambda_qualified": check_lambda_trigger_allows_qualified_arns,
     "exports_quoted": check_exports_survive_the_shell,
@@ -511,6 +539,23 @@ def test_infra_terraform_passes(tf: Terraform, name: str):
 
 # The defects as they were, written back into a scratch copy: (check, edits, expected text).
 DEFECTS: dict[str, tuple[str, dict[str, list[tuple[str, str]]], str]] = {
+    "retry_shards rewrites the META item in place (issue 22)": (
+        "meta_shards",
+        {"dynamodb.tf": [("    ignore_changes = [item]\n", "")]},
+        "rewrites the META item's shard count in place",
+    ),
+    "a changed retry_shards is not refused (issue 22)": (
+        "meta_shards",
+        {
+            "dynamodb.tf": [
+                (
+                    "jsondecode(self.item).shards.N == tostring(var.retry_shards)",
+                    "true",
+                )
+            ]
+        },
+        "table with 8 shards, retry_shards 4: refused=False",
+    ),
     "a name prefix starting with sg- (issue 22)": (
         "names",
         {"main.tf": [('!startswith(lower(local.base), "sg-")', "true")]},
