@@ -85,7 +85,7 @@ def _table(ddb: Any, name: str, configured_shards: int | None = None) -> list[Fi
                 "retry index",
                 FAIL,
                 f"GSI {DUE_INDEX!r} has keys {_keys(gsi['KeySchema'])}, expected {DUE_PK}/{DUE_AT}",
-                "recreate the index as infra/terraform/dynamodb.tf defines it",
+                "recreate the index as infra/terraform/modules/remediator/dynamodb.tf defines it",
             )
         )
     else:
@@ -143,7 +143,7 @@ def _layout(ddb: Any, name: str, gsi: dict[str, Any] | None) -> Finding:
             "layout",
             FAIL,
             f"{DUE_INDEX} does not project {', '.join(missing)}: the sweep cannot decide",
-            "recreate the index as infra/terraform/dynamodb.tf defines it",
+            "recreate the index as infra/terraform/modules/remediator/dynamodb.tf defines it",
         )
     return Finding("layout", OK, f"layout {layout}, {shards} retry shards")
 

@@ -1,4 +1,4 @@
-"""infra/terraform read with python-hcl2, and just enough evaluation to compare it with the code.
+"""The module in infra/terraform read with python-hcl2, and just enough evaluation to check it.
 
 Expressions are evaluated by tests/infra/hcl_eval.py (`local.x`, `var.x` from defaults or
 given values, operators, `for` expressions and a few functions). Anything else (resource
@@ -21,7 +21,11 @@ from hcl2.utils import SerializationOptions
 from tests.infra.hcl_eval import EvalError, Unknown, Unresolvable, evaluate, known
 
 ROOT = Path(__file__).resolve().parents[2]
-TF_DIR = ROOT / "infra" / "terraform"
+INFRA_DIR = ROOT / "infra" / "terraform"
+# The module holds every resource; the example is the root configuration terraform runs in.
+TF_DIR = INFRA_DIR / "modules" / "remediator"
+EXAMPLE_DIR = INFRA_DIR / "examples" / "complete"
+TFVARS_EXAMPLE = EXAMPLE_DIR / "terraform.tfvars.example"
 
 _OPTIONS = SerializationOptions(
     strip_string_quotes=True, explicit_blocks=False, with_comments=False
@@ -50,10 +54,12 @@ class Statement:
 class Terraform:
     directory: Path
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where terraform runs (relative paths in variables start there): the example's directory.
+    cwd: Path = EXAMPLE_DIR
 
     @classmethod
-    def load(cls, directory: Path = TF_DIR) -> Terraform:
-        return _load(str(directory))
+    def load(cls, directory: Path = TF_DIR, cwd: Path = EXAMPLE_DIR) -> Terraform:
+        return _load(str(directory), str(cwd))
 
     # -- blocks ------------------------------------------------------------------------------
 
@@ -150,7 +156,7 @@ class Terraform:
                 return Unknown(f"var.{name}")
             return variable["default"]
 
-        return evaluate(text, lookup, cwd=self.directory, scope=scope)
+        return evaluate(text, lookup, cwd=self.cwd, scope=scope)
 
     def _try(self, text: str, original: str, variables: bool | Mapping[str, Any]) -> Any:
         try:
@@ -253,14 +259,14 @@ def _tostring(value: Any) -> str:
 
 
 @functools.cache
-def _load(directory: str) -> Terraform:
+def _load(directory: str, cwd: str) -> Terraform:
     path = Path(directory)
     files = {p.name: parse(p) for p in sorted(path.glob("*.tf"))}
-    return Terraform(path, files)
+    return Terraform(path, files, Path(cwd))
 
 
 def scratch_copy(destination: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
-    """A copy of infra/terraform with `edits` applied: file -> [(old, new)], each old found once.
+    """A copy of the module with `edits` applied: file -> [(old, new)], each old found once.
 
     Tests put a defect back into the copy and check that the check meant for it fails.
     """

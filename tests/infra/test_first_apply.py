@@ -21,9 +21,9 @@ from pydantic import ValidationError
 from observability.metrics import UNITS
 from remediator.alerts import AlertSettings, JsonPoster
 from remediator.settings import RemediatorSettings
-from tests.infra.terraform import TF_DIR, Terraform, parse, scratch_copy
+from tests.infra.terraform import TF_DIR, TFVARS_EXAMPLE, Terraform, parse, scratch_copy
 
-EXAMPLE = parse(TF_DIR / "terraform.tfvars.example")
+EXAMPLE = parse(TFVARS_EXAMPLE)
 # Any file that exists: the package's own path is checked by the deploy walk-through.
 PACKAGE = str(TF_DIR / "README.md")
 

@@ -1,4 +1,4 @@
-"""Plan accepts exactly the settings the remediator accepts (infra/terraform/settings.tf).
+"""Plan accepts exactly the settings the remediator accepts (modules/remediator/settings.tf).
 
 Both sides are asked the same question for many values, boundaries included: Terraform's
 preconditions (evaluated by hcl_eval) and RemediatorSettings, loaded from the very
@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from remediator.settings import RemediatorSettings
-from tests.infra.terraform import TF_DIR, Terraform, parse
+from tests.infra.terraform import TF_DIR, TFVARS_EXAMPLE, Terraform, parse
 
 EXAMPLE = {
-    **parse(TF_DIR / "terraform.tfvars.example"),
+    **parse(TFVARS_EXAMPLE),
     "alerts_lambda_package": str(TF_DIR / "README.md"),
 }
 # variable -> (lowest, highest) the settings allow alone; None: no bound on that side.
