@@ -31,6 +31,7 @@ from remediator.alerts.settings import AlertSettings
 from remediator.diagnose import explain
 from remediator.provision import DLQ_MAX_RECEIVE_COUNT, table_definition
 from remediator.settings import FIFO_DEDUPLICATION_SECONDS, RemediatorSettings
+from remediator.stranded import KINDS, due_items, stranded_shards
 from remediator.variables import known_variables, unknown_variables
 
 __all__ = ["FAIL", "OK", "WARN", "Finding", "examine", "variables"]
@@ -54,7 +55,7 @@ def _keys(schema: list[dict[str, str]]) -> dict[str, str]:
     return {k["KeyType"]: k["AttributeName"] for k in schema}
 
 
-def _table(ddb: Any, name: str) -> list[Finding]:
+def _table(ddb: Any, name: str, configured_shards: int | None = None) -> list[Finding]:
     try:
         table = ddb.describe_table(TableName=name)["Table"]
     except ClientError as exc:
@@ -84,12 +85,15 @@ def _table(ddb: Any, name: str) -> list[Finding]:
                 "retry index",
                 FAIL,
                 f"GSI {DUE_INDEX!r} has keys {_keys(gsi['KeySchema'])}, expected {DUE_PK}/{DUE_AT}",
-                "recreate the index as infra/terraform/dynamodb.tf defines it",
+                "recreate the index as infra/terraform/modules/remediator/dynamodb.tf defines it",
             )
         )
     else:
         found.append(Finding("retry index", OK, f"{DUE_INDEX} on {DUE_PK}/{DUE_AT}"))
-    found.append(_layout(ddb, name, gsi))
+    layout = _layout(ddb, name, gsi)
+    found.append(layout)
+    if configured_shards is not None and layout.status == OK:
+        found.append(_shards(ddb, name, configured_shards))
     ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and (
         ttl.get("AttributeName") == TTL_ATTRIBUTE
@@ -139,9 +143,32 @@ def _layout(ddb: Any, name: str, gsi: dict[str, Any] | None) -> Finding:
             "layout",
             FAIL,
             f"{DUE_INDEX} does not project {', '.join(missing)}: the sweep cannot decide",
-            "recreate the index as infra/terraform/dynamodb.tf defines it",
+            "recreate the index as infra/terraform/modules/remediator/dynamodb.tf defines it",
         )
     return Finding("layout", OK, f"layout {layout}, {shards} retry shards")
+
+
+def _shards(ddb: Any, name: str, configured: int) -> Finding:
+    """REMEDIATOR_RETRY_SHARDS set here against the count the table declares."""
+    pk, sk = meta_key()
+    item = ddb.get_item(
+        TableName=name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+    )["Item"]
+    declared = int(item["shards"]["N"])
+    stranded = stranded_shards(declared, configured)
+    if not stranded:
+        return Finding("retry shards", OK, f"REMEDIATOR_RETRY_SHARDS {configured} = the table's")
+    partitions = ", ".join(f"{kind}#{n}" for n in stranded for kind in KINDS)
+    due = due_items(ddb, name, stranded) if declared > configured else 0
+    return Finding(
+        "retry shards",
+        FAIL,
+        f"REMEDIATOR_RETRY_SHARDS is {configured} but table {name!r} declares {declared}: "
+        f"shards {stranded[0]} to {stranded[-1]} would be stranded ({partitions}), their due "
+        f"retries and stale runs never swept; {due} due there now",
+        f"unset REMEDIATOR_RETRY_SHARDS (the table's count is used) or set it to {declared}; "
+        "another count needs a new table",
+    )
 
 
 def _queue(sqs: Any, url: str) -> tuple[list[Finding], str]:
@@ -307,7 +334,9 @@ def examine(
 
     if not attempt("credentials", identity):
         return findings
-    attempt("table", lambda: _table(clients.client("dynamodb"), settings.table_name))
+    # Only a count set here can disagree: unset, every process uses the table's.
+    configured = settings.retry_shards if "retry_shards" in settings.model_fields_set else None
+    attempt("table", lambda: _table(clients.client("dynamodb"), settings.table_name, configured))
     if not settings.topic_arn:
         findings.append(
             Finding(

@@ -47,6 +47,11 @@ ALERT_FILTER = {"event": list(ALERT_EVENTS)}
 SIGNAL_VISIBILITY_SECONDS = 120
 DEFAULT_SHARDS = 8
 ALERTS_VISIBILITY_SECONDS = 360
+SIGNAL_WAIT_SECONDS = 20
+# A dead-lettered message keeps its first enqueue time: a DLQ keeps messages longer than its
+# source queue, or what is dead-lettered late expires on arrival.
+QUEUE_RETENTION_SECONDS = 4 * 86_400
+DLQ_RETENTION_SECONDS = 14 * 86_400  # SQS's maximum
 # A new table's backups take a while to be available: how long bootstrap waits for them.
 PITR_WAIT_SECONDS = 300.0
 _PITR_MAX_DELAY = 20.0
@@ -238,6 +243,12 @@ def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
     return url, arn
 
 
+def _dlq_of(sqs: Any, dlq_url: str, source_arn: str) -> None:
+    """Only its own source queue may dead-letter into a DLQ (as Terraform's redrive allow)."""
+    allow = {"redrivePermission": "byQueue", "sourceQueueArns": [source_arn]}
+    sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"RedriveAllowPolicy": json.dumps(allow)})
+
+
 def _allow_topic(sqs: Any, queue_url: str, queue_arn: str, topic_arn: str) -> None:
     policy = {
         "Version": "2012-10-17",
@@ -294,34 +305,32 @@ def bootstrap(
         _ensure_table(ddb, names.table, sleep)
         _declare_layout(ddb, names.table, shards)
         topic_arn = sns.create_topic(Name=names.topic)["TopicArn"]
-        dlq_url, dlq_arn = _queue(
-            sqs, names.dlq, {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"}
-        )
+        dlq_attributes = {
+            "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
+            "SqsManagedSseEnabled": "true",
+        }
+        dlq_url, dlq_arn = _queue(sqs, names.dlq, dlq_attributes)
         queue_url, queue_arn = _queue(
             sqs,
             names.queue,
             {
                 "VisibilityTimeout": str(SIGNAL_VISIBILITY_SECONDS),
-                "ReceiveMessageWaitTimeSeconds": "20",
-                "MessageRetentionPeriod": "345600",
+                "ReceiveMessageWaitTimeSeconds": str(SIGNAL_WAIT_SECONDS),
+                "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
                 "SqsManagedSseEnabled": "true",
                 "RedrivePolicy": json.dumps(
                     {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": DLQ_MAX_RECEIVE_COUNT}
                 ),
             },
         )
-        alerts_dlq_url, alerts_dlq_arn = _queue(
-            sqs,
-            names.alerts_dlq,
-            {"MessageRetentionPeriod": "1209600", "SqsManagedSseEnabled": "true"},
-        )
+        alerts_dlq_url, alerts_dlq_arn = _queue(sqs, names.alerts_dlq, dlq_attributes)
         alerts_url, alerts_arn = _queue(
             sqs,
             names.alerts,
             {
                 # Six times the alert router's worst case, as Lambda event sources want.
                 "VisibilityTimeout": str(ALERTS_VISIBILITY_SECONDS),
-                "MessageRetentionPeriod": "1209600",
+                "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
                 "SqsManagedSseEnabled": "true",
                 "RedrivePolicy": json.dumps(
                     {
@@ -331,6 +340,8 @@ def bootstrap(
                 ),
             },
         )
+        _dlq_of(sqs, dlq_url, queue_arn)
+        _dlq_of(sqs, alerts_dlq_url, alerts_arn)
         _allow_topic(sqs, queue_url, queue_arn, topic_arn)
         _allow_topic(sqs, alerts_url, alerts_arn, topic_arn)
         subscription = _subscribe(sns, topic_arn, queue_arn, SIGNAL_FILTER)

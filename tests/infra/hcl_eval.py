@@ -153,6 +153,14 @@ def _length(value: Any) -> int:
     return len(value)
 
 
+def _replace(text: Any, old: str, new: str) -> Any:
+    if isinstance(text, Unknown):
+        return text  # still unknown, carried as its text
+    if len(old) > 1 and old.startswith("/") and old.endswith("/"):
+        raise Unresolvable("replace() with a regular expression")
+    return str(text).replace(old, new)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "length": _length,
     "contains": lambda items, value: value in items,
@@ -173,7 +181,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "alltrue": lambda items: all(items),
     "anytrue": lambda items: any(items),
     "regex": _regex,
+    "replace": _replace,
+    "range": lambda *bounds: [float(n) for n in range(*(int(b) for b in bounds))],
     "jsonencode": lambda value: __import__("json").dumps(value, separators=(",", ":")),
+    "jsondecode": lambda text: __import__("json").loads(text),
 }
 
 
@@ -306,7 +317,10 @@ class _Parser:
                 self.take()
                 key = self.expression()
                 self.take("]")
-                value = value[int(key) if isinstance(value, list) else key]
+                try:
+                    value = value[int(key) if isinstance(value, list) else key]
+                except (KeyError, IndexError) as exc:
+                    raise EvalError(f"no element {key!r}") from exc
             else:
                 return value
 
@@ -492,7 +506,7 @@ class _Parser:
             i += 1
 
 
-_UNKNOWN_SAFE = {"concat", "join", "tostring", "coalesce", "contains", "length"}
+_UNKNOWN_SAFE = {"concat", "join", "tostring", "coalesce", "contains", "length", "replace"}
 
 
 def _apply(op: str, left: Any, right: Any) -> Any:
@@ -525,7 +539,13 @@ def _apply(op: str, left: Any, right: Any) -> Any:
     return operations[op](float(left), float(right))
 
 
-def evaluate(text: str, lookup: Callable[[str, str], Any], cwd: Path | None = None) -> Any:
+def evaluate(
+    text: str,
+    lookup: Callable[[str, str], Any],
+    cwd: Path | None = None,
+    scope: dict[str, Any] | None = None,
+) -> Any:
     """The value of one expression (without its `${ }`); `lookup(kind, name)` gives var/local;
-    relative paths start at `cwd`, where terraform would run."""
-    return _Parser(text, lookup, cwd=cwd).parse()
+    relative paths start at `cwd`, where terraform would run; `scope` names more values
+    (`self` in a postcondition)."""
+    return _Parser(text, lookup, scope=scope, cwd=cwd).parse()

@@ -1,4 +1,4 @@
-"""infra/terraform read with python-hcl2, and just enough evaluation to compare it with the code.
+"""The module in infra/terraform read with python-hcl2, and just enough evaluation to check it.
 
 Expressions are evaluated by tests/infra/hcl_eval.py (`local.x`, `var.x` from defaults or
 given values, operators, `for` expressions and a few functions). Anything else (resource
@@ -21,7 +21,11 @@ from hcl2.utils import SerializationOptions
 from tests.infra.hcl_eval import EvalError, Unknown, Unresolvable, evaluate, known
 
 ROOT = Path(__file__).resolve().parents[2]
-TF_DIR = ROOT / "infra" / "terraform"
+INFRA_DIR = ROOT / "infra" / "terraform"
+# The module holds every resource; the example is the root configuration terraform runs in.
+TF_DIR = INFRA_DIR / "modules" / "remediator"
+EXAMPLE_DIR = INFRA_DIR / "examples" / "complete"
+TFVARS_EXAMPLE = EXAMPLE_DIR / "terraform.tfvars.example"
 
 _OPTIONS = SerializationOptions(
     strip_string_quotes=True, explicit_blocks=False, with_comments=False
@@ -50,10 +54,12 @@ class Statement:
 class Terraform:
     directory: Path
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where terraform runs (relative paths in variables start there): the example's directory.
+    cwd: Path = EXAMPLE_DIR
 
     @classmethod
-    def load(cls, directory: Path = TF_DIR) -> Terraform:
-        return _load(str(directory))
+    def load(cls, directory: Path = TF_DIR, cwd: Path = EXAMPLE_DIR) -> Terraform:
+        return _load(str(directory), str(cwd))
 
     # -- blocks ------------------------------------------------------------------------------
 
@@ -130,7 +136,12 @@ class Terraform:
             lambda m: _tostring(self._try(m.group(1).strip(), m.group(0), variables)), value
         )
 
-    def evaluate(self, text: str, variables: bool | Mapping[str, Any] = True) -> Any:
+    def evaluate(
+        self,
+        text: str,
+        variables: bool | Mapping[str, Any] = True,
+        scope: dict[str, Any] | None = None,
+    ) -> Any:
         """One expression (without `${ }`); raises Unresolvable or EvalError."""
 
         def lookup(kind: str, name: str) -> Any:
@@ -145,7 +156,7 @@ class Terraform:
                 return Unknown(f"var.{name}")
             return variable["default"]
 
-        return evaluate(text, lookup, cwd=self.directory)
+        return evaluate(text, lookup, cwd=self.cwd, scope=scope)
 
     def _try(self, text: str, original: str, variables: bool | Mapping[str, Any]) -> Any:
         try:
@@ -180,6 +191,34 @@ class Terraform:
                         if not holds(rule):
                             message = self.resolve(rule["error_message"], variables=values)
                             failed.append(f"{type_}.{name}: {message}")
+        return failed
+
+    def postcondition_failures(
+        self, type_: str, name: str, state: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> list[str]:
+        """The error messages of the resource's failing postconditions, when the plan holds
+        `state` for it (its `self`) and the variables are `values`."""
+        scope = {"self": dict(state)}
+        failed = []
+        for lifecycle in self.resource(type_, name).get("lifecycle", []):
+            for rule in lifecycle.get("postcondition", []):
+                condition = rule["condition"]
+                try:
+                    holds = (
+                        bool(self.evaluate(condition[2:-1], values, scope))
+                        if isinstance(condition, str)
+                        else bool(condition)  # a literal (true)
+                    )
+                except EvalError:
+                    holds = False
+                if not holds:
+                    message = rule["error_message"]
+                    failed.append(
+                        _PART.sub(
+                            lambda m: _tostring(self.evaluate(m.group(1), values, scope)),
+                            message,
+                        )
+                    )
         return failed
 
     # -- policies --------------------------------------------------------------------------------
@@ -220,14 +259,14 @@ def _tostring(value: Any) -> str:
 
 
 @functools.cache
-def _load(directory: str) -> Terraform:
+def _load(directory: str, cwd: str) -> Terraform:
     path = Path(directory)
     files = {p.name: parse(p) for p in sorted(path.glob("*.tf"))}
-    return Terraform(path, files)
+    return Terraform(path, files, Path(cwd))
 
 
 def scratch_copy(destination: Path, edits: dict[str, list[tuple[str, str]]]) -> Path:
-    """A copy of infra/terraform with `edits` applied: file -> [(old, new)], each old found once.
+    """A copy of the module with `edits` applied: file -> [(old, new)], each old found once.
 
     Tests put a defect back into the copy and check that the check meant for it fails.
     """

@@ -21,9 +21,12 @@ from pathlib import Path
 import pytest
 
 from remediator.alerts.destinations import _SECRET_KEYS as SECRET_KEYS
-from tests.infra.terraform import ROOT, TF_DIR, Terraform, parse
+from tests.infra.terraform import EXAMPLE_DIR, INFRA_DIR, ROOT, TF_DIR, Terraform, parse
 
-README = TF_DIR / "README.md"
+README = INFRA_DIR / "README.md"
+# Where the clone has the example (terraform runs there) and the module.
+RUN_IN = EXAMPLE_DIR.relative_to(ROOT)
+MODULE = TF_DIR.relative_to(ROOT)
 STUBBED = ("docker", "terraform")
 
 
@@ -116,7 +119,7 @@ def test_the_steps_call_docker_and_terraform_where_they_must(walked):
     terraform = [(where, command) for where, command in calls if command.startswith("terraform")]
     assert [command for _, command in terraform][:2] == ["terraform init", "terraform apply"]
     for where, _ in terraform:
-        assert where == clone / "infra" / "terraform", "terraform runs in the module"
+        assert where == clone / RUN_IN, "terraform runs in the example root"
         assert (where / "terraform.tfvars").is_file(), "the variables were copied first"
 
 
@@ -127,7 +130,7 @@ def test_the_zip_is_where_the_variables_say_and_holds_a_working_router(walked):
     package = (terraform_dir / tfvars["alerts_lambda_package"]).resolve()
     assert package == (clone / "build" / "alert-router.zip").resolve()
     # terraform's own check of the path, evaluated from where terraform runs.
-    tf = Terraform.load(terraform_dir)
+    tf = Terraform.load(clone / MODULE, cwd=terraform_dir)
     assert tf.rejections(tfvars) == []
 
     handler = tf.resolve(tf.resource("aws_lambda_function", "alerts"))["handler"]
@@ -155,7 +158,7 @@ def test_every_path_variable_and_output_named_resolves(walked):
     section = deploying_section(README.read_text())
     tf = Terraform.load()
     variables, outputs = set(tf.variables()), set(tf.outputs())
-    terraform_dir = clone / "infra" / "terraform"
+    terraform_dir = clone / RUN_IN
 
     named_outputs = set(re.findall(r"terraform output (?:-\w+ )*([a-z0-9_]+)", section))
     assert named_outputs, "the steps read outputs"

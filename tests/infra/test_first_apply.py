@@ -7,7 +7,10 @@ defect it guards against written back, where it must find it.
 
 from __future__ import annotations
 
+import fnmatch
 import re
+import shlex
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,9 @@ from pydantic import ValidationError
 from observability.metrics import UNITS
 from remediator.alerts import AlertSettings, JsonPoster
 from remediator.settings import RemediatorSettings
-from tests.infra.terraform import TF_DIR, Terraform, parse, scratch_copy
+from tests.infra.terraform import TF_DIR, TFVARS_EXAMPLE, Terraform, parse, scratch_copy
 
-EXAMPLE = parse(TF_DIR / "terraform.tfvars.example")
+EXAMPLE = parse(TFVARS_EXAMPLE)
 # Any file that exists: the package's own path is checked by the deploy walk-through.
 PACKAGE = str(TF_DIR / "README.md")
 
@@ -91,8 +94,9 @@ NAME_RULES: dict[tuple[str, str], tuple[str, str]] = {
         "https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html",
     ),
     # The provider's own limit on a prefix (it appends a unique suffix).
+    # EC2 also refuses a group name that starts with sg- (CreateSecurityGroup).
     ("aws_security_group", "name_prefix"): (
-        r"[ -~]{1,100}",
+        r"(?!sg-)[ -~]{1,100}",
         "https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/security_group",
     ),
 }
@@ -114,6 +118,8 @@ REFUSED = [
     {"name_prefix": "with space"},
     {"name_prefix": ""},
     {"table_name": "ab", "name_prefix": "ok"},
+    {"name_prefix": "sg-pipelines"},  # the security group's name would start with sg-
+    {"table_name": "sg-audit"},
 ]
 
 
@@ -330,6 +336,118 @@ def check_security_group_takes_prefix_lists(tf: Terraform) -> list[str]:
     return []
 
 
+# Fargate's task sizes, as AWS documents them: cpu -> the memory sizes (MiB) it takes.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
+FARGATE_SIZES: dict[int, set[int]] = {
+    256: {512, 1024, 2048},
+    512: set(range(1024, 4096 + 1, 1024)),
+    1024: set(range(2048, 8192 + 1, 1024)),
+    2048: set(range(4096, 16384 + 1, 1024)),
+    4096: set(range(8192, 30720 + 1, 1024)),
+    8192: set(range(16384, 61440 + 1, 4096)),
+    16384: set(range(32768, 122880 + 1, 8192)),
+}
+
+
+def check_fargate_sizes_are_checked_at_plan(tf: Terraform) -> list[str]:
+    """Plan accepts exactly the cpu/memory pairs Fargate runs: every documented pair, and
+    around each, the sizes just off it."""
+    values = {**EXAMPLE, "alerts_lambda_package": PACKAGE}
+    memories = {m + d for sizes in FARGATE_SIZES.values() for m in sizes for d in (-512, 0)}
+    problems = []
+    for cpu in [128, 300, *FARGATE_SIZES, 32768]:
+        for memory in sorted(memories | {256, 123904}):
+            valid = memory in FARGATE_SIZES.get(cpu, set())
+            refused = bool(tf.rejections({**values, "cpu": cpu, "memory": memory}))
+            if refused == valid:
+                verdict = "refused" if refused else "accepted"
+                problems.append(f"cpu {cpu} with memory {memory}: {verdict} at plan")
+    return problems[:10]
+
+
+def check_service_waits_for_steady_state(tf: Terraform) -> list[str]:
+    service = tf.resolve(tf.resource("aws_ecs_service", "remediator"))
+    if service.get("wait_for_steady_state") is not True:
+        return ["the apply does not wait for healthy tasks: a crash-looping service applies green"]
+    return []
+
+
+def check_lambda_trigger_allows_qualified_arns(tf: Terraform) -> list[str]:
+    """LambdaTrigger takes name, name:alias and name:version; the policy must allow each."""
+    function = "arn:aws:lambda:eu-west-1:123456789012:function:ingest-sales"
+    values = {**EXAMPLE, "trigger_lambda_arns": [function]}
+    statements = [s for s in tf.statements("task") if "lambda:InvokeFunction" in s.actions]
+    granted = [
+        arn
+        for statement in statements
+        for resource in statement.resources
+        for arn in (lambda r: r if isinstance(r, list) else [r])(
+            tf.resolve(resource, variables=values)
+        )
+    ]
+    return [
+        f"lambda:InvokeFunction is not granted on {target} (granted: {granted})"
+        for target in (function, f"{function}:live", f"{function}:7")
+        if not any(fnmatch.fnmatchcase(target, pattern) for pattern in granted)
+    ]
+
+
+def check_exports_survive_the_shell(tf: Terraform) -> list[str]:
+    """`eval "$(terraform output -raw exports)"` gives every value whole, spaces and quotes
+    included, as the pipelines must see them."""
+    problems = []
+    for namespace in ("Sales Pipelines", "O'Brien's \"jobs\" $HOME `id`", "plain"):
+        values = {**EXAMPLE, "metrics_namespace": namespace, "region": "eu-west-1"}
+        exports = tf.resolve(tf.outputs()["exports"]["value"], variables=values)
+        # What only a plan knows (the table's name, the queue's URL): a plain word here.
+        exports = re.sub(r"\$\{aws_[^}]*\}", "known-after-apply", exports)
+        shell = subprocess.run(
+            ["sh", "-c", 'eval "$1" && printf "%s" "$REMEDIATOR_METRICS_NAMESPACE"', "sh", exports],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if shell.returncode != 0 or shell.stdout != namespace:
+            problems.append(
+                f"namespace {namespace!r} reads back as {shell.stdout!r} ({shell.stderr})"
+            )
+        for line in exports.splitlines():
+            try:
+                words = shlex.split(line)
+            except ValueError as exc:
+                words = [str(exc)]
+            if len(words) != 2 or words[0] != "export":
+                problems.append(f"{line!r} is not one export of one word")
+    return problems
+
+
+# -- the table's shard count ---------------------------------------------------------------------
+
+
+def check_shard_count_is_never_rewritten(tf: Terraform) -> list[str]:
+    """The META item is written once (ignore_changes), and a plan whose retry_shards differs
+    from the count already in the table is refused, naming both: never a silent rewrite."""
+    meta = tf.resource("aws_dynamodb_table_item", "meta")
+    ignored = [
+        i for lifecycle in meta.get("lifecycle", []) for i in lifecycle.get("ignore_changes", [])
+    ]
+    problems = []
+    if "item" not in ignored and "${item}" not in ignored:
+        problems.append("a retry_shards change rewrites the META item's shard count in place")
+    values = {**EXAMPLE, "alerts_lambda_package": PACKAGE}
+    in_table = tf.resolve(meta["item"], variables={**values, "retry_shards": 8})
+    state = {"item": in_table, "table_name": "pipeline-audit"}
+    for asked, refused in ((8, False), (4, True), (16, True)):
+        failures = tf.postcondition_failures(
+            "aws_dynamodb_table_item", "meta", state, {**values, "retry_shards": asked}
+        )
+        if bool(failures) != refused:
+            problems.append(f"table with 8 shards, retry_shards {asked}: refused={bool(failures)}")
+        if refused and not any(f"{asked}" in f and "8" in f for f in failures):
+            problems.append(f"the refusal does not name both counts: {failures}")
+    return problems
+
+
 # -- queues and monitoring -------------------------------------------------------------------------
 
 
@@ -400,6 +518,11 @@ CHECKS: dict[str, Check] = {
     "insights_per_widget": check_one_insights_query_per_widget,
     "alarms": check_every_remediator_failure_metric_alarms,
     "alarm_topic_key": check_alarm_topic_key_is_documented,
+    "fargate_sizes": check_fargate_sizes_are_checked_at_plan,
+    "meta_shards": check_shard_count_is_never_rewritten,
+    "steady_state": check_service_waits_for_steady_state,
+    "lambda_qualified": check_lambda_trigger_allows_qualified_arns,
+    "exports_quoted": check_exports_survive_the_shell,
 }
 
 
@@ -416,6 +539,67 @@ def test_infra_terraform_passes(tf: Terraform, name: str):
 
 # The defects as they were, written back into a scratch copy: (check, edits, expected text).
 DEFECTS: dict[str, tuple[str, dict[str, list[tuple[str, str]]], str]] = {
+    "retry_shards rewrites the META item in place (issue 22)": (
+        "meta_shards",
+        {"dynamodb.tf": [("    ignore_changes = [item]\n", "")]},
+        "rewrites the META item's shard count in place",
+    ),
+    "a changed retry_shards is not refused (issue 22)": (
+        "meta_shards",
+        {
+            "dynamodb.tf": [
+                (
+                    "jsondecode(self.item).shards.N == tostring(var.retry_shards)",
+                    "true",
+                )
+            ]
+        },
+        "table with 8 shards, retry_shards 4: refused=False",
+    ),
+    "a name prefix starting with sg- (issue 22)": (
+        "names",
+        {"main.tf": [('!startswith(lower(local.base), "sg-")', "true")]},
+        "{'name_prefix': 'sg-pipelines'}: accepted at plan time",
+    ),
+    "Fargate cpu/memory pairs unchecked (issue 22)": (
+        "fargate_sizes",
+        {
+            "ecs.tf": [
+                (
+                    "contains(try(local.fargate_memory[tostring(var.cpu)], []), var.memory)",
+                    "true",
+                )
+            ]
+        },
+        "cpu 256 with memory 4096: accepted at plan",
+    ),
+    "the service does not wait for steady state (issue 22)": (
+        "steady_state",
+        {"ecs.tf": [("  wait_for_steady_state = true\n", "")]},
+        "a crash-looping service applies green",
+    ),
+    "InvokeFunction on unqualified ARNs only (issue 22)": (
+        "lambda_qualified",
+        {
+            "iam.tf": [
+                (
+                    "resources = local.trigger_lambda_qualified_arns",
+                    "resources = var.trigger_lambda_arns",
+                )
+            ]
+        },
+        "not granted on arn:aws:lambda:eu-west-1:123456789012:function:ingest-sales:live",
+    ),
+    "exports not shell-quoted (issue 22)": (
+        "exports_quoted",
+        {
+            "outputs.tf": [
+                ("export ${env.name}='${replace(", "export ${env.name}=${replace("),
+                (""")}'" if env.value""", """)}" if env.value"""),
+            ]
+        },
+        "namespace 'Sales Pipelines' reads back as 'Sales'",
+    ),
     "table_name with a dot or too long for the role names (issue 11, 3)": (
         "names",
         {"main.tf": [('can(regex("^[A-Za-z0-9_-]{1,43}$", local.base))', "true")]},

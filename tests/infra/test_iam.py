@@ -76,6 +76,8 @@ IMPLIED = {
     ("states:DescribeExecution", "${local.trigger_execution_arns}"): "StartExecution's "
     "ExecutionAlreadyExists is checked against the execution holding the name; the story "
     "never reuses one",
+    ("lambda:InvokeFunction", "${local.trigger_lambda_qualified_arns}"): "LambdaTrigger "
+    "accepts name:alias and name:version, which the unqualified ARN does not cover",
     ("xray:PutTraceSegments", "*"): "the collector sidecar, when configured, sends the "
     "remediator's spans to X-Ray with the task role; the code itself calls no X-Ray API",
     ("xray:PutTelemetryRecords", "*"): "as xray:PutTraceSegments (the collector's own health)",
@@ -319,7 +321,11 @@ def test_task_role_allows_every_call_the_remediator_makes(cycle: Cycle):
     for need in cycle.remediator_needs:
         if need.resource not in TRIGGER_TARGETS.values():
             continue
-        [statement] = [s for s in statements if need.action in s.actions and s.for_each]
+        [statement] = [
+            s
+            for s in statements
+            if need.action in s.actions and s.for_each and s.resources == (need.resource,)
+        ]
         variable = need.resource.removeprefix("${").removesuffix("}")
         assert statement.resources == (need.resource,)
         assert statement.for_each == f"${{length({variable}) > 0 ? [1] : []}}"

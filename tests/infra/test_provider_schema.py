@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.infra.provider_schema import Problem, SchemaMissing, check, load_digest
-from tests.infra.terraform import ROOT, TF_DIR, parse, scratch_copy
+from tests.infra.terraform import EXAMPLE_DIR, ROOT, TF_DIR, parse, scratch_copy
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def test_every_argument_and_block_exists_in_the_pinned_provider(digest: dict[str, Any]):
-    problems = check(TF_DIR, digest)
+    problems = check(TF_DIR, digest) + check(EXAMPLE_DIR, digest)
     assert problems == [], "\n".join(str(p) for p in problems)
 
 
@@ -57,6 +57,7 @@ def test_versions_tf_pins_the_provider_to_the_schema_checked_against(
     tmp_path: Path, digest: dict[str, Any]
 ):
     assert pin_problems(TF_DIR, digest) == []
+    assert pin_problems(EXAMPLE_DIR, digest) == []
     # As it was: 5.31 lacks aws_lambda_function's logging_config (added in 5.32).
     old = scratch_copy(tmp_path, {"versions.tf": [('">= 6.25.0, < 7.0.0"', '">= 5.31, < 7.0"')]})
     assert pin_problems(old, digest) == ["'>= 5.31, < 7.0': the floor must be 6.25.0"]

@@ -18,7 +18,7 @@ from observability.settings import Settings
 from remediator import provision
 from remediator.alerts.settings import AlertSettings
 from remediator.settings import RemediatorSettings
-from tests.infra.terraform import TF_DIR, Terraform, parse
+from tests.infra.terraform import EXAMPLE_DIR, TF_DIR, TFVARS_EXAMPLE, Terraform, parse
 
 EXPECTED_FILES = {
     "versions.tf",
@@ -58,7 +58,7 @@ def test_every_tf_file_parses_and_the_split_by_concern_is_there():
     assert found >= EXPECTED_FILES
     for path in TF_DIR.glob("*.tf"):
         assert parse(path), f"{path.name} parsed to nothing"
-    assert parse(TF_DIR / "terraform.tfvars.example")
+    assert parse(TFVARS_EXAMPLE)
 
 
 def test_every_variable_has_a_type_and_a_description(tf: Terraform):
@@ -76,7 +76,7 @@ def test_readme_documents_exactly_the_variables_and_outputs(tf: Terraform):
     readme = (TF_DIR / "README.md").read_text()
     documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", readme, re.MULTILINE))
     declared = set(tf.variables()) | set(tf.outputs())
-    assert declared - documented == set(), "not documented in infra/terraform/README.md"
+    assert declared - documented == set(), "not documented in the module README.md"
     assert documented - declared == set(), "documented but not declared"
     variables, outputs = readme.split("## Outputs")
     for table, declared_here in ((variables, tf.variables()), (outputs, tf.outputs())):
@@ -86,8 +86,8 @@ def test_readme_documents_exactly_the_variables_and_outputs(tf: Terraform):
 
 
 def test_tfvars_example_sets_declared_variables_and_every_required_one(tf: Terraform):
-    example = parse(TF_DIR / "terraform.tfvars.example")
-    variables = tf.variables()
+    example = parse(TFVARS_EXAMPLE)
+    variables = Terraform.load(EXAMPLE_DIR).variables()
     assert set(example) - set(variables) == set(), "the example sets unknown variables"
     required = {name for name, body in variables.items() if "default" not in body}
     assert required - set(example) == set(), "the example misses required variables"

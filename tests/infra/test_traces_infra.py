@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from observability.tracing import exporter_wanted
-from tests.infra.terraform import TF_DIR, Terraform, parse
+from tests.infra.terraform import TF_DIR, TFVARS_EXAMPLE, Terraform, parse
 
 VARIABLE = "trace_collector_image"
 
@@ -42,8 +42,8 @@ def test_one_variable_off_by_default(tf: Terraform):
     assert variable["default"] is None
     assert tf.locals["tracing_enabled"] == f"${{var.{VARIABLE} != null}}"
     assert ":latest" in str(variable["validation"])  # a version, or a digest
-    example = (TF_DIR / "terraform.tfvars.example").read_text()
-    assert VARIABLE not in parse(TF_DIR / "terraform.tfvars.example")  # off in the example
+    example = (TFVARS_EXAMPLE).read_text()
+    assert VARIABLE not in parse(TFVARS_EXAMPLE)  # off in the example
     assert f"# {VARIABLE} = " in example  # and shown, to turn on
 
 

@@ -116,6 +116,49 @@ def test_doctor_recognises_a_table_written_in_the_old_layout(moto_endpoint, clie
     one_line_error(boot, "layout 1")
 
 
+def test_doctor_names_the_shards_another_shard_count_would_strand(
+    resources, moto_endpoint, clients
+):
+    """The table declares 8 shards (bootstrap's default); a due retry waits in shard 5."""
+    clients.dynamodb().put_item(
+        TableName=resources.table_name,
+        Item={
+            "pk": {"S": f"JOB#{new_id()}"},
+            "sk": {"S": "BATCH#m5"},
+            "due_pk": {"S": "FAILED#5"},
+            "due_at": {"S": "2026-01-01T00:00:00Z"},
+        },
+    )
+    done = cli(
+        "doctor",
+        "--output",
+        "json",
+        **configured(resources, moto_endpoint),
+        REMEDIATOR_RETRY_SHARDS="4",
+    )
+    assert done.returncode == 1, done.stdout
+    shards = {f["check"]: f for f in json.loads(done.stdout)}["retry shards"]
+    assert shards["status"] == "fail"
+    assert "is 4 but table" in shards["detail"]
+    assert "declares 8" in shards["detail"]
+    for kind in ("FAILED", "LIVE", "EXHAUSTED"):
+        for shard in range(4, 8):
+            assert f"{kind}#{shard}" in shards["detail"]
+    assert "FAILED#3" not in shards["detail"]
+    assert "1 due there now" in shards["detail"]
+    assert "set it to 8" in shards["fix"]
+
+    agreeing = cli(
+        "doctor",
+        "--output",
+        "json",
+        **configured(resources, moto_endpoint),
+        REMEDIATOR_RETRY_SHARDS="8",
+    )
+    assert agreeing.returncode == 0, agreeing.stdout
+    assert {f["check"]: f for f in json.loads(agreeing.stdout)}["retry shards"]["status"] == "ok"
+
+
 def test_doctor_reports_bad_configuration(moto_endpoint):
     done = cli("doctor", AWS_ENDPOINT_URL=moto_endpoint, REMEDIATOR_MAX_ATTEMPTS="zero")
     assert done.returncode == 1

@@ -61,9 +61,9 @@ resource "aws_dynamodb_table" "audit" {
 
   # Sparse: only batches waiting for the remediator carry due_pk/due_at. Never index status.
   global_secondary_index {
-    name            = local.due_index
-    hash_key        = local.due_pk
-    range_key       = local.due_at
+    name               = local.due_index
+    hash_key           = local.due_pk
+    range_key          = local.due_at
     projection_type    = "INCLUDE"
     non_key_attributes = local.due_index_projection
   }
@@ -96,4 +96,16 @@ resource "aws_dynamodb_table_item" "meta" {
     layout = { N = "2" }
     shards = { N = tostring(var.retry_shards) }
   })
+
+  lifecycle {
+    # Written once, like bootstrap's: rewriting the shard count would strand due retries and
+    # stale runs in shards no replica sweeps any more, in silence.
+    ignore_changes = [item]
+
+    # So a changed retry_shards is refused at plan (the planned item is the one in the table).
+    postcondition {
+      condition     = jsondecode(self.item).shards.N == tostring(var.retry_shards)
+      error_message = "retry_shards is ${var.retry_shards} but table ${self.table_name} declares ${jsondecode(self.item).shards.N} retry shards: changing it would strand due retries and stale runs in shards no replica sweeps. Keep ${jsondecode(self.item).shards.N}, or deploy a new table; `remediator doctor` with REMEDIATOR_RETRY_SHARDS=${var.retry_shards} names the shards that would be stranded."
+    }
+  }
 }

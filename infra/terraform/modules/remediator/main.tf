@@ -8,6 +8,11 @@ data "aws_caller_identity" "current" {
       condition     = can(regex("^[A-Za-z0-9_-]{1,43}$", local.base))
       error_message = "\"${local.base}\" cannot prefix the other resource names (at most 43 characters of A-Z a-z 0-9 _ -): set name_prefix, which table_name stands in for when null."
     }
+    precondition {
+      # The security group is named <base>-remediator-...; EC2 refuses a name starting with sg-.
+      condition     = !startswith(lower(local.base), "sg-")
+      error_message = "\"${local.base}\" starts with sg-, which EC2 refuses in a security group name: set name_prefix (table_name stands in for it when null) to something else."
+    }
   }
 }
 

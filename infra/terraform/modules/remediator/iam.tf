@@ -27,6 +27,10 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 locals {
   # The executions of the trigger state machines (of a version or alias too: its executions
   # are named under the state machine).
+  # LambdaTrigger accepts name:alias and name:version: an unqualified ARN in a policy grants
+  # only the unqualified function, so each is granted with its qualifiers too.
+  trigger_lambda_qualified_arns = [for arn in var.trigger_lambda_arns : "${arn}:*"]
+
   trigger_execution_arns = [
     for arn in var.trigger_state_machine_arns :
     "${join(":", slice(split(":", replace(arn, ":stateMachine:", ":execution:")), 0, 7))}:*"
@@ -117,6 +121,15 @@ data "aws_iam_policy_document" "task" {
       sid       = "TriggerLambda"
       actions   = ["lambda:InvokeFunction"]
       resources = var.trigger_lambda_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_lambda_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerLambdaVersionsAndAliases"
+      actions   = ["lambda:InvokeFunction"]
+      resources = local.trigger_lambda_qualified_arns
     }
   }
 

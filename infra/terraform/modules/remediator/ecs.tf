@@ -4,6 +4,18 @@ locals {
   remediator_log_group = "/ecs/${local.base}-remediator"
   container_name       = "remediator"
 
+  # Fargate's task sizes: memory (MiB) allowed for each cpu, as AWS documents them
+  # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html).
+  fargate_memory = {
+    "256"   = [512, 1024, 2048]
+    "512"   = [for gb in range(1, 5) : gb * 1024]
+    "1024"  = [for gb in range(2, 9) : gb * 1024]
+    "2048"  = [for gb in range(4, 17) : gb * 1024]
+    "4096"  = [for gb in range(8, 31) : gb * 1024]
+    "8192"  = [for gb in range(16, 61, 4) : gb * 1024]
+    "16384" = [for gb in range(32, 121, 8) : gb * 1024]
+  }
+
   # Settings shared by pipelines and the remediator (observability.settings.Settings):
   # both sides must agree on them, so `exports` hands the same values to the pipelines.
   # Every REMEDIATOR_* name below is a settings field (tests/infra checks). ECS wants strings.
@@ -154,6 +166,18 @@ resource "aws_ecs_task_definition" "remediator" {
     operating_system_family = "LINUX"
     cpu_architecture        = var.cpu_architecture
   }
+
+  lifecycle {
+    # settings.tf: the container would refuse these settings and never start.
+    precondition {
+      condition     = length(local.settings_refused) == 0
+      error_message = "The remediator would refuse its settings: ${join("; ", local.settings_refused)}."
+    }
+    precondition {
+      condition     = contains(try(local.fargate_memory[tostring(var.cpu)], []), var.memory)
+      error_message = "memory ${var.memory} MiB is not a Fargate size for cpu ${var.cpu}: allowed ${jsonencode(try(local.fargate_memory[tostring(var.cpu)], []))}."
+    }
+  }
 }
 
 resource "aws_security_group" "remediator" {
@@ -184,6 +208,9 @@ resource "aws_ecs_service" "remediator" {
   launch_type      = "FARGATE"
   platform_version = "LATEST"
   propagate_tags   = "SERVICE"
+  # The apply waits for the tasks to run and pass their health check: a service whose tasks
+  # crash-loop fails the apply instead of reporting success.
+  wait_for_steady_state = true
 
   # Replicas share work through conditional writes, so old and new may overlap on deploy.
   deployment_minimum_healthy_percent = 100

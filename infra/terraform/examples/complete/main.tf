@@ -1,0 +1,66 @@
+# A complete deployment of the remediator module: the provider and every variable the module
+# takes. Copy terraform.tfvars.example to terraform.tfvars and run terraform here.
+
+module "remediator" {
+  source = "../../modules/remediator"
+
+  region                             = var.region
+  table_name                         = var.table_name
+  name_prefix                        = var.name_prefix
+  kms_deletion_window_days           = var.kms_deletion_window_days
+  deletion_protection                = var.deletion_protection
+  image                              = var.image
+  ecr_repository_arn                 = var.ecr_repository_arn
+  cpu_architecture                   = var.cpu_architecture
+  cpu                                = var.cpu
+  memory                             = var.memory
+  vpc_id                             = var.vpc_id
+  subnet_ids                         = var.subnet_ids
+  assign_public_ip                   = var.assign_public_ip
+  egress_cidr_blocks                 = var.egress_cidr_blocks
+  egress_prefix_list_ids             = var.egress_prefix_list_ids
+  min_replicas                       = var.min_replicas
+  max_replicas                       = var.max_replicas
+  scale_out_backlog                  = var.scale_out_backlog
+  log_retention_days                 = var.log_retention_days
+  trace_collector_image              = var.trace_collector_image
+  log_max_buffer_size                = var.log_max_buffer_size
+  health_port                        = var.health_port
+  max_attempts                       = var.max_attempts
+  backoff_base_seconds               = var.backoff_base_seconds
+  backoff_max_seconds                = var.backoff_max_seconds
+  stale_after_seconds                = var.stale_after_seconds
+  ttl_days                           = var.ttl_days
+  retry_shards                       = var.retry_shards
+  non_retryable_errors               = var.non_retryable_errors
+  metrics_namespace                  = var.metrics_namespace
+  lease_seconds                      = var.lease_seconds
+  sweep_interval_seconds             = var.sweep_interval_seconds
+  budget_per_minute                  = var.budget_per_minute
+  breaker_failures                   = var.breaker_failures
+  breaker_window_seconds             = var.breaker_window_seconds
+  breaker_pause_seconds              = var.breaker_pause_seconds
+  trigger_attempts                   = var.trigger_attempts
+  trigger_timeout_seconds            = var.trigger_timeout_seconds
+  shutdown_grace_seconds             = var.shutdown_grace_seconds
+  trigger_queue_arns                 = var.trigger_queue_arns
+  trigger_lambda_arns                = var.trigger_lambda_arns
+  trigger_state_machine_arns         = var.trigger_state_machine_arns
+  trigger_event_bus_arns             = var.trigger_event_bus_arns
+  trigger_ecs_task_definition_arns   = var.trigger_ecs_task_definition_arns
+  trigger_ecs_cluster_arns           = var.trigger_ecs_cluster_arns
+  trigger_pass_role_arns             = var.trigger_pass_role_arns
+  trigger_kms_key_arns               = var.trigger_kms_key_arns
+  alerts_lambda_package              = var.alerts_lambda_package
+  alerts_lambda_architecture         = var.alerts_lambda_architecture
+  alerts_lambda_timeout_seconds      = var.alerts_lambda_timeout_seconds
+  alerts_lambda_memory_mb            = var.alerts_lambda_memory_mb
+  alerts_lambda_max_concurrency      = var.alerts_lambda_max_concurrency
+  alerts_lambda_reserved_concurrency = var.alerts_lambda_reserved_concurrency
+  slack_webhook_ssm_parameter        = var.slack_webhook_ssm_parameter
+  pagerduty_routing_key_secret_arn   = var.pagerduty_routing_key_secret_arn
+  alert_secrets_kms_key_arns         = var.alert_secrets_kms_key_arns
+  alarm_topic_arn                    = var.alarm_topic_arn
+  job_failure_alarm_threshold        = var.job_failure_alarm_threshold
+  signal_age_alarm_seconds           = var.signal_age_alarm_seconds
+}
