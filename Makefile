@@ -94,9 +94,9 @@ infra-check: infra-lint tf-schema
 infra-lint: sync-dev $(CHECKOV_VENV)/.installed
 	cd $(ROOT) && $(BIN)/hadolint Dockerfile
 	cd $(ROOT) && $(CHECKOV) --framework dockerfile --file Dockerfile
-	cd $(ROOT) && $(CHECKOV) --framework terraform --directory infra/terraform
-	cd $(ROOT) && $(CHECKOV) --framework terraform --directory infra/terraform \
-		--var-file infra/terraform/terraform.tfvars.example
+	cd $(ROOT) && $(CHECKOV) --framework terraform --directory infra/terraform/modules/remediator
+	cd $(ROOT) && $(CHECKOV) --framework terraform --directory infra/terraform/examples/complete \
+		--var-file infra/terraform/examples/complete/terraform.tfvars.example
 
 # The bench extra (Powertools) is synced here only; BENCH_ARGS passes flags (--help).
 bench: $(UV)
