@@ -86,3 +86,24 @@ def test_an_unreadable_outcome_is_unknown_not_unrecorded(trail: AuditTrail, prox
     notes = " ".join(getattr(raised.value, "__notes__", []))
     assert "is unknown" in notes
     assert "was not recorded" not in notes
+
+
+def test_a_start_whose_outcome_is_unknown_is_released_by_its_own_process(
+    trail: AuditTrail, proxy: FaultProxy
+):
+    job = new_id()
+    with trail.batch(job, "warm", trigger=WORK):
+        pass
+    proxy.drop_reply(writes_status("STARTED"), times=1)
+    proxy.drop_reply(gets, times=2)  # both tries of the read-back
+    ran = []
+    with pytest.raises(OutcomeUnknown, match="STARTED may have been recorded"):  # noqa: SIM117
+        with trail.batch(job, "b", trigger=WORK):
+            ran.append(1)
+    assert ran == []
+    stuck = trail.get(job, "b")
+    assert stuck is not None
+    assert stuck.status is Status.STARTED  # it landed: another process would wait for it
+    with trail.batch(job, "b", trigger=WORK) as run:  # this one knows it never ran
+        ran.append(run.attempt)
+    assert ran == [2]
