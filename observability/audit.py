@@ -47,9 +47,10 @@ from observability.transitions import Archive, Write, new_write_id
 if TYPE_CHECKING:
     from observability.clients import AwsClients
 
-__all__ = ["AuditStore", "ConditionFailed", "TableMissing", "new_write_id"]
+__all__ = ["READ_BACK_SECONDS", "AuditStore", "ConditionFailed", "TableMissing", "new_write_id"]
 
 _BATCH_GET_LIMIT = 100
+READ_BACK_SECONDS = 2.0
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # A request DynamoDB itself refuses as malformed: the client does not check them (see
 # observability.clients), and retrying one later fails the same way.
@@ -107,6 +108,7 @@ class AuditStore:
         self._clients = clients
         self.table_name = table_name
         self._sleep = sleep
+        self._checker: AwsClients | None = None
 
     def _ddb(self) -> Any:
         # Untyped on purpose: the stubs' TypedDicts fight the generic item maps used here.
@@ -229,6 +231,25 @@ class AuditStore:
             _raise_store(exc, self.table_name, "PutItem")
 
     # -- reads ----------------------------------------------------------------------------
+
+    def write_id_of(self, item_key: tuple[str, str]) -> str | None:
+        """The `write_id` the item holds now (consistent read), asked in bounded time: two
+        tries of at most `READ_BACK_SECONDS` each, for a writer whose reply never came."""
+        if self._checker is None:
+            self._checker = self._clients.derive(max_attempts=2, read_timeout=READ_BACK_SECONDS)
+        pk, sk = item_key
+        try:
+            reply = self._checker.client("dynamodb").get_item(
+                TableName=self.table_name,
+                Key=_ser({"pk": pk, "sk": sk}),
+                ConsistentRead=True,
+                ProjectionExpression="#w",
+                ExpressionAttributeNames={"#w": "write_id"},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            _raise_store(exc, self.table_name, "GetItem")
+        found: Any = reply.get("Item", {}).get("write_id", {}).get("S")
+        return str(found) if found else None
 
     def get(self, key: BatchKey, now: datetime) -> BatchState | None:
         try:

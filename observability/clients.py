@@ -2,6 +2,9 @@
 
 A reused client keeps its connection pool, so warm invocations pay no new TLS handshake.
 Nothing is created at import time, and tests inject their own `AwsClients`.
+A forked child starts with no clients (see observability.forksafe): threads share one client
+safely, processes never share a socket, so anything built before the fork (a trail, a
+worker) uses the child's own pools.
 Retries of AWS calls belong to botocore's `standard` mode here and nowhere else.
 """
 
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from observability import forksafe
 from observability.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -75,6 +79,13 @@ class AwsClients:
         self._pool = max_pool_connections
         # Attempts in total, first one included, as AWS_MAX_ATTEMPTS counts them.
         self._max_attempts = max_attempts or _env_attempts()
+        forksafe.after_fork(self._forget_in_child)
+
+    def _forget_in_child(self) -> None:
+        # The parent's clients are left unused (their sockets are the parent's), never
+        # closed from here; the child builds its own on first use.
+        self._lock = threading.Lock()
+        self._clients = {}
 
     def derive(self, *, max_attempts: int, read_timeout: float | None = None) -> AwsClients:
         """Clients on the same session and endpoint with other retry and timeout settings.
@@ -163,7 +174,8 @@ def default_clients(region: str | None = None) -> AwsClients:
 
 
 def reset_default_clients() -> None:
-    """Forget the process-wide clients (after a fork, or when credentials change)."""
+    """Forget the process-wide clients (when credentials change). A forked child needs no
+    call: every `AwsClients` forgets its clients there by itself."""
     global _default
     with _default_lock:
         _default = None

@@ -10,6 +10,7 @@ __all__ = [
     "NonRetryableError",
     "NotifierUnavailable",
     "ObservabilityError",
+    "OutcomeUnknown",
     "RunSuperseded",
     "StoreUnavailable",
 ]
@@ -66,3 +67,7 @@ class NonRetryableError(Exception):
 
     Deliberately not an ObservabilityError: it is the pipeline's error, not the library's.
     """
+
+
+class OutcomeUnknown(StoreUnavailable):
+    """A write's reply never came and the item could not be read back: it may have landed."""

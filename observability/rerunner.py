@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from observability.errors import BatchAlreadyRunning, StoreUnavailable
 from observability.rerun import RerunRequest
+from observability.shapes import resolve
 
 if TYPE_CHECKING:
     from observability.trail import AuditTrail, BatchRun
@@ -103,7 +104,8 @@ def run_request(
     trigger: Trigger | None = None,
     context: Any = None,
 ) -> RerunResult[R]:
-    """Run `work` for the requested batch under `trail.batch(...)`.
+    """Run `work` for the requested batch under `trail.batch(...)`; `work` may be a
+    coroutine function (awaited to its end in an event loop of its own).
 
     The work's own exception is not raised: it is recorded (FAILED) and returned in the
     result, so that callers that consume deliveries can let them go. Errors of the library
@@ -136,7 +138,8 @@ def run_request(
                     run.batch_id,
                     request.attempt,
                 )
-            value = work(Rerun(request, run, context))
+            # Async work (a coroutine function) is run to its end before SUCCESS.
+            value = resolve(work(Rerun(request, run, context)))
             finished = True
     except BatchAlreadyRunning as exc:
         if run is None:

@@ -14,10 +14,22 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from observability.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Settings", "env_name", "load_settings"]
+__all__ = [
+    "DEFAULT_HEARTBEAT_SECONDS",
+    "ENV_PREFIX",
+    "MISSED_BEATS",
+    "Settings",
+    "env_name",
+    "heartbeat_defaults",
+    "load_settings",
+]
 
 ENV_PREFIX = "REMEDIATOR_"
 RETENTION_MARGIN_SECONDS = 86_400.0
+DEFAULT_HEARTBEAT_SECONDS = 60.0
+# A run is dead after this many beats missed in a row (the default stale window).
+MISSED_BEATS = 3
+UNBEATEN_STALE_SECONDS = 3600.0
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
@@ -39,7 +51,10 @@ class Settings(BaseSettings):
     backoff_base_seconds: float = Field(60.0, ge=0, le=86_400)
     backoff_max_seconds: float = Field(3600.0, ge=0, le=7 * 86_400)
     max_age_seconds: float | None = Field(None, ge=1, le=365 * 86_400)
-    stale_after_seconds: float = Field(3600.0, ge=1, le=7 * 86_400)
+    # 0 turns the automatic heartbeat off (the job opts out: its runs are stale after
+    # REMEDIATOR_STALE_AFTER_SECONDS, an hour unless set, with no beat between).
+    heartbeat_seconds: float = Field(None, ge=0, le=86_400)  # type: ignore[assignment]
+    stale_after_seconds: float = Field(None, ge=1, le=7 * 86_400)  # type: ignore[assignment]
     ttl_days: int = Field(90, ge=1, le=3650)
     retry_shards: int = Field(8, ge=1, le=64)
     non_retryable_errors: Annotated[tuple[str, ...], NoDecode] = ()
@@ -76,6 +91,27 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _heartbeat_and_window(cls, data: Any) -> Any:
+        """Each of the two from the other when only one is set (see `heartbeat_defaults`)."""
+        if not isinstance(data, dict):
+            return data
+        beat, window = heartbeat_defaults(
+            data.get("heartbeat_seconds"), data.get("stale_after_seconds")
+        )
+        return {**data, "heartbeat_seconds": beat, "stale_after_seconds": window}
+
+    @model_validator(mode="after")
+    def _window_spans_beats(self) -> Self:
+        if self.heartbeat_seconds and self.stale_after_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError(
+                f"{env_name('stale_after_seconds')} ({self.stale_after_seconds:g}) must be at "
+                f"least twice {env_name('heartbeat_seconds')} ({self.heartbeat_seconds:g}): "
+                "a live run would be taken for dead between two beats"
+            )
+        return self
+
     @model_validator(mode="after")
     def _retention_outlasts_retries(self) -> Self:
         # An item that expires before its retry is due, or before a dead run's stale deadline,
@@ -98,6 +134,31 @@ class Settings(BaseSettings):
                 f"least {env_name('backoff_base_seconds')} ({self.backoff_base_seconds:g})"
             )
         return self
+
+
+def heartbeat_defaults(beat: Any, window: Any) -> tuple[Any, Any]:
+    """(heartbeat interval, stale window) from what was given of them. Neither: 60 s and
+    `MISSED_BEATS` of them. A window alone: beats a third of it apart, at most a minute. An
+    interval alone: the window is `MISSED_BEATS` of it, or an hour when the beat is off (0).
+    Values that are not numbers are handed on as they are, for the field to name."""
+
+    def number(value: Any) -> float | None:
+        if value is None or value == "":
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+
+    b, w = number(beat), number(window)
+    if (beat not in (None, "") and b is None) or (window not in (None, "") and w is None):
+        return beat, window
+    if b is None:
+        b = DEFAULT_HEARTBEAT_SECONDS if w is None else min(DEFAULT_HEARTBEAT_SECONDS, w / 3)
+    if w is None:
+        w = MISSED_BEATS * b if b > 0 else UNBEATEN_STALE_SECONDS
+    # What was given goes on as given: an error then names the value as it was set.
+    return (b if beat in (None, "") else beat), (w if window in (None, "") else window)
 
 
 def env_name(field: str) -> str:

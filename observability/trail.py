@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import functools
 import logging
 import os
 import random
@@ -17,16 +17,19 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
+from observability import forksafe, shapes
 from observability.audit import AuditStore, ConditionFailed
 from observability.backoff import Exhaust, RetryRule
 from observability.clients import AwsClients, default_clients
 from observability.clock import SkewClock
+from observability.confirm import apply_confirmed
 from observability.describe import describe_exception
 from observability.errors import (
     BatchAlreadyRunning,
     ConcurrentChange,
     InvalidInput,
     ObservabilityError,
+    OutcomeUnknown,
     RunSuperseded,
     StoreUnavailable,
 )
@@ -36,6 +39,7 @@ from observability.logger import bind
 from observability.metrics import Metrics
 from observability.models import AuditEvent, BatchState, Status, from_iso, iso
 from observability.notifier import Notifier
+from observability.pulse import pulse
 from observability.retry import RetryPolicy, StoredRetry, error_names, judge
 from observability.runtrace import RunTrace
 from observability.settings import Settings, load_settings
@@ -88,6 +92,11 @@ class BatchRun:
         self._trail = trail
         self.state = state
         self._last_beat = trail.now()
+        # The automatic heartbeat (another thread) and this run's owner share `state`.
+        self._guard = threading.Lock()
+        self._ended = False
+        self._stop_beats: Callable[[], None] | None = None
+        self.read_back = False  # the outcome's reply was lost; the item was read back
 
     job_id = property(lambda self: self.state.job_id)
     batch_id = property(lambda self: self.state.batch_id)
@@ -99,15 +108,37 @@ class BatchRun:
         """Tell the remediator this run is alive; returns True when a write was made.
 
         Cheap to call in a loop: at most one write per quarter of the stale window (and at
-        most one a minute) unless `force`. Raises RunSuperseded when the run lost its batch.
+        most one a minute) unless `force`. Raises RunSuperseded when the run lost its batch;
+        after the batch ended there is nothing to keep alive: False, no write.
         """
-        now = self._trail.now()
-        interval = min(self._trail.settings.stale_after_seconds / 4, 60.0)
-        if not force and (now - self._last_beat).total_seconds() < interval:
+        with self._guard:
+            if self._ended:
+                return False
+            now = self._trail.now()
+            interval = min(self._trail.settings.stale_after_seconds / 4, 60.0)
+            if not force and (now - self._last_beat).total_seconds() < interval:
+                return False
+            self.state = self._trail._heartbeat(self.state, now)
+            self._last_beat = now
+            return True
+
+    def _beat_alone(self) -> bool:
+        """The automatic heartbeat's beat; False once the run needs no more."""
+        try:
+            self.heartbeat(force=True)
+        except RunSuperseded as lost:
+            log.warning("%s", lost)
             return False
-        self.state = self._trail._heartbeat(self.state, now)
-        self._last_beat = now
-        return True
+        except ObservabilityError as exc:  # the next beat may get through
+            log.warning("heartbeat of %s/%s not written: %s", self.job_id, self.batch_id, exc)
+        return not self._ended
+
+    def _end(self) -> None:
+        """No beat after this (one in flight is waited for): the outcome is written next."""
+        with self._guard:
+            self._ended = True
+        if self._stop_beats is not None:
+            self._stop_beats()
 
 
 class Batch:
@@ -135,6 +166,20 @@ class Batch:
         except BaseException as exc:
             traced.abort(exc)
             raise
+        return self._entered(run, traced)
+
+    async def __aenter__(self) -> BatchRun:
+        traced = RunTrace.begin(self.key, self.parent, self._trail._recall, self._trail.actor)
+        try:  # writes in a worker thread (with this context): the event loop runs on
+            run = await asyncio.to_thread(
+                self._trail._start, self.key, self.trigger, self.retry, trace_id=traced.trace_id
+            )
+        except BaseException as exc:
+            traced.abort(exc)
+            raise
+        return self._entered(run, traced)
+
+    def _entered(self, run: BatchRun, traced: RunTrace) -> BatchRun:
         traced.started(run.state)
         context = ExitStack()
         context.enter_context(
@@ -146,6 +191,7 @@ class Batch:
             )
         )
         self._stack.append((run, context, traced))
+        self._trail._beat(run)
         return run
 
     def __exit__(
@@ -155,19 +201,29 @@ class Batch:
         tb: TracebackType | None,
     ) -> None:
         run, context, traced = self._stack.pop()
+        run._end()
         with context, traced.finishing(run, exc):
-            if exc is None:
-                self._trail._succeed(run)
-            else:
-                self._trail._fail(run, exc)
+            self._trail._finish(run, exc)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        run, context, traced = self._stack.pop()
+        run._end()
+        with context, traced.finishing(run, exc):
+            await asyncio.to_thread(self._trail._finish, run, exc)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            with Batch(self._trail, self.key, self.trigger, self.retry, self.parent):
-                return fn(*args, **kwargs)
+        """A fresh batch per call, over the whole of the work: awaited for a coroutine
+        function, iterated for a generator function (see observability.shapes)."""
 
-        return wrapper
+        def fresh() -> Batch:
+            return Batch(self._trail, self.key, self.trigger, self.retry, self.parent)
+
+        return shapes.wrap(fn, fresh, fresh)
 
 
 class AuditTrail:
@@ -211,6 +267,10 @@ class AuditTrail:
             self.store.job_policy, cache_seconds=self.settings.policy_cache_seconds
         )
         self._warned: set[str] = set()
+        self._warn_lock = threading.Lock()
+        # Runs whose STARTED went out with no answer and no read-back: this process knows
+        # they never ran, so it does not wait for their stale deadline to start them again.
+        self._unconfirmed: set[str] = set()
         self.table = TableConfig(
             shards=self.settings.retry_shards,
             stale_after_seconds=self.settings.stale_after_seconds,
@@ -220,6 +280,7 @@ class AuditTrail:
         self._shape_lock = threading.Lock()
         self._known: OrderedDict[BatchKey, BatchState] = OrderedDict()
         self._lock = threading.Lock()
+        forksafe.renew_locks(self, "_lock", "_shape_lock", "_warn_lock")
 
     def now(self) -> datetime:
         return self._clock()
@@ -271,8 +332,6 @@ class AuditTrail:
             raise InvalidInput("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
         if self.publish_failures:
             self.notifier.require_topic()
-        if trigger is None:
-            self._warn_without_trigger(key.job_id)
         return Batch(self, key, trigger, retry, parent)
 
     def job_policy(self, job_id: str) -> JobPolicy | None:
@@ -306,15 +365,20 @@ class AuditTrail:
         self.jobs.forget(job)
         return stored
 
-    def _warn_without_trigger(self, job_id: str) -> None:
-        """Once per job per process: a batch nothing can re-run is never retried."""
-        if job_id in self._warned:
+    def _warn_without_trigger(self, state: BatchState) -> None:
+        """Once per job per process, from any number of threads: a batch that nothing can
+        re-run (no trigger given, stored, or set for its job) is never retried."""
+        job_id = state.job_id
+        if state.trigger is not None or job_id in self._warned:
             return
         try:
             policy = self.jobs.get(job_id)
         except ObservabilityError:
             return  # the first write says whether the table is there; a warning can wait
-        self._warned.add(job_id)
+        with self._warn_lock:
+            if job_id in self._warned:
+                return
+            self._warned.add(job_id)
         if policy is None or policy.trigger is None:
             log.warning(
                 "batches of job %s have no trigger: their failures are alerted, never "
@@ -401,7 +465,7 @@ class AuditTrail:
                     retry_json=retry_json(None),
                 )  # fmt: skip
             held = holder(prev, now, self.settings.stale_after_seconds)
-            if held:
+            if held and prev.run_id not in self._unconfirmed:
                 raise BatchAlreadyRunning(key.job_id, key.batch_id, *held)
             return prev, start_again(
                 prev, self.table, now=now, run_id=run_id, actor=self.actor,
@@ -417,8 +481,15 @@ class AuditTrail:
         prev, write = plan(known)
         for _ in range(_START_ROUNDS):
             try:
-                self.store.apply(write)
+                apply_confirmed(self.store, write)
                 break
+            except OutcomeUnknown as unknown:
+                with self._lock:
+                    self._unconfirmed.add(run_id)
+                raise OutcomeUnknown(
+                    f"{key.job_id}/{key.batch_id}: STARTED may have been recorded ({unknown}); "
+                    "the work was not run, and this process starts the batch again at once"
+                ) from unknown
             except ConditionFailed as lost:
                 old = lost.old
                 if old is None:
@@ -432,6 +503,8 @@ class AuditTrail:
             raise BatchAlreadyRunning(key.job_id, key.batch_id, "concurrent writers", iso(now))
         state = applied(prev, write)
         self._remember(state)
+        if trigger is None:
+            self._warn_without_trigger(state)
         self.metrics.emit(key.job_id, {"JobStarted": 1})
         log.info(
             "batch started",
@@ -444,13 +517,27 @@ class AuditTrail:
         )
         return BatchRun(self, state)
 
+    def _beat(self, run: BatchRun) -> None:
+        """Heartbeat `run` from another thread while it runs, first one interval from now."""
+        every = self.settings.heartbeat_seconds
+        if every > 0:
+            run._stop_beats = pulse().add(run._beat_alone, every)
+
+    def _finish(self, run: BatchRun, exc: BaseException | None) -> None:
+        if shapes.clean_exit(exc):
+            self._succeed(run)
+        else:
+            assert exc is not None
+            self._fail(run, exc)
+
     def _commit_own(self, run: BatchRun, plan: Callable[[BatchState], Write]) -> BatchState:
-        """Write this run's outcome, planned from the item as this process knows it."""
+        """Write this run's outcome, planned from the item as this process knows it. A write
+        whose reply was lost is read back (observability.confirm): `run.read_back` says so."""
         prev = run.state
         for _ in range(_START_ROUNDS):
             write = plan(prev)
             try:
-                self.store.apply(write)
+                run.read_back = apply_confirmed(self.store, write)
                 break
             except ConditionFailed as lost:
                 current = BatchState.from_item(lost.old) if lost.old else None
@@ -522,6 +609,7 @@ class AuditTrail:
         )
         retryable = governed.rule != "never"
         error_type, message = describe_exception(exc)
+        message = shapes.exit_message(exc) or message
 
         def plan(prev: BatchState) -> Write:
             return failure(
@@ -531,10 +619,16 @@ class AuditTrail:
 
         try:
             state = self._commit_own(run, plan)
+        except OutcomeUnknown as unknown:
+            log.error("failure of batch may not be recorded: %s", unknown)
+            exc.add_note(f"observability: whether the failure was recorded is unknown: {unknown}")
+            return
         except (StoreUnavailable, RunSuperseded) as record_error:
             log.error("failure of batch not recorded: %s", record_error)
             exc.add_note(f"observability: the failure was not recorded: {record_error}")
             return
+        if run.read_back:
+            exc.add_note("observability: the failure was recorded (its reply was lost; read back)")
         exhausted = isinstance(verdict, Exhaust)
         values: dict[str, float] = {"JobFailureCount": 1, "JobDurationMs": state.duration_ms or 0}
         if exhausted:

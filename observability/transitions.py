@@ -86,12 +86,21 @@ class TableConfig:
     shards: int = 8
     stale_after_seconds: float = 3600.0
     ttl_days: int = 90
+    # A re-triggered run must show up (STARTED) within this: it waits for a queue, a cold
+    # start or a container, which no heartbeat measures, so it keeps the old hour.
+    start_within_seconds: float = 3600.0
 
     def expires_at(self, now: datetime) -> int:
         return int((now + timedelta(days=self.ttl_days)).timestamp())
 
     def stale_at(self, now: datetime) -> str:
         return iso(now + timedelta(seconds=self.stale_after_seconds))
+
+    def start_by(self, now: datetime) -> str:
+        """The deadline of a re-trigger: its run STARTED by then, or NeverStarted."""
+        return iso(
+            now + timedelta(seconds=max(self.start_within_seconds, self.stale_after_seconds))
+        )
 
     def outlasting(self, now: datetime, verdict: Verdict) -> int:
         """The expiry of an item due for a retry: the retention, or longer when a rule's

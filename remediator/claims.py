@@ -136,7 +136,7 @@ def recorded(
         restates=claimed.lease_owner == owner,
         write_id=write_id,
         set={
-            "due_at": cfg.stale_at(now),
+            "due_at": cfg.start_by(now),
             "updated_at": iso(now),
             "expires_at": cfg.expires_at(now),
         },

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ _BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 _FILE = re.compile(r"# ([\w-]+\.py)")
 _NOT_RUN = re.compile(r"# not run: \S.*")
 # Every file block, and the test below that runs it.
-RUN_HERE = {"pipeline.py", "worker.py", "handler.py", "task.py", "retry_policy.py"}
+RUN_HERE = {"pipeline.py", "worker.py", "handler.py", "task.py", "retry_policy.py", "pool.py"}
 JOB = "ingest-orders"  # the quick start's job
 
 
@@ -235,3 +236,24 @@ def test_the_retry_policy_example_prints_a_policy_the_cli_takes(tmp_path: Path, 
     stored = stack.trail.job_policy(job)
     assert stored is not None
     assert stored.retry == policy
+
+
+def test_the_fork_pool_recipe_records_every_month(tmp_path: Path, stack: Stack):
+    import os
+
+    save(tmp_path)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": stack.endpoint,
+        "REMEDIATOR_TABLE_NAME": stack.settings.table_name,
+        "REMEDIATOR_TOPIC_ARN": stack.settings.topic_arn or "",
+        "REMEDIATOR_METRICS_ENABLED": "false",
+    }
+    job = f"pool-{uuid.uuid4().hex[:8]}"
+    with stack.trail.batch(job, "2024-01"):
+        pass  # already done: pending() skips it
+    ran = python("pool.py", job, stack.work_queue, cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == [w for m in range(2, 13) for w in ("loaded", f"2024-{m:02d}")]
+    states = stack.trail.states(job)
+    assert [s.status for s in states] == [Status.SUCCESS] * 12

@@ -141,12 +141,15 @@ def test_trigger_that_never_starts_counts_as_an_attempt(stack: Stack):
     stack.fail(job, "b1")
     stack.service.run_once()
     assert len(stack.work()) == 1  # the worker loses it: the re-run never starts
+    # A few missed beats are not enough: a re-run may wait for a queue or a container.
     stack.clock.advance(stack.settings.stale_after_seconds + 1)
+    assert stack.service.run_once().outcomes.get("stale") is None
+    stack.clock.advance(3600)
     stack.service.run_once()
     state_events = events(stack, job, "b1")
     assert state_events == ["STARTED", "FAILED", "RETRY_TRIGGERED", "STALE", "RETRY_TRIGGERED"]
     assert [m["attempt"] for m in stack.work()] == ["3"]
-    stack.clock.advance(stack.settings.stale_after_seconds + 1)
+    stack.clock.advance(3601)
     stack.service.run_once()
     assert stack.trail.get(job, "b1").status is Status.EXHAUSTED
     assert stack.metric_total("RemediationExhausted") == 1  # exhausted by the remediator

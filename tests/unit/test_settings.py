@@ -27,7 +27,9 @@ def test_defaults_follow_the_design_table() -> None:
     assert s.max_attempts == 3
     assert s.backoff_base_seconds == 60
     assert s.backoff_max_seconds == 3600
-    assert s.stale_after_seconds == 3600
+    assert s.heartbeat_seconds == 60
+    # A run is dead after a few missed beats, not after an hour.
+    assert s.stale_after_seconds == 180
     assert s.ttl_days == 90
     assert s.retry_shards == 8
     assert s.non_retryable_errors == ()
@@ -293,3 +295,28 @@ def test_the_default_takeover_resends_inside_the_fifo_window_and_doctor_says_whe
     assert finding.status == "warn"
     assert "360 s" in finding.detail
     assert "REMEDIATOR_LEASE_SECONDS" in finding.fix
+
+
+@pytest.mark.parametrize(
+    ("env", "beat", "window"),
+    [
+        ({"REMEDIATOR_HEARTBEAT_SECONDS": "2"}, 2, 6),
+        ({"REMEDIATOR_STALE_AFTER_SECONDS": "30"}, 10, 30),
+        ({"REMEDIATOR_STALE_AFTER_SECONDS": "7200"}, 60, 7200),
+        # The job opts out of the automatic heartbeat: an hour's window, as before.
+        ({"REMEDIATOR_HEARTBEAT_SECONDS": "0"}, 0, 3600),
+        ({"REMEDIATOR_HEARTBEAT_SECONDS": "5", "REMEDIATOR_STALE_AFTER_SECONDS": "12"}, 5, 12),
+    ],
+)
+def test_heartbeat_and_stale_window_follow_each_other(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], beat: float, window: float
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = Settings(_env_file=None)
+    assert (s.heartbeat_seconds, s.stale_after_seconds) == (beat, window)
+
+
+def test_a_stale_window_shorter_than_two_beats_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"REMEDIATOR_STALE_AFTER_SECONDS .* twice"):
+        load_settings(heartbeat_seconds=10, stale_after_seconds=15, _env_file=None)
