@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from remediator.local import LocalServer
+from remediator.stack.local import LocalServer
 
 
 def main(argv: list[str]) -> int:

@@ -15,9 +15,9 @@ import pytest
 from observability import keys
 from observability.metrics import UNITS
 from observability.settings import Settings
-from remediator import provision
 from remediator.alerts.settings import AlertSettings
 from remediator.settings import RemediatorSettings
+from remediator.stack import provision
 from tests.infra.terraform import TF_DIR, Terraform, parse
 
 EXPECTED_FILES = {

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from remediator.local import LocalServer
+from remediator.stack.local import LocalServer
 from tests.conftest import REGION, new_id
 
 _RACERS = 3

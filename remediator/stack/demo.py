@@ -34,14 +34,14 @@ from observability.clients import AwsClients
 from observability.metrics import Metrics
 from observability.models import AuditEvent, Status, from_iso, iso
 from observability.settings import Settings, env_name
-from remediator.consumer import SignalConsumer
-from remediator.local import LOCAL_CREDENTIALS, LOCAL_REGION, LocalAws
-from remediator.provision import Resources, bootstrap
 from remediator.remediation import Remediator
-from remediator.render import Style, status_table
 from remediator.service import Service
+from remediator.service.consumer import SignalConsumer
 from remediator.settings import RemediatorSettings
-from remediator.waterfall import SpanLine, waterfall
+from remediator.stack.local import LOCAL_CREDENTIALS, LOCAL_REGION, LocalAws
+from remediator.stack.provision import Resources, bootstrap
+from remediator.views.render import Style, status_table
+from remediator.views.waterfall import SpanLine, waterfall
 
 __all__ = ["DemoResult", "keep_exports", "run_demo"]
 
