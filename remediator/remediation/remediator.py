@@ -41,7 +41,30 @@ from remediator.remediation.traces import remediation
 from remediator.settings import RemediatorSettings
 from remediator.triggers import target_of
 
-__all__ = ["Outcome", "Remediator", "next_minute"]
+__all__ = ["Outcome", "Remediator", "hint_of", "next_minute"]
+
+
+def hint_of(signal: Signal) -> BatchState:
+    """The batch as a FAILED signal tells it. It carries everything the claim's condition
+    needs: no read before it."""
+    return BatchState(
+        job_id=signal.job_id,
+        batch_id=signal.batch_id,
+        status=Status.FAILED,
+        attempt=signal.attempt,
+        version=signal.version,
+        trace_id=signal.trace_id,
+        retryable=signal.retryable,
+        due_pk="hint",
+        due_at=signal.next_retry_at,
+        first_failed_at=signal.first_failed_at,
+        attempt_floor=signal.attempt_floor,
+        cap=signal.cap,
+        deadline=signal.deadline,
+        rule=signal.rule,
+        error_type=signal.error_type,
+        error_message=signal.error_message,
+    )
 
 
 class Remediator:
@@ -140,26 +163,7 @@ class Remediator:
             self.alarms.failed_rerun(signal.job_id, f"{signal.batch_id}#{signal.attempt}", now)
         if not signal.next_retry_at:
             return self.count(Outcome("skipped", key, detail={"reason": "not_retryable"}))
-        # The signal carries everything the claim's condition needs: no read before it.
-        hint = BatchState(
-            job_id=signal.job_id,
-            batch_id=signal.batch_id,
-            status=Status.FAILED,
-            attempt=signal.attempt,
-            version=signal.version,
-            trace_id=signal.trace_id,
-            retryable=signal.retryable,
-            due_pk="hint",
-            due_at=signal.next_retry_at,
-            first_failed_at=signal.first_failed_at,
-            attempt_floor=signal.attempt_floor,
-            cap=signal.cap,
-            deadline=signal.deadline,
-            rule=signal.rule,
-            error_type=signal.error_type,
-            error_message=signal.error_message,
-        )
-        return self.remediate(hint)
+        return self.remediate(hint_of(signal))
 
     @remediation()
     def remediate(self, state: BatchState, now: datetime | None = None) -> Outcome:

@@ -1,4 +1,4 @@
-"""The layout holds: no import cycle, and the folders the docs name are the folders.
+"""The layout holds: no import cycle, no module too long to read, folders the docs name.
 
 Read from the source (the AST and the tree), nothing imported: a cycle is found even where
 a lazy import would hide it at run time.
@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("observability", "remediator")
 # Packages whose folders are already the parts the docs name (observability to follow).
 LAID_OUT = ("remediator",)
+MAX_LINES = 400
 
 
 def _modules(package: str) -> dict[str, Path]:
@@ -89,6 +90,27 @@ def test_no_import_cycle_among_the_modules() -> None:
     graph = _graph()
     assert "remediator.cli.commands" in graph  # the walk found the packages
     assert _cycle(graph) is None
+
+
+@pytest.mark.parametrize("package", LAID_OUT)
+def test_no_module_is_over_the_limit(package: str) -> None:
+    long = {
+        name: lines
+        for name, path in _modules(package).items()
+        if (lines := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}
+
+
+def test_the_orchestrator_reads_in_one_screen() -> None:
+    path = ROOT / "remediator" / "remediation" / "remediator.py"
+    [cls] = [
+        node
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.ClassDef) and node.name == "Remediator"
+    ]
+    assert cls.end_lineno is not None
+    assert cls.end_lineno - cls.lineno + 1 < 150
 
 
 def _folders(package: str) -> set[str]:
