@@ -129,14 +129,12 @@ class Remediator:
             closer=self.closer, alarms=self.alarms,
         )  # fmt: skip
         self.stopping = stopping or threading.Event()
+        self.counts: Counter[str] = self.context.counts  # outcomes so far, by kind
+        self.fallback = self.context.fallback
 
     @property
     def table(self) -> TableConfig:
         return self.context.table
-
-    @property
-    def counts(self) -> Counter[str]:
-        return self.context.counts
 
     def now(self) -> datetime:
         return self.context.now()
