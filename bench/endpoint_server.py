@@ -1,7 +1,7 @@
 """`python -m bench.endpoint_server HOST PORT`: the benchmarks' endpoint process.
 
 moto's server app, as `moto_server` serves it, behind the demo's middleware that serves
-DynamoDB requests one at a time (`remediator.local`): moto's conditional writes are not
+DynamoDB requests one at a time (`remediator.stack.local`): moto's conditional writes are not
 atomic under concurrent requests, and two replicas racing for one batch could both win a
 claim that DynamoDB would give to one. Everything else (SQS long polls included) is served
 concurrently, as before.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from remediator.local import LocalServer
+from remediator.stack.local import LocalServer
 
 
 def main(argv: list[str]) -> int:

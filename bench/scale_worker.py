@@ -31,21 +31,21 @@ from observability.clients import AwsClients
 from observability.logger import configure_logging
 from observability.models import plain_item
 from observability.settings import load_settings
-from remediator.consumer import QueueUnavailable, SignalConsumer
 from remediator.remediation import Remediator
 from remediator.service import Service
+from remediator.service.consumer import QueueUnavailable, SignalConsumer
 from remediator.settings import RemediatorSettings
 
 # The steps of a re-trigger, by the function that makes each (cumulative CPU, calls included).
 STAGES = {
-    "receive signals": ("remediator/consumer.py", "receive"),
+    "receive signals": ("remediator/service/consumer.py", "receive"),
     "parse signal": ("remediator/messages.py", "parse_signal"),
-    "breaker read": ("remediator/guards.py", "paused_until"),
-    "budget": ("remediator/guards.py", "take"),
-    "claim": ("remediator/remediation.py", "_claim"),
-    "trigger (SendMessage)": ("remediator/triggers.py", "fire"),
-    "record": ("remediator/remediation.py", "_record"),
-    "delete signals": ("remediator/consumer.py", "delete"),
+    "breaker read": ("remediator/guards/breaker.py", "paused_until"),
+    "budget": ("remediator/guards/budget.py", "take"),
+    "claim": ("remediator/remediation/claim.py", "claim"),
+    "trigger (SendMessage)": ("remediator/triggers/dispatch.py", "fire"),
+    "record": ("remediator/remediation/record.py", "record"),
+    "delete signals": ("remediator/service/consumer.py", "delete"),
     "metrics": ("observability/metrics.py", "emit"),
     "logs": ("logging/__init__.py", "callHandlers"),
     "all AWS calls (botocore)": ("botocore/client.py", "_make_api_call"),

@@ -16,11 +16,11 @@ from observability import AuditTrail
 from observability.clients import AwsClients
 from observability.metrics import Metrics
 from observability.settings import Settings
-from remediator.consumer import SignalConsumer
-from remediator.provision import Resources, bootstrap
 from remediator.remediation import Remediator
 from remediator.service import Service
+from remediator.service.consumer import SignalConsumer
 from remediator.settings import RemediatorSettings
+from remediator.stack.provision import Resources, bootstrap
 
 __all__ = [
     "make_clients",

@@ -28,9 +28,9 @@ from observability import SqsTrigger
 from observability.keys import BatchKey, failed_partition
 from observability.models import BatchState
 from observability.transitions import TableConfig
-from remediator.provision import table_definition
 from remediator.remediation import Outcome
-from remediator.sweeper import Sweeper
+from remediator.service.sweeper import Sweeper
+from remediator.stack.provision import table_definition
 
 __all__ = ["run"]
 

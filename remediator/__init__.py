@@ -23,8 +23,8 @@ _WHERE = {
     "RemediatorError": "remediator.errors",
     "TriggerError": "remediator.errors",
     "TriggerRejected": "remediator.errors",
-    "Resources": "remediator.provision",
-    "bootstrap": "remediator.provision",
+    "Resources": "remediator.stack.provision",
+    "bootstrap": "remediator.stack.provision",
 }
 
 

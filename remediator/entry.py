@@ -33,7 +33,7 @@ def main() -> int:
         return 0  # stopped while starting: nothing was in hand
     if sys.argv[1:2] != ["run"]:
         signal.signal(signal.SIGTERM, previous)  # other commands stop as they always did
-    return command()
+    return command(early_signal=early_signal)  # handed down to `run`'s signal handlers
 
 
 if __name__ == "__main__":  # pragma: no cover

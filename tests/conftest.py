@@ -38,7 +38,7 @@ def moto_endpoint() -> Iterator[str]:
     """A moto server on a free loopback port, started by the suite itself: moto's app, with
     DynamoDB's requests served one at a time (moto's conditional writes are not atomic under
     concurrent requests; DynamoDB's are), as the demo serves it."""
-    from remediator.local import LocalServer
+    from remediator.stack.local import LocalServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = LocalServer()
@@ -91,7 +91,7 @@ def clients(moto_endpoint: str) -> Any:
 @pytest.fixture
 def resources(clients: Any) -> Any:
     """Table, topic, queues and subscriptions under names no other test uses."""
-    from remediator.provision import bootstrap
+    from remediator.stack.provision import bootstrap
 
     return bootstrap(clients, f"audit-{uuid.uuid4().hex[:12]}")
 

@@ -28,10 +28,10 @@ from observability.logger import bind, get_logger
 from observability.signals import ALERT_EVENTS, RECOVERED, Signal
 from remediator.alerts.destinations import PAGERDUTY, SLACK, Destinations
 from remediator.alerts.errors import AlertError, DeliveryFailed, MalformedSignal
-from remediator.alerts.pagerduty import dedup_key, resolve_event, trigger_event
+from remediator.alerts.formats.pagerduty import dedup_key, resolve_event, trigger_event
+from remediator.alerts.formats.slack import slack_message
 from remediator.alerts.parse import parse_body
 from remediator.alerts.settings import AlertSettings, load_alert_settings
-from remediator.alerts.slack import slack_message
 from remediator.alerts.transport import JsonPoster
 
 if TYPE_CHECKING:

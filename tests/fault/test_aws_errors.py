@@ -19,9 +19,9 @@ from observability.triggers import (
     StepFunctionsTrigger,
     Trigger,
 )
-from remediator.consumer import SignalConsumer
 from remediator.errors import TriggerError, TriggerRejected
 from remediator.service import Service
+from remediator.service.consumer import SignalConsumer
 from remediator.triggers import TriggerContext, execution_name, fire
 from tests.awserrors import (
     dynamodb_error,

@@ -12,7 +12,7 @@ import pytest
 
 from observability.clients import AwsClients
 from remediator.errors import ProvisionError
-from remediator.provision import PITR_WAIT_SECONDS, bootstrap
+from remediator.stack.provision import PITR_WAIT_SECONDS, bootstrap
 from tests.awserrors import dynamodb_error
 from tests.conftest import REGION
 from tests.proxy import FaultProxy, call

@@ -20,7 +20,7 @@ import pytest
 from observability import AuditTrail, Settings, SqsTrigger, Status
 from observability.clients import AwsClients
 from observability.metrics import Metrics
-from remediator.provision import bootstrap
+from remediator.stack.provision import bootstrap
 from tests.conftest import REGION, new_id
 
 CHILDREN = 16
@@ -44,7 +44,7 @@ def _one_batch(job_batch: tuple[str, str]) -> tuple[str | None, float]:
 
 _SERVE = """
 import sys, time
-from remediator.local import LocalServer
+from remediator.stack.local import LocalServer
 from tests.proxy import FaultProxy
 moto = LocalServer()
 proxy = FaultProxy(moto.endpoint).start()

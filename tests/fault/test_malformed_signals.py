@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from observability.keys import validate_id
 from observability.signals import Signal
 from remediator.messages import MAX_BODY_BYTES, MalformedSignal, parse_signal
-from remediator.provision import DLQ_MAX_RECEIVE_COUNT
+from remediator.stack.provision import DLQ_MAX_RECEIVE_COUNT
 from tests.conftest import drain, new_id
 from tests.integration.harness import Stack
 

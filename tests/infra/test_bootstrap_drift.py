@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from remediator.provision import Resources, bootstrap, names_for
+from remediator.stack.provision import Resources, bootstrap, names_for
 from tests.conftest import new_id
 from tests.infra.terraform import Terraform
 

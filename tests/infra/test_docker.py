@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from remediator.cli import build_parser
-from remediator.health import HealthServer, Heartbeats
+from remediator.service.health import HealthServer, Heartbeats
 from remediator.settings import RemediatorSettings
 from tests.infra.terraform import ROOT, Terraform
 

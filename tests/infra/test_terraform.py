@@ -1,6 +1,6 @@
 """infra/terraform agrees with the code: table keys and index, filters, redrive, settings, handler.
 
-The code is the reference (observability.keys, remediator.provision, the settings classes);
+The code is the reference (observability.keys, remediator.stack.provision, the settings classes);
 a rename on either side without the other fails here, not in production.
 """
 
@@ -15,9 +15,9 @@ import pytest
 from observability import keys
 from observability.metrics import UNITS
 from observability.settings import Settings
-from remediator import provision
 from remediator.alerts.settings import AlertSettings
 from remediator.settings import RemediatorSettings
+from remediator.stack import provision
 from tests.infra.terraform import EXAMPLE_DIR, TF_DIR, TFVARS_EXAMPLE, Terraform, parse
 
 EXPECTED_FILES = {

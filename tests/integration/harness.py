@@ -24,9 +24,9 @@ from observability.triggers import (
     StepFunctionsTrigger,
     Trigger,
 )
-from remediator.consumer import Received, SignalConsumer
 from remediator.remediation import Remediator
 from remediator.service import Service
+from remediator.service.consumer import Received, SignalConsumer
 from remediator.settings import RemediatorSettings
 from tests.conftest import REGION, Clock, drain
 from tests.integration.recorded import Recorded

@@ -92,7 +92,7 @@ def test_doctor_finds_what_is_missing_and_says_how_to_fix_it(moto_endpoint, clie
 
 def test_doctor_recognises_a_table_written_in_the_old_layout(moto_endpoint, clients):
     """Layout 1: an item per event and a due-index projecting ALL (as 0.1's bootstrap made)."""
-    from remediator.provision import table_definition
+    from remediator.stack.provision import table_definition
 
     table = f"old-{new_id()}"
     definition = table_definition(table)

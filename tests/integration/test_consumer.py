@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from remediator.consumer import Received, SignalConsumer
 from remediator.service import Service
+from remediator.service.consumer import Received, SignalConsumer
 from tests.conftest import Clock, new_id
 from tests.integration.harness import Stack, receive_signals
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from remediator.consumer import SignalConsumer
-from remediator.health import Heartbeats
 from remediator.service import Service
+from remediator.service.consumer import SignalConsumer
+from remediator.service.health import Heartbeats
 from tests.conftest import Clock, new_id
 from tests.integration.harness import Stack, receive_signals
 

@@ -3,7 +3,7 @@
 moto's own server does not: two requests racing for one item can both pass the condition
 and both write. Replicas racing for a claim would then both trigger the batch, a duplicate
 DynamoDB can never produce (it showed up once in ~1,500 re-triggers of the 3-replica
-benchmark). The endpoint (`remediator.local.LocalServer`: the suite's, the demo's and the
+benchmark). The endpoint (`remediator.stack.local.LocalServer`: the suite's, the demo's and the
 benchmarks') serves DynamoDB requests one at a time.
 """
 
@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from remediator.local import LocalServer
+from remediator.stack.local import LocalServer
 from tests.conftest import REGION, new_id
 
 _RACERS = 3

@@ -190,7 +190,7 @@ def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
     state = stack.trail.get(job, "b1")
     assert state is not None
     # The replica claims and sends the trigger, then dies before recording it.
-    claimed = stack.remediator._claim(state, stack.clock.now, require_due=True)
+    claimed = stack.remediator.claimer.claim(state, stack.clock.now, require_due=True)
     assert claimed is not None
     # The triggered run starts and succeeds: its SUCCESS fills the hole.
     with stack.trail.batch(job, "b1", trigger=stack.trigger("b1")) as run:
@@ -209,7 +209,7 @@ def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
     assert after.pending_trigger is None
 
     def recorded_by(actor: str, response_id: str) -> bool:
-        return stack.remediator._record(
+        return stack.remediator.recorder.record(
             claimed, stack.clock.now, event=EventType.RETRY_TRIGGERED, actor=actor,
             detail={"response_id": response_id},
         )  # fmt: skip

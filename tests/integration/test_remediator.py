@@ -10,6 +10,7 @@ import pytest
 
 from observability import SqsTrigger, Status
 from observability.models import from_iso
+from remediator.ops.replay import replay
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import Stack, count_calls
 
@@ -310,7 +311,7 @@ def test_replay_gives_a_fresh_budget_and_records_the_operator(stack: Stack):
     stack.fail(job, "b1")
     assert stack.trail.get(job, "b1").status is Status.EXHAUSTED
     replayer = stack.make_remediator(max_attempts=1)
-    outcome = replayer.replay(stack.trail.get(job, "b1"), operator="alice", reason="schema fixed")
+    outcome = replay(replayer, stack.trail.get(job, "b1"), operator="alice", reason="schema fixed")
     assert outcome.kind == "triggered"
     replayed = stack.trail.history(job, "b1")[-1]
     assert (replayed.event.value, replayed.actor, replayed.attempt) == (
@@ -330,7 +331,7 @@ def test_lease_of_a_crashed_replica_is_taken_over_after_it_expires(stack: Stack)
     stack.fail(job, "b1")
     crashed = stack.make_remediator("replica-crashed")
     state = stack.trail.get(job, "b1")
-    assert crashed._claim(state, stack.clock.now, require_due=True) is not None  # then dies
+    assert crashed.claimer.claim(state, stack.clock.now, require_due=True) is not None  # then dies
     survivor = stack.make_service(stack.make_remediator("replica-2"))
     first = survivor.run_once()
     assert first.outcomes.get("triggered") is None

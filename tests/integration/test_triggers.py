@@ -230,7 +230,7 @@ def test_unknown_custom_trigger_and_missing_trigger_are_rejected():
 
 
 def _registered() -> list[str]:
-    from remediator import triggers
+    from remediator.triggers import custom as triggers
 
     return list(triggers._custom)
 

@@ -31,9 +31,9 @@ from observability import (
 )
 from observability.clients import AwsClients
 from observability.metrics import Metrics
-from remediator.consumer import SignalConsumer
 from remediator.remediation import Remediator
 from remediator.service import Service
+from remediator.service.consumer import SignalConsumer
 from remediator.settings import RemediatorSettings
 from tests.integration.recorded import Recorded
 

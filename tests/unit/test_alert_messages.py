@@ -9,10 +9,15 @@ import pytest
 
 from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, RECOVERED, Signal
 from remediator.alerts import AlertConfigError, AlertSettings, MalformedSignal, load_alert_settings
-from remediator.alerts.pagerduty import MAX_DEDUP_KEY, dedup_key, resolve_event, trigger_event
+from remediator.alerts.formats.pagerduty import (
+    MAX_DEDUP_KEY,
+    dedup_key,
+    resolve_event,
+    trigger_event,
+)
+from remediator.alerts.formats.slack import escape_clip, slack_message
+from remediator.alerts.formats.summary import commands, headline
 from remediator.alerts.parse import parse_body
-from remediator.alerts.slack import escape_clip, slack_message
-from remediator.alerts.summary import commands, headline
 from remediator.alerts.transport import is_transient_status
 
 AT = "2024-06-01T03:00:00.000000Z"

@@ -6,7 +6,7 @@ from typing import Any
 
 from bench.units import Charge, Index, TableShape, charge
 from observability.keys import DUE_INDEX, DUE_INDEX_PROJECTION
-from remediator.provision import table_definition
+from remediator.stack.provision import table_definition
 
 KB = 1024
 # The project's own table: keys pk/sk, the sparse due-index projecting DUE_INDEX_PROJECTION.

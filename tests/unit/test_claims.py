@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from observability.backoff import Exhaust, RetryAt
 from observability.models import BatchState, EventType, Status, iso
 from observability.transitions import TableConfig
-from remediator import claims
+from remediator.remediation import claims
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CFG = TableConfig(shards=4, stale_after_seconds=600, ttl_days=30)

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from observability.models import BatchState, Status, iso
-from remediator.health import HealthServer, Heartbeats
-from remediator.render import Style, due, relative, shown_attempt, status_table, table
+from remediator.ops.status import shown_attempt
+from remediator.service.health import HealthServer, Heartbeats
+from remediator.views.render import Style, due, relative, status_table, table
 
 
 class FakeClock:
@@ -109,7 +110,7 @@ def test_tables_align_with_or_without_colour():
 def test_progress_bar_on_a_terminal_and_silence_elsewhere():
     import io
 
-    from remediator.render import Progress
+    from remediator.views.render import Progress
 
     shown = io.StringIO()
     bar = Progress(4, shown, show=True, width=8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from observability.models import AuditEvent, EventType, Status
 from observability.traceids import from_xray
-from remediator.render import Style, history_table
+from remediator.views.render import Style, history_table
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 OTHER = "0af7651916cd43dd8448eb211c80319c"

@@ -8,7 +8,7 @@ import pytest
 
 from observability.backoff import RetryRule
 from observability.models import BatchState, Status, iso
-from remediator.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
+from remediator.remediation.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 POLICY = RetryRule(max_attempts=3, base_seconds=60, max_seconds=3600)

@@ -91,7 +91,7 @@ def test_a_bad_request_names_the_field(attributes, message):
 
 
 def test_direct_lambda_step_functions_and_eventbridge_events():
-    # The documents the remediator's triggers send (see remediator/triggers.py).
+    # The documents the remediator's triggers send (see remediator/triggers/targets.py).
     lam = {"payload": {"m": 5}, **FIELDS, "reason": "replay"}
     sfn = {"input": {"m": 5}, **FIELDS, "reason": "retry"}
     bridge = {"version": "0", "detail-type": "BatchRetryRequested", "source": "pipelines",

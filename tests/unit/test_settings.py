@@ -284,8 +284,8 @@ def test_an_item_due_beyond_the_retention_lives_until_its_retry_and_its_stale_de
 
 
 def test_the_default_takeover_resends_inside_the_fifo_window_and_doctor_says_when_not() -> None:
-    from remediator.doctor import _takeover
     from remediator.settings import FIFO_DEDUPLICATION_SECONDS, RemediatorSettings
+    from remediator.stack.doctor import _takeover
 
     defaults = RemediatorSettings(_env_file=None)
     assert defaults.takeover_resend_seconds == 240 <= FIFO_DEDUPLICATION_SECONDS

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 from remediator.alerts.settings import AlertSettings
-from remediator.doctor import FAIL, variables
 from remediator.settings import RemediatorSettings
-from remediator.variables import known_variables, unknown_variables
+from remediator.stack.doctor import FAIL, variables
+from remediator.stack.variables import known_variables, unknown_variables
 
 KNOWN = known_variables(RemediatorSettings, AlertSettings)
 

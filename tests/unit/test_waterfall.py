@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remediator.waterfall import SpanLine, label, waterfall
+from remediator.views.waterfall import SpanLine, label, waterfall
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 MS = 1_000_000

@@ -3,7 +3,7 @@
 
 locals {
   # The names the code reads and writes: observability.keys and
-  # remediator.provision.table_definition. tests/infra fails when they drift apart.
+  # remediator.stack.provision.table_definition. tests/infra fails when they drift apart.
   hash_key      = "pk"
   range_key     = "sk"
   due_index     = "due-index"

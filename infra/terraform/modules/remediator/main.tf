@@ -1,5 +1,5 @@
 # Shared lookups and names. The names are the ones `remediator bootstrap` creates
-# (remediator.provision.names_for), so a bootstrapped dev stack and this one look alike.
+# (remediator.stack.provision.names_for), so a bootstrapped dev stack and this one look alike.
 
 data "aws_caller_identity" "current" {
   lifecycle {

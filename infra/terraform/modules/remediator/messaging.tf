@@ -2,7 +2,7 @@
 # each with a dead-letter queue: what `remediator bootstrap` creates, encrypted with the key.
 
 locals {
-  # remediator.provision: SIGNAL_FILTER, ALERT_FILTER, DLQ_MAX_RECEIVE_COUNT and the
+  # remediator.stack.provision: SIGNAL_FILTER, ALERT_FILTER, DLQ_MAX_RECEIVE_COUNT and the
   # visibility timeouts. tests/infra fails when they drift apart.
   signal_filter_policy      = { event = ["FAILED"] }
   alert_filter_policy       = { event = ["EXHAUSTED", "RECOVERED", "CIRCUIT_OPEN"] }

@@ -28,11 +28,11 @@ from observability.keys import (
 )
 from observability.signals import EXHAUSTED, FAILED
 from remediator.alerts.settings import AlertSettings
-from remediator.diagnose import explain
-from remediator.provision import DLQ_MAX_RECEIVE_COUNT, table_definition
+from remediator.ops.diagnose import explain
 from remediator.settings import FIFO_DEDUPLICATION_SECONDS, RemediatorSettings
-from remediator.stranded import KINDS, due_items, stranded_shards
-from remediator.variables import known_variables, unknown_variables
+from remediator.stack.provision import DLQ_MAX_RECEIVE_COUNT, table_definition
+from remediator.stack.stranded import KINDS, due_items, stranded_shards
+from remediator.stack.variables import known_variables, unknown_variables
 
 __all__ = ["FAIL", "OK", "WARN", "Finding", "examine", "variables"]
 

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from types import FrameType
 
 from observability.errors import NotifierUnavailable, ObservabilityError, StoreUnavailable
-from remediator.consumer import QueueUnavailable, Received, SignalConsumer
-from remediator.entry import early_signal
 from remediator.errors import RemediatorError
-from remediator.health import HealthServer, Heartbeats
 from remediator.messages import MalformedSignal, parse_signal
 from remediator.remediation import Remediator
-from remediator.sweeper import Sweeper
-from remediator.traces import signal_context
+from remediator.remediation.traces import signal_context
+from remediator.service.consumer import QueueUnavailable, Received, SignalConsumer
+from remediator.service.health import HealthServer, Heartbeats
+from remediator.service.sweeper import Sweeper
 
 __all__ = ["Service", "Summary"]
 
@@ -187,10 +186,17 @@ class Service:
         if seen:
             log.info("sweep", extra={"outcomes": dict(seen)})
 
-    def run_forever(self, *, install_signals: bool = True, health: bool = True) -> int:
-        """Run until SIGTERM/SIGINT (or `stopping` is set); returns the exit code."""
+    def run_forever(
+        self,
+        *,
+        install_signals: bool = True,
+        health: bool = True,
+        early_signal: Callable[[], int | None] = lambda: None,
+    ) -> int:
+        """Run until SIGTERM/SIGINT (or `stopping` is set); returns the exit code.
+        `early_signal` tells a SIGTERM received while the command was loading."""
         if install_signals:
-            self.install_signal_handlers()
+            self.install_signal_handlers(early_signal)
         server = None
         if health and self.settings.health_port:
             server = HealthServer(
@@ -228,7 +234,9 @@ class Service:
         if not self._busy.wait_idle(grace):
             log.warning("shutdown grace of %.0f s ran out; unfinished claims expire", grace)
 
-    def install_signal_handlers(self) -> None:
+    def install_signal_handlers(
+        self, early_signal: Callable[[], int | None] = lambda: None
+    ) -> None:
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("received %s: stopping", signal.Signals(signum).name)
             self.stopping.set()

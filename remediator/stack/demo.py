@@ -16,8 +16,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -28,20 +28,19 @@ from observability import (
     RetryRule,
     SqsTrigger,
     context_from,
-    tracing,
 )
 from observability.clients import AwsClients
 from observability.metrics import Metrics
-from observability.models import AuditEvent, Status, from_iso, iso
+from observability.models import Status, from_iso, iso
 from observability.settings import Settings, env_name
-from remediator.consumer import SignalConsumer
-from remediator.local import LOCAL_CREDENTIALS, LOCAL_REGION, LocalAws
-from remediator.provision import Resources, bootstrap
 from remediator.remediation import Remediator
-from remediator.render import Style, status_table
 from remediator.service import Service
+from remediator.service.consumer import SignalConsumer
 from remediator.settings import RemediatorSettings
-from remediator.waterfall import SpanLine, waterfall
+from remediator.stack.local import LOCAL_CREDENTIALS, LOCAL_REGION, LocalAws
+from remediator.stack.provision import Resources, bootstrap
+from remediator.stack.timeline import Timeline, draw_trace, recording
+from remediator.views.render import Style, status_table
 
 __all__ = ["DemoResult", "keep_exports", "run_demo"]
 
@@ -102,48 +101,6 @@ class DemoResult:
     @property
     def ok(self) -> bool:
         return self.healed and self.exhausted and self.alerts >= 1
-
-
-class Timeline:
-    """Prints each audit event once, in order, with the time since the demo began."""
-
-    def __init__(self, out: TextIO, style: Style, start: datetime) -> None:
-        self.out = out
-        self.style = style
-        self.start = start
-        self.seen: set[tuple[str, int]] = set()
-        self._lock = threading.Lock()
-
-    def line(self, at: datetime, who: str, what: str, detail: str = "") -> None:
-        offset = (at - self.start).total_seconds()
-        with self._lock:
-            self.out.write(
-                f"  {offset:+6.1f}s  {who:<13} {what}{'  ' + detail if detail else ''}\n"
-            )
-            self.out.flush()
-
-    def event(self, e: AuditEvent) -> None:
-        if (e.batch_id, e.version) in self.seen:
-            return
-        self.seen.add((e.batch_id, e.version))
-        detail = f"attempt {e.attempt}"
-        if e.error_type and e.error_message:
-            detail += f"  {e.error_type}: {e.error_message}"
-        if "next_retry_at" in e.detail:
-            wait = (from_iso(e.detail["next_retry_at"]) - from_iso(e.at)).total_seconds()
-            detail += f"  (retry in {max(wait, 0):.1f}s"
-            if "rule" in e.detail:
-                detail += f', rule "{e.detail["rule"]}": {e.detail.get("episode_attempt")} of '
-                detail += f"{e.detail.get('max_attempts')} attempts"
-            detail += ")"
-        if "recovered_after_seconds" in e.detail:
-            detail += f"  (healed {e.detail['recovered_after_seconds']:.1f}s after the failure)"
-        if "reason" in e.detail and e.event.value == "EXHAUSTED":
-            detail += f"  {e.detail.get('why') or 'reason: ' + e.detail['reason']}"
-        what = f"{e.batch_id}  {self.style.status(e.event.value):<16}"
-        if not self.style.colour:
-            what = f"{e.batch_id}  {e.event.value:<16}"
-        self.line(from_iso(e.at), e.actor, what, detail)
 
 
 def _daemon(target: Callable[[], None], name: str) -> threading.Thread:
@@ -309,7 +266,7 @@ def run_demo(
     endpoint = local.start()
     scope = ExitStack()
     try:
-        recorder = scope.enter_context(_recording())
+        recorder = scope.enter_context(recording())
         demo = Demo(endpoint, out, style)
         out.write(
             f"{style.bold('Self-healing pipelines: the story on a local AWS')} ({endpoint})\n"
@@ -371,59 +328,10 @@ def run_demo(
         local.stop()
 
 
-@contextmanager
-def _recording() -> Iterator[Any]:
-    """The SDK's in-memory exporter, receiving this library's spans for the demo's length;
-    None when the SDK is not installed (the `traces` extra)."""
-    try:
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-    except ImportError:
-        yield None
-        return
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "demo"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with tracing.use_provider(provider):
-        yield exporter
-    provider.shutdown()
-
-
-def _lines(exporter: Any, trace_id: str) -> list[SpanLine]:
-    return [
-        SpanLine(
-            name=span.name,
-            span_id=f"{span.context.span_id:016x}",
-            parent_id=f"{span.parent.span_id:016x}" if span.parent else None,
-            start_ns=span.start_time,
-            end_ns=span.end_time,
-            attributes=dict(span.attributes or {}),
-            error=not span.status.is_ok,
-        )
-        for span in exporter.get_finished_spans()
-        if f"{span.context.trace_id:032x}" == trace_id
-    ]
-
-
 def _print_trace(out: TextIO, demo: Demo, exporter: Any) -> None:
     """The trace of the month that healed, drawn from the spans recorded while it did."""
-    if exporter is None:
-        out.write(
-            f"\n  (pip install 'self-healing-pipelines[traces]' to see the trace of {FLAKY})\n"
-        )
-        return
-    state = demo.pipeline.get(JOB, FLAKY)
-    if state is None or not state.trace_id:
-        return
-    out.write(
-        f"\n{demo.style.bold(f'The trace of {FLAKY}')}, as the OpenTelemetry SDK recorded it "
-        "(! ended in error):\n\n"
-        + waterfall(state.trace_id, _lines(exporter, state.trace_id))
-        + "\n"
-    )
-    out.flush()
+    state = demo.pipeline.get(JOB, FLAKY) if exporter is not None else None
+    draw_trace(out, demo.style, FLAKY, state.trace_id if state else None, exporter)
 
 
 def _final_status(demo: Demo, style: Style) -> str:

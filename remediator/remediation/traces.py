@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
 
     from observability.models import BatchState
-    from remediator.consumer import Received
 
 __all__ = ["HINT_LIMIT", "Hints", "remediation", "signal_context"]
 
@@ -51,6 +50,21 @@ class _Outcome(Protocol):
     def attempt(self) -> int: ...
     @property
     def detail(self) -> dict[str, str]: ...
+
+
+class _Message(Protocol):
+    """What `signal_context` reads of a received signal (the consumer's `Received`)."""
+
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def receive_count(self) -> int: ...
+    @property
+    def traceparent(self) -> str | None: ...
+    @property
+    def sent_at_ms(self) -> int | None: ...
+    @property
+    def received_at_ns(self) -> int: ...
 
 
 class _Replica(Protocol):
@@ -87,7 +101,7 @@ HINTS = Hints()
 
 
 @contextmanager
-def signal_context(message: Received) -> Iterator[None]:
+def signal_context(message: _Message) -> Iterator[None]:
     """Handle one signal inside the failure's context it carried; its time in the queue
     (sent to received) becomes a span of that trace."""
     parent = tracing.context_from(message.traceparent) if message.traceparent else None

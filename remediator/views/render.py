@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
+from observability.jobs import JobPolicy
 from observability.models import AuditEvent, BatchState, Status, from_iso
 from observability.traceids import is_trace_id, to_xray
+from remediator.ops.status import is_stale, shown_attempt, status_counts
 
 __all__ = [
     "Progress",
@@ -16,11 +19,9 @@ __all__ = [
     "due",
     "failed_table",
     "history_table",
-    "is_stale",
     "relative",
+    "render_policy",
     "replay_plan",
-    "shown_attempt",
-    "status_counts",
     "status_table",
     "table",
 ]
@@ -100,12 +101,6 @@ def due(stamp: str | None, now: datetime) -> str:
     return relative(stamp, now) if from_iso(stamp) > now else "due now"
 
 
-def shown_attempt(state: BatchState) -> int:
-    """The attempt as `history` tells it. A RETRYING batch has been re-triggered: the event
-    of its claim carries the attempt the re-run will be, one past the last run's."""
-    return state.attempt + 1 if state.status is Status.RETRYING else state.attempt
-
-
 def rule_note(state: BatchState) -> str:
     """Which rule governs a failure and where its episode stands: `rule "timeouts" 2 of 5`,
     or `never retried`."""
@@ -114,19 +109,6 @@ def rule_note(state: BatchState) -> str:
     if state.cap:
         return f'rule "{state.rule}" {state.episode_attempt} of {state.cap}'
     return f'rule "{state.rule}"'
-
-
-def status_counts(states: Sequence[BatchState]) -> dict[str, int]:
-    counts = {status.value: 0 for status in Status}
-    for state in states:
-        counts[state.status.value] += 1
-    return counts
-
-
-def is_stale(state: BatchState, now: datetime, stale_after_seconds: float) -> bool:
-    if state.status is not Status.STARTED or not state.heartbeat_at:
-        return False
-    return (now - from_iso(state.heartbeat_at)).total_seconds() > stale_after_seconds
 
 
 def status_table(
@@ -258,3 +240,22 @@ def history_table(events: Sequence[AuditEvent], style: Style) -> str:
     traces = dict.fromkeys(e.trace_id for e in events if is_trace_id(e.trace_id))
     lines = [f"trace {t}  X-Ray: {to_xray(t)}" for t in traces if t]
     return text + ("\n\n" + "\n".join(lines) if lines else "")
+
+
+def render_policy(policy: JobPolicy | None, job_id: str) -> str:
+    if policy is None or (policy.retry is None and policy.trigger is None and not policy.changes):
+        return (
+            f"job {job_id}: no policy of its own (batches use their own, else the settings of "
+            "the process that recorded them)"
+        )
+    lines = [f"job {job_id} (version {policy.version}, {policy.updated_at} by {policy.updated_by})"]
+    retry = json.dumps(policy.retry.to_dict(), sort_keys=True) if policy.retry else "-"
+    trigger = json.dumps(policy.trigger, sort_keys=True) if policy.trigger else "-"
+    lines += [f"  retry:   {retry}", f"  trigger: {trigger}"]
+    if policy.changes:
+        lines.append("  changes (oldest first):")
+        for change in policy.changes:
+            old = change.get("old") or "-"
+            new = change.get("new") or "(cleared)"
+            lines.append(f"    {change['at']}  {change['by']}  {change['field']}: {old} -> {new}")
+    return "\n".join(lines)

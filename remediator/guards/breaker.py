@@ -1,7 +1,7 @@
-"""Fleet safety: a retry budget shared by every replica, and a circuit breaker per job.
+"""Circuit breakers, per job and per trigger target, kept in the audit table.
 
-Both live in the audit table, so they hold across replicas and restarts: a dead downstream
-is not hammered by N replicas each keeping its own count.
+Shared by every replica and surviving restarts, like the budget: the fleet pauses a broken
+scope together.
 """
 
 from __future__ import annotations
@@ -9,110 +9,15 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from observability.errors import StoreUnavailable
-from observability.keys import budget_key
 from observability.models import iso
+from remediator.guards.item import Item
 
 if TYPE_CHECKING:
     from observability.clients import AwsClients
 
-__all__ = ["CircuitBreaker", "RetryBudget"]
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-class _Item:
-    """Conditional updates of one small item; ClientErrors become StoreUnavailable."""
-
-    def __init__(self, clients: AwsClients, table: str) -> None:
-        self._clients = clients
-        self.table = table
-
-    def update(self, key: tuple[str, str], **kwargs: Any) -> dict[str, Any] | None:
-        """The new attributes, or None when the condition failed."""
-        try:
-            reply = self._clients.client("dynamodb").update_item(
-                TableName=self.table,
-                Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
-                ReturnValues="ALL_NEW",
-                **kwargs,
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return None
-            raise StoreUnavailable(f"UpdateItem on {self.table!r} failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"UpdateItem on {self.table!r} failed: {exc}") from exc
-        return dict(reply.get("Attributes", {}))
-
-    def get(self, key: tuple[str, str]) -> dict[str, Any]:
-        try:
-            reply = self._clients.client("dynamodb").get_item(
-                TableName=self.table, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}}
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise StoreUnavailable(f"GetItem on {self.table!r} failed: {exc}") from exc
-        return dict(reply.get("Item", {}))
-
-
-class RetryBudget:
-    """At most `per_minute` re-triggers per calendar minute across the whole fleet.
-
-    One atomic counter per minute (ADD under a condition); 0 means unlimited, no call made.
-    A replica reserves a small block of the minute's budget at a time and spends it
-    locally, so most re-triggers make no call here and the counter is no hot key; at most
-    one block per replica goes unspent when the minute ends.
-    """
-
-    def __init__(
-        self, clients: AwsClients, table: str, per_minute: int, block: int | None = None
-    ) -> None:
-        self._item = _Item(clients, table)
-        self.per_minute = per_minute
-        # A sixtieth of the budget (a second's worth), between 1 and 10.
-        self.block = block or max(1, min(10, per_minute // 60))
-        self._window = ""
-        self._left = 0
-        self._lock = threading.Lock()
-
-    def _reserve(self, window: str, count: int, now: datetime) -> bool:
-        reply = self._item.update(
-            budget_key(window),
-            UpdateExpression="ADD #used :count SET #expires_at = :expires",
-            ConditionExpression="attribute_not_exists(#used) OR #used <= :most",
-            ExpressionAttributeNames={"#used": "used", "#expires_at": "expires_at"},
-            ExpressionAttributeValues={
-                ":count": {"N": str(count)},
-                ":most": {"N": str(self.per_minute - count)},
-                ":expires": {"N": str(int((now + timedelta(days=1)).timestamp()))},
-            },
-        )
-        return reply is not None
-
-    def take(self, now: datetime) -> bool:
-        if self.per_minute <= 0:
-            return True
-        window = now.strftime("%Y-%m-%dT%H:%M")
-        with self._lock:
-            if self._window != window:
-                self._window, self._left = window, 0
-            if self._left > 0:
-                self._left -= 1
-                return True
-        # The last few tokens of a minute go one at a time, so no block is refused whole.
-        for count in dict.fromkeys((self.block, 1)):
-            if self._reserve(window, count, now):
-                with self._lock:
-                    if self._window == window:
-                        self._left += count - 1
-                return True
-        return False
+__all__ = ["CircuitBreaker"]
 
 
 class CircuitBreaker:
@@ -137,7 +42,7 @@ class CircuitBreaker:
         cache_seconds: float = 5.0,
         ttl_days: int = 7,
     ) -> None:
-        self._item = _Item(clients, table)
+        self._item = Item(clients, table)
         self.failures = failures
         self.window = timedelta(seconds=window_seconds)
         self.pause = timedelta(seconds=pause_seconds)

@@ -2,7 +2,7 @@
 
 The logic of a change (what is written, on which condition, how it is audited) is
 `observability.jobs.change_policy`'s; this module reads what a person typed and shows the
-result.
+result (rendered by `remediator.views.render.render_policy`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from observability.jobs import JobPolicy, change_policy
 from observability.retry import RetryPolicy
 from observability.triggers import trigger_from_dict
 
-__all__ = ["apply_change", "parse_json_argument", "render_policy"]
+__all__ = ["apply_change", "parse_json_argument"]
 
 
 def parse_json_argument(option: str, text: str) -> Any:
@@ -64,22 +64,3 @@ def apply_change(
             f"the policy of job {job_id!r} changed while this change was made: run it again"
         ) from None
     return before, after
-
-
-def render_policy(policy: JobPolicy | None, job_id: str) -> str:
-    if policy is None or (policy.retry is None and policy.trigger is None and not policy.changes):
-        return (
-            f"job {job_id}: no policy of its own (batches use their own, else the settings of "
-            "the process that recorded them)"
-        )
-    lines = [f"job {job_id} (version {policy.version}, {policy.updated_at} by {policy.updated_by})"]
-    retry = json.dumps(policy.retry.to_dict(), sort_keys=True) if policy.retry else "-"
-    trigger = json.dumps(policy.trigger, sort_keys=True) if policy.trigger else "-"
-    lines += [f"  retry:   {retry}", f"  trigger: {trigger}"]
-    if policy.changes:
-        lines.append("  changes (oldest first):")
-        for change in policy.changes:
-            old = change.get("old") or "-"
-            new = change.get("new") or "(cleared)"
-            lines.append(f"    {change['at']}  {change['by']}  {change['field']}: {old} -> {new}")
-    return "\n".join(lines)

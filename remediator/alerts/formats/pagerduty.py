@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from observability.signals import Signal
-from remediator.alerts.summary import clip, commands, headline
+from remediator.alerts.formats.summary import clip, commands, headline
 
 __all__ = ["MAX_DEDUP_KEY", "dedup_key", "resolve_event", "trigger_event"]
 

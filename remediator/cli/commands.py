@@ -1,0 +1,277 @@
+"""Each command parses what it needs, calls the operations (or the stack, or the service),
+and renders the result: no logic of its own."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from observability.clients import AwsClients
+from observability.errors import ConfigError
+from observability.keys import validate_id
+from observability.logger import configure_logging
+from observability.metrics import Metrics
+from observability.models import BatchState
+from observability.settings import load_settings
+from remediator.cli.context import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandFailed,
+    Context,
+    UsageError,
+    confirm,
+    operator,
+    parse_since,
+    remediator_settings,
+)
+from remediator.ops import replay as replaying
+from remediator.ops.failed import failed
+from remediator.ops.history import history
+from remediator.ops.policy import apply_change, parse_json_argument
+from remediator.ops.status import batches, status
+from remediator.remediation import Outcome, Remediator
+from remediator.service import Service
+from remediator.service.consumer import SignalConsumer
+from remediator.settings import RemediatorSettings
+from remediator.stack.demo import run_demo
+from remediator.stack.doctor import FAIL, examine
+from remediator.stack.provision import bootstrap
+from remediator.views.render import (
+    Progress,
+    doctor_report,
+    failed_table,
+    history_table,
+    render_policy,
+    replay_plan,
+    status_table,
+)
+
+__all__ = [
+    "cmd_bootstrap",
+    "cmd_demo",
+    "cmd_doctor",
+    "cmd_failed",
+    "cmd_history",
+    "cmd_policy",
+    "cmd_replay",
+    "cmd_run",
+    "cmd_status",
+]
+
+
+def cmd_bootstrap(ctx: Context) -> int:
+    settings = ctx.settings()
+    explicit = "retry_shards" in settings.model_fields_set
+    resources = bootstrap(
+        ctx.clients(),
+        settings.table_name,
+        prefix=ctx.args.prefix,
+        shards=settings.retry_shards if explicit else None,
+    )
+    if ctx.args.output == "json":
+        ctx.json(resources.as_dict())
+    else:
+        for line in resources.exports():
+            ctx.print(line)
+    return EXIT_OK
+
+
+def cmd_status(ctx: Context) -> int:
+    settings = ctx.settings()
+    job = validate_id("job_id", ctx.args.job)
+    now = ctx.now()
+    states = batches(ctx.store(), job, now)
+    if ctx.args.output == "json":
+        ctx.json(status(job, states, now, settings.stale_after_seconds))
+    else:
+        ctx.print(status_table(job, states, now, settings.stale_after_seconds, ctx.style()))
+    if not states:
+        raise CommandFailed(f"no batches recorded for job {job!r} (check the job id and table)")
+    return EXIT_OK
+
+
+def cmd_run(ctx: Context) -> int:
+    settings = remediator_settings(ctx)
+    if not settings.queue_url:
+        raise ConfigError(
+            "REMEDIATOR_QUEUE_URL is not set: `remediator run` needs the signal queue"
+        )
+    configure_logging(ctx.args.log_level)
+    remediator = Remediator(settings, clients=ctx.clients())
+    remediator.agree_on_shape()  # a process configured otherwise than its table stops here
+    consumer = SignalConsumer(
+        ctx.clients(),
+        settings.queue_url,
+        wait_seconds=settings.poll_wait_seconds,
+        visibility_timeout=settings.visibility_timeout_seconds,
+    )
+    service = Service(remediator, consumer)
+    if not ctx.args.once:
+        return service.run_forever(early_signal=ctx.early_signal)
+    summary = service.run_once()
+    if ctx.args.output == "json":
+        ctx.json({"signals": summary.signals, "swept": summary.swept, "outcomes": summary.outcomes})
+    else:
+        outcomes = (
+            ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())) or "nothing to do"
+        )
+        ctx.print(f"signals {summary.signals}, swept {summary.swept}: {outcomes}")
+    return EXIT_OK
+
+
+def cmd_failed(ctx: Context) -> int:
+    settings = ctx.settings()
+    now = ctx.now()
+    states = failed(
+        ctx.store(), now, shards=settings.retry_shards, job_id=ctx.args.job, rule=ctx.args.rule
+    )
+    if ctx.args.output == "json":
+        ctx.json([s.as_dict() for s in states])
+    elif states:
+        ctx.print(failed_table(states, now, ctx.style()))
+    else:
+        ctx.print("no FAILED or EXHAUSTED batches")
+    return EXIT_OK
+
+
+def cmd_replay(ctx: Context) -> int:
+    settings = remediator_settings(ctx)
+    args = ctx.args
+    job = validate_id("job_id", args.job)
+    if bool(args.batches) == bool(args.all_failed):
+        raise UsageError("name the batches to replay, or pass --all-failed (not both)")
+    if (args.since or args.error_type) and not args.all_failed:
+        raise UsageError("--since and --error-type select among --all-failed")
+    now = ctx.now()
+    since = parse_since(args.since, now) if args.since else None
+    try:
+        chosen = replaying.select(
+            ctx.store(), job, now, batch_ids=args.batches, since=since, error_type=args.error_type
+        )
+    except replaying.NotReplayable as exc:
+        raise CommandFailed(str(exc)) from None
+    if args.output == "json" and args.dry_run:
+        ctx.json({"dry_run": True, "plan": replaying.plan(chosen)})
+        return EXIT_OK
+    if args.output != "json":
+        ctx.print(replay_plan(chosen, ctx.style()))
+    if not chosen:
+        return EXIT_OK
+    if args.dry_run:
+        ctx.print("dry run: nothing was written or triggered")
+        return EXIT_OK
+    if not args.yes and not confirm(f"re-trigger {len(chosen)} batch(es) of {job}?"):
+        raise CommandFailed(
+            "not confirmed; nothing was triggered (pass --yes to skip the question)"
+        )
+    # EMF lines belong to the service's log stream, not to a person's terminal.
+    remediator = Remediator(settings, clients=ctx.clients(), metrics=Metrics(enabled=False))
+    who = args.operator or operator()
+    progress = Progress(len(chosen), sys.stderr, show=len(chosen) > 10 and sys.stderr.isatty())
+
+    def done(state: BatchState, outcome: Outcome) -> None:
+        progress.step()
+        if args.output != "json" and not progress.show:
+            ctx.print(
+                f"{state.batch_id}: {outcome.kind} {' '.join(outcome.detail.values())}".rstrip()
+            )
+
+    results = replaying.replay_all(
+        remediator, chosen, operator=who, reason=args.reason,
+        max_attempts=args.max_attempts, rate=args.rate, done=done,
+    )  # fmt: skip
+    if args.output == "json":
+        ctx.json({"dry_run": False, "operator": who, "results": results})
+    failures = [r for r in results if r["outcome"] != "triggered"]
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def cmd_demo(ctx: Context) -> int:
+    if ctx.args.output == "json":
+        raise UsageError("demo tells a story: it has no --output json")
+
+    def wait_forever() -> None:
+        # Explicit handlers: a process started in the background by a shell inherits SIGINT
+        # as ignored, and then Ctrl-C would never become a KeyboardInterrupt.
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        while not stop.wait(0.5):
+            pass
+        ctx.print("\nstopped")
+
+    result = run_demo(
+        ctx.out, colour=ctx.out.isatty(), keep=ctx.args.keep, wait_forever=wait_forever
+    )
+    if not result.ok:
+        raise CommandFailed(
+            f"the story did not complete in time (healed={result.healed}, "
+            f"exhausted={result.exhausted}, alerts={result.alerts})"
+        )
+    return EXIT_OK
+
+
+def cmd_doctor(ctx: Context) -> int:
+    findings = examine(
+        lambda: load_settings(RemediatorSettings),
+        lambda settings: AwsClients(region=settings.region),
+    )
+    if ctx.args.output == "json":
+        ctx.json([f.as_dict() for f in findings])
+    else:
+        ctx.print(doctor_report(findings, ctx.style()))
+    return EXIT_FAILED if any(f.status == FAIL for f in findings) else EXIT_OK
+
+
+def cmd_history(ctx: Context) -> int:
+    job, batch = ctx.args.job, ctx.args.batch
+    events = history(ctx.store(), job, batch, ctx.now())
+    if ctx.args.output == "json":
+        ctx.json([e.as_dict() for e in events])
+    elif events:
+        ctx.print(history_table(events, ctx.style()))
+    if not events:
+        raise CommandFailed(f"no history for batch {job}/{batch}")
+    return EXIT_OK
+
+
+def cmd_policy(ctx: Context) -> int:
+    args = ctx.args
+    job = validate_id("job_id", args.job)
+    store = ctx.store()
+    if args.action == "show":
+        policy = store.job_policy(job)
+        if args.output == "json":
+            empty = {"job_id": job, "retry": None, "trigger": None}
+            ctx.json(policy.as_dict() if policy else empty)
+        else:
+            ctx.print(render_policy(policy, job))
+        return EXIT_OK
+    who = args.operator or operator()
+    if args.action == "set":
+        if args.retry is None and args.trigger is None:
+            raise UsageError("policy set: give --retry JSON and/or --trigger JSON (or @file)")
+        before, after = apply_change(
+            store,
+            job,
+            actor=who,
+            now=ctx.now(),
+            retry=parse_json_argument("--retry", args.retry) if args.retry else None,
+            trigger=parse_json_argument("--trigger", args.trigger) if args.trigger else None,
+        )
+    else:
+        both = not (args.retry_only or args.trigger_only)
+        before, after = apply_change(
+            store,
+            job,
+            actor=who,
+            now=ctx.now(),
+            clear_retry=both or args.retry_only,
+            clear_trigger=both or args.trigger_only,
+        )
+    if args.output == "json":
+        ctx.json({"before": before.as_dict() if before else None, "after": after.as_dict()})
+    else:
+        ctx.print(render_policy(after, job))
+    return EXIT_OK

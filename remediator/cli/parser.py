@@ -1,0 +1,196 @@
+"""The command line's grammar: every command, its arguments and its help."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from observability.backoff import MAX_ATTEMPTS_LIMIT
+from remediator.cli.commands import (
+    cmd_bootstrap,
+    cmd_demo,
+    cmd_doctor,
+    cmd_failed,
+    cmd_history,
+    cmd_policy,
+    cmd_replay,
+    cmd_run,
+    cmd_status,
+)
+from remediator.cli.context import EXIT_USAGE, Context
+
+__all__ = ["build_parser"]
+
+
+def _attempts(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ATTEMPTS_LIMIT}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own usage errors: exit 2
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _output(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    # Accepted before or after the command: only the top level has a default, so a command's
+    # parser never overwrites a value given before it.
+    p.add_argument(
+        "--output",
+        "-o",
+        choices=("table", "json"),
+        default=default or argparse.SUPPRESS,
+        help="table (default) or json",
+    )
+
+
+def _debug(p: argparse.ArgumentParser, default: bool | None = None) -> None:
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if default is None else default,
+        help="show tracebacks",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="remediator",
+        description="Self-healing pipelines: provision, run the remediator, inspect jobs.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _debug(parser, default=False)
+    _output(parser, default="table")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, fn: Callable[[Context], int], help_: str, example: str) -> Any:
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(fn=fn)
+        _debug(p)
+        return p
+
+    p = command(
+        "bootstrap",
+        cmd_bootstrap,
+        "create the table (GSI, TTL), topic, queues and subscriptions; idempotent",
+        'eval "$(remediator bootstrap)"',
+    )
+    p.add_argument("--prefix", help="name prefix of topic and queues (default: table name)")
+    _output(p)
+
+    p = command(
+        "status",
+        cmd_status,
+        "per-batch table of a job, counts per status, stale runs flagged",
+        "remediator status ingest-sales --output json",
+    )
+    p.add_argument("job")
+    _output(p)
+
+    p = command(
+        "history",
+        cmd_history,
+        "the audit events of one batch, oldest first",
+        "remediator history ingest-sales 2024-05",
+    )
+    p.add_argument("job")
+    p.add_argument("batch")
+    _output(p)
+
+    p = command(
+        "doctor",
+        cmd_doctor,
+        "check configuration, credentials, table, index, TTL, topic, queues, subscriptions",
+        "remediator doctor",
+    )
+    _output(p)
+
+    p = command(
+        "demo",
+        cmd_demo,
+        "the whole story on an embedded local AWS (moto), no account needed",
+        "remediator demo --keep",
+    )
+    p.add_argument("--keep", action="store_true", help="leave the local AWS up to try commands")
+    _output(p)
+
+    p = command(
+        "run",
+        cmd_run,
+        "the service: hear signals, sweep the retry index, re-trigger, record",
+        "remediator run --once",
+    )
+    p.add_argument("--once", action="store_true", help="drain waiting signals, sweep once, exit")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    _output(p)
+
+    p = command(
+        "failed",
+        cmd_failed,
+        "FAILED and EXHAUSTED batches across jobs (from the retry index, no table scan)",
+        "remediator failed --job ingest-sales",
+    )
+    p.add_argument("--job", help="only this job")
+    p.add_argument("--rule", help="only failures governed by this retry rule ('never' too)")
+    _output(p)
+
+    p = command(
+        "replay",
+        cmd_replay,
+        "re-trigger FAILED or EXHAUSTED batches now, recorded with the operator's name",
+        "remediator replay ingest-sales 2024-05 2024-09 --reason 'schema fixed' --yes",
+    )
+    p.add_argument("job")
+    p.add_argument("batches", nargs="*", metavar="BATCH")
+    p.add_argument("--all-failed", action="store_true", help="every FAILED/EXHAUSTED batch of JOB")
+    p.add_argument("--dry-run", action="store_true", help="show the plan; write nothing")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--reason", help="why, for the audit trail")
+    p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
+    p.add_argument("--since", help="with --all-failed: updated since (ISO 8601, or 30m, 6h, 2d)")
+    p.add_argument("--error-type", help="with --all-failed: only this error type")
+    p.add_argument(
+        "--rate", type=_positive, default=5.0, help="re-triggers per second at most (default 5)"
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=_attempts,
+        help="attempts this replay may use (default: the cap of the failure's rule)",
+    )
+    _output(p)
+
+    p = command(
+        "policy",
+        cmd_policy,
+        "a job's default retry policy and trigger (for batches that bring none): show, set, "
+        "clear; every change audited",
+        "remediator policy set ingest-sales --retry "
+        """'{"rules":[{"name":"timeouts","errors":["TimeoutError"],"max_attempts":5}]}'""",
+    )
+    p.add_argument("action", choices=("show", "set", "clear"))
+    p.add_argument("job")
+    p.add_argument("--retry", help="set: the retry policy as JSON (or @file)")
+    p.add_argument("--trigger", help="set: the default trigger as JSON (or @file)")
+    p.add_argument("--retry-only", action="store_true", help="clear: only the retry policy")
+    p.add_argument("--trigger-only", action="store_true", help="clear: only the trigger")
+    p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
+    _output(p)
+    return parser

@@ -1,0 +1,137 @@
+"""`replay`: re-trigger FAILED or EXHAUSTED batches now, on a person's word.
+
+Which batches (named, or every failed one of a job, filtered), the plan shown before, the
+pace of the re-triggers, and the re-trigger of one batch: a fresh episode recorded with the
+operator's name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from observability.audit import AuditStore
+from observability.keys import BatchKey, validate_id
+from observability.models import TERMINAL_FAILURES, BatchState, EventType, Status, iso
+from remediator.errors import RemediatorError
+from remediator.remediation import Outcome, Remediator
+from remediator.remediation.traces import remediation
+
+__all__ = ["NotReplayable", "plan", "replay", "replay_all", "select"]
+
+
+class NotReplayable(RemediatorError):
+    """A named batch has no record, or is not FAILED or EXHAUSTED: nothing is triggered."""
+
+
+def select(
+    store: AuditStore,
+    job_id: str,
+    now: datetime,
+    *,
+    batch_ids: Sequence[str] = (),
+    since: datetime | None = None,
+    error_type: str | None = None,
+) -> list[BatchState]:
+    """The named batches (each must be FAILED or EXHAUSTED), or with none named every failed
+    batch of the job updated since `since`, of `error_type`."""
+    job = validate_id("job_id", job_id)
+    if not batch_ids:
+        chosen = [s for s in store.states(job, now) if s.status in TERMINAL_FAILURES]
+        if since:
+            after = iso(since)
+            chosen = [s for s in chosen if (s.updated_at or "") >= after]
+        if error_type:
+            chosen = [s for s in chosen if s.error_type == error_type]
+        return chosen
+    # Named twice is meant once (BatchGetItem refuses duplicate keys): first mention wins.
+    keys = list(dict.fromkeys(BatchKey.of(job, b) for b in batch_ids))
+    found = store.get_many(job, [k.batch_id for k in keys], now)
+    missing = [k.batch_id for k in keys if k.batch_id not in found]
+    if missing:
+        raise NotReplayable(f"no record of batch(es) {', '.join(missing)} in job {job!r}")
+    chosen = [found[k.batch_id] for k in keys]
+    refused = [s for s in chosen if s.status not in TERMINAL_FAILURES]
+    if refused:
+        listing = ", ".join(f"{s.batch_id} ({s.status.value})" for s in refused)
+        raise NotReplayable(f"only FAILED or EXHAUSTED batches are replayed; not {listing}")
+    return chosen
+
+
+def plan(chosen: Sequence[BatchState]) -> list[dict[str, Any]]:
+    """What a replay would do, batch by batch (the JSON of `--dry-run`)."""
+    return [
+        {
+            "job_id": s.job_id,
+            "batch_id": s.batch_id,
+            "status": s.status.value,
+            "attempt": s.attempt,
+            "next_attempt": s.attempt + 1,
+        }
+        for s in chosen
+    ]
+
+
+def replay_all(
+    remediator: Remediator,
+    chosen: Sequence[BatchState],
+    *,
+    operator: str,
+    reason: str | None,
+    max_attempts: int | None = None,
+    rate: float = 5.0,
+    done: Callable[[BatchState, Outcome], None] = lambda _s, _o: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, str]]:
+    """Replay each batch, at most `rate` a second; `done` hears each outcome as it comes."""
+    results = []
+    for index, state in enumerate(chosen):
+        if index:
+            sleep(1.0 / rate)  # a replay of hundreds must not stampede the downstream
+        outcome = replay(
+            remediator, state, operator=operator, reason=reason, max_attempts=max_attempts
+        )
+        done(state, outcome)
+        results.append({"batch_id": state.batch_id, "outcome": outcome.kind, **outcome.detail})
+    return results
+
+
+@remediation("replay")
+def replay(
+    remediator: Remediator,
+    state: BatchState,
+    *,
+    operator: str,
+    reason: str | None,
+    max_attempts: int | None = None,
+) -> Outcome:
+    """Re-trigger now on a person's word: any FAILED or EXHAUSTED batch, a fresh episode
+    (its attempts count from here), with `max_attempts` instead of the rule's cap."""
+    now = remediator.now()
+    key = state.key.token
+    if state.status not in (Status.FAILED, Status.EXHAUSTED):
+        return remediator.count(Outcome("skipped", key, detail={"reason": state.status.value}))
+    if not remediator.context.trigger_of(state):
+        return remediator.count(Outcome("no_trigger", key, state.attempt + 1))
+    claimed = remediator.claimer.claim(
+        state, now, require_due=False, attempt_floor=state.attempt, cap_override=max_attempts
+    )
+    if claimed is None:
+        return remediator.count(Outcome("conflict", key, state.attempt + 1))
+    detail = {"operator": operator}
+    if reason:
+        detail["reason"] = reason
+    if max_attempts:
+        detail["max_attempts"] = str(max_attempts)
+    return remediator.count(
+        remediator.firer.fire_and_record(
+            claimed,
+            now,
+            event=EventType.REPLAY_TRIGGERED,
+            actor=operator,
+            detail=detail,
+            reason="replay",
+        )
+    )

@@ -1,0 +1,95 @@
+"""What the parts of a remediation share: one replica's store, table, clock and lookups.
+
+The orchestrator builds it once; claim, fire, record and close read it, so none of them
+calls back into the orchestrator.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from observability.audit import AuditStore
+from observability.backoff import RetryRule
+from observability.errors import ObservabilityError
+from observability.jobs import JobPolicies, JobPolicy
+from observability.metrics import Metrics
+from observability.models import BatchState
+from observability.retry import StoredRetry
+from observability.transitions import TableConfig
+from remediator.settings import RemediatorSettings
+
+__all__ = ["Context", "Outcome"]
+
+log = logging.getLogger("remediator")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one batch: `kind` is counted, `detail` is for logs and the CLI."""
+
+    kind: str
+    key: str = ""
+    attempt: int = 0
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Context:
+    """One replica's view of the table; `table` is replaced once the shape is agreed."""
+
+    settings: RemediatorSettings
+    store: AuditStore
+    table: TableConfig
+    metrics: Metrics
+    clock: Callable[[], datetime]
+    rng: random.Random
+    sleep: Callable[[float], None]
+    # Only for batches recorded without a policy: every other decision is the batch's own.
+    fallback: RetryRule
+    jobs: JobPolicies
+    counts: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.settings.replica_id
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def count(self, outcome: Outcome) -> Outcome:
+        with self.lock:
+            self.counts[outcome.kind] += 1
+        return outcome
+
+    def job(self, job_id: str) -> JobPolicy | None:
+        try:
+            return self.jobs.get(job_id)
+        except ObservabilityError as exc:
+            log.warning("job policy of %s not read, deciding without it: %s", job_id, exc)
+            return None
+
+    def trigger_of(self, state: BatchState) -> dict[str, Any] | None:
+        """The batch's own trigger, else its job's default trigger."""
+        if state.trigger:
+            return state.trigger
+        job = self.job(state.job_id)
+        return job.trigger if job else None
+
+    def rule_of(self, state: BatchState) -> RetryRule:
+        """The rule that governs the batch's current failure (for the delay after a trigger
+        that did not go out)."""
+        kept = StoredRetry.from_json(state.retry)
+        job = self.job(state.job_id)
+        for policy in (kept.own if kept else None, job.retry if job else None, kept and kept.env):
+            found = policy.find(state.rule) if policy and state.rule else None
+            if found is not None:
+                return found
+        return self.fallback

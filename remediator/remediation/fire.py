@@ -1,0 +1,106 @@
+"""Firing the trigger of a claimed batch and recording it; a trigger that did not go out
+releases the claim for a backoff, or exhausts the batch once the target refused enough."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from observability.clients import AwsClients
+from observability.models import BatchState, EventType
+from observability.transitions import truncate
+from remediator.errors import TriggerError, TriggerRejected
+from remediator.guards.alarms import Alarms
+from remediator.remediation.claim import Claimer
+from remediator.remediation.close import Closer
+from remediator.remediation.context import Context, Outcome
+from remediator.remediation.record import Recorder
+from remediator.triggers import TriggerContext, fire, target_of
+
+__all__ = ["Firer"]
+
+log = logging.getLogger("remediator")
+
+
+class Firer:
+    def __init__(
+        self,
+        context: Context,
+        clients: AwsClients,
+        *,
+        claimer: Claimer,
+        recorder: Recorder,
+        closer: Closer,
+        alarms: Alarms,
+    ) -> None:
+        self.context = context
+        self.clients = clients  # botocore's retries off: tenacity alone retries a trigger
+        self.claimer = claimer
+        self.recorder = recorder
+        self.closer = closer
+        self.alarms = alarms
+
+    def fire_and_record(
+        self,
+        claimed: BatchState,
+        now: datetime,
+        *,
+        event: EventType,
+        actor: str,
+        detail: dict[str, str] | None = None,
+        reason: str = "retry",
+    ) -> Outcome:
+        c = self.context
+        key = claimed.key.token
+        attempt = claimed.attempt + 1
+        ctx = TriggerContext(
+            claimed.key, attempt, claimed.trace_id, reason, incarnation=claimed.incarnation or ""
+        )
+        trigger = c.trigger_of(claimed)  # the batch's own, else its job's
+        now = c.now()
+        try:
+            response_id = fire(
+                self.clients,
+                trigger,
+                ctx,
+                attempts=c.settings.trigger_attempts,
+                timeout_seconds=c.settings.trigger_timeout_seconds,
+                sleep=c.sleep,
+            )
+        except (TriggerError, TriggerRejected) as exc:
+            return self._failed(claimed, target_of(trigger), now, exc)
+        # Stamped with the moment before the send: the triggered run can only start later.
+        fired_at = now
+        kind = str((trigger or {}).get("kind", ""))
+        detail = {"response_id": response_id, "trigger": kind, **(detail or {})}
+        if not self.recorder.record(claimed, fired_at, event=event, actor=actor, detail=detail):
+            return Outcome("triggered_unrecorded", key, attempt, {"response_id": response_id})
+        c.metrics.emit(claimed.job_id, {"RemediationTriggered": 1})
+        log.info(
+            "re-triggered",
+            extra={"attempt": attempt, "response_id": response_id, "trigger": kind},
+        )
+        return Outcome("triggered", key, attempt, {"response_id": response_id})
+
+    def _failed(
+        self, claimed: BatchState, target: str, now: datetime, exc: TriggerError | TriggerRejected
+    ) -> Outcome:
+        """A re-trigger that did not go out. Transient: the claim waits a backoff. Refused
+        for good (not found, access denied, invalid): after `trigger_refusals` refusals of
+        the same attempt the batch is EXHAUSTED (`trigger_refused`), and the alert says the
+        target is broken. Either way the target's circuit counts it, not the job's."""
+        c = self.context
+        key, attempt = claimed.key.token, claimed.attempt + 1
+        c.metrics.emit(claimed.job_id, {"TriggerFailures": 1})
+        self.alarms.failed_trigger(claimed, target, f"{key}#{attempt}#{claimed.refusals}", now)
+        refused = isinstance(exc, TriggerRejected)
+        refusals = claimed.refusals + 1 if refused else claimed.refusals
+        log.warning(
+            "re-trigger %s: %s", "refused" if refused else "failed", exc, extra={"target": target}
+        )
+        if refused and refusals >= c.settings.trigger_refusals:
+            why = f"the target refused the re-trigger {refusals} times: {exc}"
+            return self.closer.exhaust_claimed(claimed, now, "trigger_refused", truncate(why, 512))
+        delay = c.rule_of(claimed).delay(max(1, claimed.episode_attempt), c.rng)
+        self.claimer.release(claimed, now + timedelta(seconds=delay), refused=refused)
+        return Outcome("trigger_failed", key, attempt, {"error": str(exc), "target": target})
