@@ -24,6 +24,7 @@ from observability.clients import AwsClients
 from observability.metrics import Metrics
 from observability.models import Status
 from observability.settings import Settings
+from observability.transitions import TableConfig
 from observability.triggers import (
     Trigger,
 )
@@ -287,8 +288,10 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
     assert "STALE" in [e.event.value for e in trail.history(job, "hung")]
     # Re-runs that never start use up their attempts too; the remediator then alerts.
     exhausted = 0
+    # (A re-run has TableConfig().start_within_seconds to start, however short the stale window.)
+    start_window = max(TableConfig().start_within_seconds, stack.settings.stale_after_seconds)
     for _ in range(stack.settings.max_attempts):
-        clock.advance(stack.settings.stale_after_seconds + 1)
+        clock.advance(start_window + 1)
         exhausted += stack.service.run_once().outcomes.get("exhausted", 0)
     assert exhausted >= 4
 

@@ -26,6 +26,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "max_attempts": (1, 100),
     "backoff_base_seconds": (0, 86_400),
     "backoff_max_seconds": (0, 7 * 86_400),
+    "heartbeat_seconds": (0, 86_400),
     "stale_after_seconds": (1, 7 * 86_400),
     "ttl_days": (1, 3650),
     "retry_shards": (1, 64),
@@ -91,7 +92,8 @@ RELATED = st.fixed_dictionaries(
         "ttl_days": st.sampled_from([1, 2, 3, 7, 8, 9, 15, 90]),
         "backoff_base_seconds": st.sampled_from([0, 60, 3600, 86_400, 86_401]),
         "backoff_max_seconds": st.sampled_from([0, 59, 60, 3600, 86_400, 604_800, 604_801]),
-        "stale_after_seconds": st.sampled_from([0, 1, 3600, 86_400, 604_800]),
+        "heartbeat_seconds": st.sampled_from([0, 1, 30, 60, 90, 1800, 86_400]),
+        "stale_after_seconds": st.sampled_from([0, 1, 59, 60, 119, 120, 180, 3600, 604_800]),
         "lease_seconds": st.sampled_from([4, 5, 59, 60, 61, 180, 1200, 3600]),
         "trigger_timeout_seconds": st.sampled_from([0, 0.5, 30, 30.5, 90, 100, 600, 601]),
     }
@@ -101,7 +103,8 @@ RELATED = st.fixed_dictionaries(
 @settings(max_examples=300, deadline=None)
 @given(overrides=RELATED)
 def test_settings_that_constrain_each_other(overrides: dict[str, Any]):
-    """ttl vs backoff + stale window, backoff order, lease vs trigger timeout, together."""
+    """ttl vs backoff + stale window, stale window vs heartbeat, backoff order, lease vs
+    trigger timeout, together."""
     agree(Terraform.load(), overrides)
 
 

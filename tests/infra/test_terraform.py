@@ -14,7 +14,7 @@ import pytest
 
 from observability import keys
 from observability.metrics import UNITS
-from observability.settings import Settings
+from observability.settings import Settings, heartbeat_defaults
 from remediator.alerts.settings import AlertSettings
 from remediator.settings import RemediatorSettings
 from remediator.stack import provision
@@ -244,12 +244,15 @@ def test_setting_variables_default_to_the_code_defaults(tf: Terraform):
     env = _env(tf, tf.locals["remediator_container"]["environment"])
     raw = {e["name"]: e["value"] for e in tf.locals["shared_environment"]}
     raw |= {e["name"]: e["value"] for e in tf.locals["service_environment"]}
+    # Derived defaults: each of the heartbeat and the stale window follows from the other.
+    beat, window = heartbeat_defaults(None, None)
+    defaults = {"heartbeat_seconds": beat, "stale_after_seconds": window}
     checked = 0
     for name, expression in raw.items():
         match = re.fullmatch(r"\$\{(?:tostring\()?var\.([a-z_]+)\)?\}", str(expression))
         if not match or not name.startswith("REMEDIATOR_"):
             continue
-        default = RemediatorSettings.model_fields[_field(name)].default
+        default = defaults.get(_field(name), RemediatorSettings.model_fields[_field(name)].default)
         value = float(env[name]) if isinstance(default, int | float) else env[name]
         assert value == default, f"var.{match.group(1)}: {env[name]}, the code: {default}"
         checked += 1

@@ -29,6 +29,7 @@ module "remediator" {
   max_attempts                       = var.max_attempts
   backoff_base_seconds               = var.backoff_base_seconds
   backoff_max_seconds                = var.backoff_max_seconds
+  heartbeat_seconds                  = var.heartbeat_seconds
   stale_after_seconds                = var.stale_after_seconds
   ttl_days                           = var.ttl_days
   retry_shards                       = var.retry_shards

@@ -26,6 +26,7 @@ locals {
     { name = "REMEDIATOR_MAX_ATTEMPTS", value = tostring(var.max_attempts) },
     { name = "REMEDIATOR_BACKOFF_BASE_SECONDS", value = tostring(var.backoff_base_seconds) },
     { name = "REMEDIATOR_BACKOFF_MAX_SECONDS", value = tostring(var.backoff_max_seconds) },
+    { name = "REMEDIATOR_HEARTBEAT_SECONDS", value = tostring(var.heartbeat_seconds) },
     { name = "REMEDIATOR_STALE_AFTER_SECONDS", value = tostring(var.stale_after_seconds) },
     { name = "REMEDIATOR_TTL_DAYS", value = tostring(var.ttl_days) },
     { name = "REMEDIATOR_RETRY_SHARDS", value = tostring(var.retry_shards) },

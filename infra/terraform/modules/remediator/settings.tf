@@ -17,9 +17,14 @@ locals {
       ok    = var.backoff_max_seconds >= 0 && var.backoff_max_seconds <= 604800 && var.backoff_max_seconds >= var.backoff_base_seconds
       limit = "backoff_max_seconds (${var.backoff_max_seconds}) must be 0 to 604800 and at least backoff_base_seconds (${var.backoff_base_seconds})"
     }
+    heartbeat_seconds = {
+      ok    = var.heartbeat_seconds >= 0 && var.heartbeat_seconds <= 86400
+      limit = "heartbeat_seconds (${var.heartbeat_seconds}) must be 0 to 86400"
+    }
     stale_after_seconds = {
-      ok    = var.stale_after_seconds >= 1 && var.stale_after_seconds <= 604800
-      limit = "stale_after_seconds (${var.stale_after_seconds}) must be 1 to 604800"
+      # A run is stale after missed beats, never between two of them.
+      ok    = var.stale_after_seconds >= 1 && var.stale_after_seconds <= 604800 && (var.heartbeat_seconds == 0 || var.stale_after_seconds >= 2 * var.heartbeat_seconds)
+      limit = "stale_after_seconds (${var.stale_after_seconds}) must be 1 to 604800 and at least twice heartbeat_seconds (${var.heartbeat_seconds})"
     }
     ttl_days = {
       # An item must outlive its last retry and a dead run's stale deadline, by a day.

@@ -220,10 +220,16 @@ variable "backoff_max_seconds" {
   default     = 3600
 }
 
-variable "stale_after_seconds" {
-  description = "REMEDIATOR_STALE_AFTER_SECONDS: a STARTED run without a heartbeat this long is stale."
+variable "heartbeat_seconds" {
+  description = "REMEDIATOR_HEARTBEAT_SECONDS: interval of a running batch's automatic heartbeat (0: off, and runs are stale after an hour)."
   type        = number
-  default     = 3600
+  default     = 60
+}
+
+variable "stale_after_seconds" {
+  description = "REMEDIATOR_STALE_AFTER_SECONDS: a STARTED run without a heartbeat this long is stale (three heartbeat intervals)."
+  type        = number
+  default     = 180
 }
 
 variable "ttl_days" {
