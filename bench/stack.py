@@ -14,8 +14,8 @@ from typing import IO, Any
 from bench.endpoint import REGION
 from observability import AuditTrail
 from observability.clients import AwsClients
-from observability.metrics import Metrics
 from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from remediator.consumer import SignalConsumer
 from remediator.provision import Resources, bootstrap
 from remediator.remediation import Remediator

@@ -13,8 +13,8 @@ Re-runs come back through `SqsWorker` (a work queue), `batch_handler` (AWS Lambd
 `run_task` (a Step Functions task input, an ECS container's environment).
 """
 
-from observability.audit import AuditStore, ConditionFailed, TableMissing
-from observability.backoff import Exhaust, RetryAt, RetryRule
+from observability.audit.jobs import JobPolicy
+from observability.audit.store import AuditStore, ConditionFailed, TableMissing
 from observability.clients import AwsClients, default_clients
 from observability.errors import (
     BatchAlreadyRunning,
@@ -27,20 +27,20 @@ from observability.errors import (
     RunSuperseded,
     StoreUnavailable,
 )
-from observability.jobs import JobPolicy
-from observability.keys import BatchKey
-from observability.lambda_handler import batch_handler
 from observability.logger import bind, configure_logging
-from observability.metrics import Metrics
-from observability.models import AuditEvent, BatchState, EventType, Status
-from observability.rerun import FirstRun, MalformedRerun, RerunRequest
-from observability.rerunner import Rerun, RerunOutcome, RerunResult
-from observability.retry import RetryPolicy
+from observability.models.keys import BatchKey
+from observability.models.records import AuditEvent, BatchState, EventType, Status
+from observability.models.signals import Signal
+from observability.rerun.lambda_handler import batch_handler
+from observability.rerun.request import FirstRun, MalformedRerun, RerunRequest
+from observability.rerun.runner import Rerun, RerunOutcome, RerunResult
+from observability.rerun.sqs_worker import SqsWorker
+from observability.rerun.task import run_task
+from observability.retry.backoff import Exhaust, RetryAt, RetryRule
+from observability.retry.rules import RetryPolicy
 from observability.settings import Settings, load_settings
-from observability.signals import Signal
-from observability.sqs_worker import SqsWorker
-from observability.task import run_task
-from observability.tracing import configure_tracing, context_from
+from observability.telemetry.metrics import Metrics
+from observability.telemetry.tracing import configure_tracing, context_from
 from observability.trail import AuditTrail, Batch, BatchRun
 from observability.triggers import (
     CustomTrigger,

@@ -18,12 +18,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from observability import forksafe, shapes
-from observability.audit import AuditStore, ConditionFailed
-from observability.backoff import Exhaust, RetryRule
+from observability.audit.confirm import apply_confirmed
+from observability.audit.jobs import JobPolicies, JobPolicy, change_policy
+from observability.audit.shape import agreed_shards
+from observability.audit.store import AuditStore, ConditionFailed
 from observability.clients import AwsClients, default_clients
 from observability.clock import SkewClock
-from observability.confirm import apply_confirmed
-from observability.describe import describe_exception
 from observability.errors import (
     BatchAlreadyRunning,
     ConcurrentChange,
@@ -33,18 +33,18 @@ from observability.errors import (
     RunSuperseded,
     StoreUnavailable,
 )
-from observability.jobs import JobPolicies, JobPolicy, change_policy
-from observability.keys import BatchKey, validate_id
 from observability.logger import bind
-from observability.metrics import Metrics
-from observability.models import AuditEvent, BatchState, Status, from_iso, iso
+from observability.models.describe import describe_exception
+from observability.models.keys import BatchKey, validate_id
+from observability.models.records import AuditEvent, BatchState, Status, from_iso, iso
+from observability.models.signals import EXHAUSTED, FAILED, RECOVERED, Signal
 from observability.notifier import Notifier
 from observability.pulse import pulse
-from observability.retry import RetryPolicy, StoredRetry, error_names, judge
-from observability.runtrace import RunTrace
+from observability.retry.backoff import Exhaust, RetryRule
+from observability.retry.rules import RetryPolicy, StoredRetry, error_names, judge
 from observability.settings import Settings, load_settings
-from observability.shape import agreed_shards
-from observability.signals import EXHAUSTED, FAILED, RECOVERED, Signal
+from observability.telemetry.metrics import Metrics
+from observability.telemetry.runtrace import RunTrace
 from observability.transitions import (
     TableConfig,
     Write,
@@ -532,7 +532,7 @@ class AuditTrail:
 
     def _commit_own(self, run: BatchRun, plan: Callable[[BatchState], Write]) -> BatchState:
         """Write this run's outcome, planned from the item as this process knows it. A write
-        whose reply was lost is read back (observability.confirm): `run.read_back` says so."""
+        whose reply was lost is read back (observability.audit.confirm): `run.read_back` says so."""
         prev = run.state
         for _ in range(_START_ROUNDS):
             write = plan(prev)

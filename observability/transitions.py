@@ -24,15 +24,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from observability.backoff import Governed, RetryAt, Verdict
-from observability.keys import (
+from observability.models.keys import (
     BatchKey,
     archive_sk,
     exhausted_partition,
     failed_partition,
     live_partition,
 )
-from observability.models import (
+from observability.models.records import (
     BatchState,
     EventType,
     Plain,
@@ -42,6 +41,7 @@ from observability.models import (
     from_iso,
     iso,
 )
+from observability.retry.backoff import Governed, RetryAt, Verdict
 from observability.sizing import value_size
 
 __all__ = [

@@ -17,8 +17,8 @@ from types import UnionType
 from typing import Any, ClassVar, NoReturn
 
 from observability.errors import InvalidInput
-from observability.keys import MAX_ID_BYTES
-from observability.traceids import TRACEPARENT_ENV
+from observability.models.keys import MAX_ID_BYTES
+from observability.models.traceids import TRACEPARENT_ENV
 
 __all__ = [
     "ECS_LAUNCH_TYPES",

@@ -21,15 +21,15 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.audit import AuditStore
-from observability.backoff import MAX_ATTEMPTS_LIMIT
 from observability.clients import AwsClients
 from observability.errors import ConfigError, ObservabilityError
-from observability.keys import BatchKey, exhausted_partitions, failed_partitions, validate_id
 from observability.logger import configure_logging
-from observability.metrics import Metrics
 from observability.models import TERMINAL_FAILURES, iso
+from observability.models.keys import BatchKey, exhausted_partitions, failed_partitions, validate_id
+from observability.retry.backoff import MAX_ATTEMPTS_LIMIT
 from observability.settings import Settings, load_settings
-from observability.tracing import configure_tracing
+from observability.telemetry.metrics import Metrics
+from observability.telemetry.tracing import configure_tracing
 from remediator.consumer import SignalConsumer
 from remediator.demo import run_demo
 from remediator.diagnose import explain

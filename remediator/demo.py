@@ -28,12 +28,12 @@ from observability import (
     RetryRule,
     SqsTrigger,
     context_from,
-    tracing,
 )
 from observability.clients import AwsClients
-from observability.metrics import Metrics
 from observability.models import AuditEvent, Status, from_iso, iso
 from observability.settings import Settings, env_name
+from observability.telemetry import tracing
+from observability.telemetry.metrics import Metrics
 from remediator.consumer import SignalConsumer
 from remediator.local import LOCAL_CREDENTIALS, LOCAL_REGION, LocalAws
 from remediator.provision import Resources, bootstrap

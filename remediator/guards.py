@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.errors import StoreUnavailable
-from observability.keys import budget_key
 from observability.models import iso
+from observability.models.keys import budget_key
 
 if TYPE_CHECKING:
     from observability.clients import AwsClients

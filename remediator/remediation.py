@@ -28,19 +28,19 @@ from tenacity import (
 )
 
 from observability.audit import AuditStore, ConditionFailed, new_write_id
-from observability.backoff import RetryRule
+from observability.audit.jobs import JobPolicies, JobPolicy
+from observability.audit.shape import agreed_shards
 from observability.clients import AwsClients
 from observability.clock import SkewClock
 from observability.errors import ObservabilityError, StoreUnavailable
-from observability.jobs import JobPolicies, JobPolicy
-from observability.keys import breaker_key, target_breaker_key
 from observability.logger import bind
-from observability.metrics import Metrics
 from observability.models import BatchState, EventType, Status, from_iso, iso
+from observability.models.keys import breaker_key, target_breaker_key
+from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, Signal
 from observability.notifier import Notifier
 from observability.retry import StoredRetry, judge
-from observability.shape import agreed_shards
-from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, Signal
+from observability.retry.backoff import RetryRule
+from observability.telemetry.metrics import Metrics
 from observability.transitions import TableConfig, Write, truncate
 from remediator import claims
 from remediator.errors import TriggerError, TriggerRejected

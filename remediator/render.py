@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from observability.models import AuditEvent, BatchState, Status, from_iso
-from observability.traceids import is_trace_id, to_xray
+from observability.models.traceids import is_trace_id, to_xray
 
 __all__ = [
     "Progress",

@@ -48,12 +48,12 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from observability import tracing
 from observability.clients import AwsClients
-from observability.describe import describe_exception
 from observability.errors import InvalidInput
-from observability.keys import BatchKey
-from observability.traceids import TRACEPARENT
+from observability.models.describe import describe_exception
+from observability.models.keys import BatchKey
+from observability.models.traceids import TRACEPARENT
+from observability.telemetry import tracing
 from observability.triggers import (
     MAX_ECS_OVERRIDES_CHARS,
     CustomTrigger,

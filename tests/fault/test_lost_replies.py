@@ -11,7 +11,7 @@ import pytest
 from observability import AuditTrail, Settings, SqsTrigger, Status
 from observability.clients import AwsClients
 from observability.errors import OutcomeUnknown
-from observability.metrics import Metrics
+from observability.telemetry.metrics import Metrics
 from tests.conftest import REGION, new_id
 from tests.proxy import FaultProxy, Request
 

@@ -270,7 +270,7 @@ def test_replay_filters_by_error_type_and_since(resources, moto_endpoint, client
     import io
 
     from observability import AuditTrail, Settings, SqsTrigger
-    from observability.metrics import Metrics
+    from observability.telemetry.metrics import Metrics
 
     settings = Settings(
         table_name=resources.table_name, topic_arn=resources.topic_arn, _env_file=None
@@ -323,7 +323,7 @@ def test_replay_of_a_batch_named_twice_plans_and_triggers_it_once(
     import io
 
     from observability import AuditTrail, Settings, SqsTrigger
-    from observability.metrics import Metrics
+    from observability.telemetry.metrics import Metrics
 
     work = clients.sqs().create_queue(QueueName=new_id("work"))["QueueUrl"]
     settings = Settings(

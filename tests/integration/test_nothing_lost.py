@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from observability import SqsTrigger, Status
-from observability.keys import budget_key, job_pk
+from observability.models.keys import budget_key, job_pk
 from remediator.messages import parse_signal
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import Stack

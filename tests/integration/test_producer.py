@@ -19,8 +19,8 @@ from observability import (
     SqsTrigger,
     Status,
 )
-from observability.metrics import Metrics
 from observability.models import from_iso
+from observability.telemetry.metrics import Metrics
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import count_calls, raw_items
 

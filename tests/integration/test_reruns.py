@@ -25,7 +25,7 @@ from observability import (
 )
 from observability.clients import AwsClients
 from observability.errors import StoreUnavailable
-from observability.metrics import Metrics
+from observability.telemetry.metrics import Metrics
 from observability.trail import AuditTrail
 from tests.conftest import REGION, Clock, new_id
 from tests.integration.harness import (

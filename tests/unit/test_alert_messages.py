@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, RECOVERED, Signal
+from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, RECOVERED, Signal
 from remediator.alerts import AlertConfigError, AlertSettings, MalformedSignal, load_alert_settings
 from remediator.alerts.pagerduty import MAX_DEDUP_KEY, dedup_key, resolve_event, trigger_event
 from remediator.alerts.parse import parse_body

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from observability.errors import InvalidInput
-from observability.keys import (
+from observability.models.keys import (
     DELIMITER,
     MAX_ID_BYTES,
     BatchKey,

@@ -11,9 +11,15 @@ from typing import Any
 
 import pytest
 
-from observability.backoff import Exhaust, RetryAt
-from observability.keys import BatchKey, archive_sk, failed_partition, live_partition, shard_of
 from observability.models import AuditEvent, BatchState, EventType, Status, iso
+from observability.models.keys import (
+    BatchKey,
+    archive_sk,
+    failed_partition,
+    live_partition,
+    shard_of,
+)
+from observability.retry.backoff import Exhaust, RetryAt
 from observability.transitions import (
     HISTORY_BYTES,
     MAX_ERROR_CHARS,

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from observability.models import BatchState, EventType
+from observability.models.records import BatchState, EventType
 from observability.transitions import truncate
 
 __all__ = [
