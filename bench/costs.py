@@ -44,7 +44,7 @@ from bench.stack import (
 )
 from observability import SqsTrigger
 from observability.models.keys import BatchKey
-from observability.sizing import item_size
+from observability.transitions.sizing import item_size
 
 __all__ = ["run"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from observability.errors import BatchAlreadyRunning, StoreUnavailable
 from observability.rerun.request import RerunRequest
-from observability.shapes import resolve
+from observability.trail.shapes import resolve
 
 if TYPE_CHECKING:
     from observability.trail import AuditTrail, BatchRun

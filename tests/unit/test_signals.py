@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from observability.models import BatchState, EventType, Status, iso
+from observability.models.describe import MAX_ERROR_CHARS
 from observability.models.keys import DELIMITER, MAX_ID_BYTES
 from observability.models.signals import EXHAUSTED, FAILED, MAX_SIGNAL_BYTES, SCHEMA_VERSION, Signal
-from observability.transitions import MAX_ERROR_CHARS
 
 AT = iso(datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from observability.models import AuditEvent, BatchState, EventType, Status, iso
+from observability.models.describe import MAX_ERROR_CHARS
 from observability.models.keys import (
     BatchKey,
     archive_sk,
@@ -22,11 +23,8 @@ from observability.models.keys import (
 from observability.retry.backoff import Exhaust, RetryAt
 from observability.transitions import (
     HISTORY_BYTES,
-    MAX_ERROR_CHARS,
     TableConfig,
     Write,
-    _history_size,
-    _surely_fits,
     applied,
     failure,
     heartbeat,
@@ -36,6 +34,7 @@ from observability.transitions import (
     success,
     truncate,
 )
+from observability.transitions.history import _history_size, _surely_fits
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CFG = TableConfig(shards=8, stale_after_seconds=600, ttl_days=90)

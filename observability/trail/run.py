@@ -1,50 +1,40 @@
-"""The facade pipelines use: `AuditTrail`, its `batch(...)` context manager, `pending(...)`."""
+"""One run's writes: STARTED, heartbeats, the outcome, the signal; each planned by
+`observability.transitions` and executed by the store, with its read-back when a reply is lost."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-import os
 import random
-import socket
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable
 from datetime import datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from observability import forksafe, shapes
 from observability.audit.confirm import apply_confirmed
-from observability.audit.jobs import JobPolicies, JobPolicy, change_policy
+from observability.audit.jobs import JobPolicies, JobPolicy
 from observability.audit.shape import agreed_shards
 from observability.audit.store import AuditStore, ConditionFailed
-from observability.clients import AwsClients, default_clients
-from observability.clock import SkewClock
 from observability.errors import (
     BatchAlreadyRunning,
-    ConcurrentChange,
-    InvalidInput,
     ObservabilityError,
     OutcomeUnknown,
     RunSuperseded,
     StoreUnavailable,
 )
-from observability.logger import bind
 from observability.models.describe import describe_exception
-from observability.models.keys import BatchKey, validate_id
-from observability.models.records import AuditEvent, BatchState, Status, from_iso, iso
+from observability.models.keys import BatchKey
+from observability.models.records import BatchState, Status, from_iso, iso
 from observability.models.signals import EXHAUSTED, FAILED, RECOVERED, Signal
 from observability.notifier import Notifier
-from observability.pulse import pulse
 from observability.retry.backoff import Exhaust, RetryRule
 from observability.retry.rules import RetryPolicy, StoredRetry, error_names, judge
-from observability.settings import Settings, load_settings
+from observability.settings import Settings
 from observability.telemetry.metrics import Metrics
-from observability.telemetry.runtrace import RunTrace
+from observability.trail import shapes
+from observability.trail.batch import BatchRun
+from observability.trail.pulse import pulse
 from observability.transitions import (
     TableConfig,
     Write,
@@ -58,18 +48,11 @@ from observability.transitions import (
 )
 from observability.triggers import Trigger
 
-if TYPE_CHECKING:
-    from opentelemetry.context import Context
-
-__all__ = ["AuditTrail", "Batch", "BatchRun"]
+__all__ = ["RunWrites"]
 
 log = logging.getLogger("observability")
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 _KNOWN_LIMIT = 10_000
-_UNSET = object()
 _START_ROUNDS = 4
 
 
@@ -81,212 +64,33 @@ def _still_ours(current: BatchState, run: BatchState) -> bool:
     )
 
 
-def default_actor() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+class RunWrites:
+    """One run's writes, from STARTED to its outcome, and what this process last saw of
+    each batch. The base of `AuditTrail`, which builds every attribute declared here."""
 
-
-class BatchRun:
-    """One run of one batch, handed out by `with trail.batch(...) as run`."""
-
-    def __init__(self, trail: AuditTrail, state: BatchState) -> None:
-        self._trail = trail
-        self.state = state
-        self._last_beat = trail.now()
-        # The automatic heartbeat (another thread) and this run's owner share `state`.
-        self._guard = threading.Lock()
-        self._ended = False
-        self._stop_beats: Callable[[], None] | None = None
-        self.read_back = False  # the outcome's reply was lost; the item was read back
-
-    job_id = property(lambda self: self.state.job_id)
-    batch_id = property(lambda self: self.state.batch_id)
-    attempt = property(lambda self: self.state.attempt)
-    trace_id = property(lambda self: self.state.trace_id)
-    run_id = property(lambda self: self.state.run_id)
-
-    def heartbeat(self, *, force: bool = False) -> bool:
-        """Tell the remediator this run is alive; returns True when a write was made.
-
-        Cheap to call in a loop: at most one write per quarter of the stale window (and at
-        most one a minute) unless `force`. Raises RunSuperseded when the run lost its batch;
-        after the batch ended there is nothing to keep alive: False, no write.
-        """
-        with self._guard:
-            if self._ended:
-                return False
-            now = self._trail.now()
-            interval = min(self._trail.settings.stale_after_seconds / 4, 60.0)
-            if not force and (now - self._last_beat).total_seconds() < interval:
-                return False
-            self.state = self._trail._heartbeat(self.state, now)
-            self._last_beat = now
-            return True
-
-    def _beat_alone(self) -> bool:
-        """The automatic heartbeat's beat; False once the run needs no more."""
-        try:
-            self.heartbeat(force=True)
-        except RunSuperseded as lost:
-            log.warning("%s", lost)
-            return False
-        except ObservabilityError as exc:  # the next beat may get through
-            log.warning("heartbeat of %s/%s not written: %s", self.job_id, self.batch_id, exc)
-        return not self._ended
-
-    def _end(self) -> None:
-        """No beat after this (one in flight is waited for): the outcome is written next."""
-        with self._guard:
-            self._ended = True
-        if self._stop_beats is not None:
-            self._stop_beats()
-
-
-class Batch:
-    """`with trail.batch(job, batch) as run:` or `@trail.batch(job, batch)`."""
-
-    def __init__(
-        self,
-        trail: AuditTrail,
-        key: BatchKey,
-        trigger: Trigger | None,
-        retry: RetryPolicy | None = None,
-        parent: Context | None = None,
-    ) -> None:
-        self._trail = trail
-        self.key = key
-        self.trigger = trigger
-        self.retry = retry
-        self.parent = parent
-        self._stack: list[tuple[BatchRun, ExitStack, RunTrace]] = []
-
-    def __enter__(self) -> BatchRun:
-        traced = RunTrace.begin(self.key, self.parent, self._trail._recall, self._trail.actor)
-        try:
-            run = self._trail._start(self.key, self.trigger, self.retry, trace_id=traced.trace_id)
-        except BaseException as exc:
-            traced.abort(exc)
-            raise
-        return self._entered(run, traced)
-
-    async def __aenter__(self) -> BatchRun:
-        traced = RunTrace.begin(self.key, self.parent, self._trail._recall, self._trail.actor)
-        try:  # writes in a worker thread (with this context): the event loop runs on
-            run = await asyncio.to_thread(
-                self._trail._start, self.key, self.trigger, self.retry, trace_id=traced.trace_id
-            )
-        except BaseException as exc:
-            traced.abort(exc)
-            raise
-        return self._entered(run, traced)
-
-    def _entered(self, run: BatchRun, traced: RunTrace) -> BatchRun:
-        traced.started(run.state)
-        context = ExitStack()
-        context.enter_context(
-            bind(
-                job_id=run.job_id,
-                batch_id=run.batch_id,
-                attempt=run.attempt,
-                trace_id=run.trace_id,
-            )
-        )
-        self._stack.append((run, context, traced))
-        self._trail._beat(run)
-        return run
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        run, context, traced = self._stack.pop()
-        run._end()
-        with context, traced.finishing(run, exc):
-            self._trail._finish(run, exc)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        run, context, traced = self._stack.pop()
-        run._end()
-        with context, traced.finishing(run, exc):
-            await asyncio.to_thread(self._trail._finish, run, exc)
-
-    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """A fresh batch per call, over the whole of the work: awaited for a coroutine
-        function, iterated for a generator function (see observability.shapes)."""
-
-        def fresh() -> Batch:
-            return Batch(self._trail, self.key, self.trigger, self.retry, self.parent)
-
-        return shapes.wrap(fn, fresh, fresh)
-
-
-class AuditTrail:
-    """Records every batch transition in DynamoDB and screams on SNS when one fails.
-
-    Everything is injectable for tests (clients, clock, random source, metrics sink);
-    by default settings come from the environment and clients are the process-wide ones.
-    """
-
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        clients: AwsClients | None = None,
-        metrics: Metrics | None = None,
-        clock: Callable[[], datetime] | None = None,
-        rng: random.Random | None = None,
-        actor: str | None = None,
-        publish_failures: bool = True,
-        non_retryable: Sequence[type[BaseException]] = (),
-    ) -> None:
-        self.settings = settings or load_settings()
-        self.clients = clients or default_clients(self.settings.region)
-        self.store = AuditStore(self.clients, self.settings.table_name)
-        self.notifier = Notifier(self.clients, self.settings.topic_arn)
-        self.metrics = metrics or Metrics(
-            self.settings.metrics_namespace, enabled=self.settings.metrics_enabled
-        )
-        # Its own clock corrected by the offset measured from AWS's (an injected one as is).
-        self._clock = SkewClock.unless_given(clock, self.clients.listen_dates, self._skew_measured)
-        self._rng = rng or random.Random()
-        self.actor = actor or default_actor()
-        self.publish_failures = publish_failures
-        # The defaults this process records with every batch that brings no policy of its
-        # own: its settings, and the exception classes it was told never to retry.
-        never = [k.__name__ for k in non_retryable]
-        self.defaults = RetryPolicy.from_settings(self.settings, never=never)
-        self._fallback = RetryRule.from_settings(self.settings)
-        self._stored_defaults = StoredRetry(None, self.defaults).to_json()
-        self.jobs = JobPolicies(
-            self.store.job_policy, cache_seconds=self.settings.policy_cache_seconds
-        )
-        self._warned: set[str] = set()
-        self._warn_lock = threading.Lock()
-        # Runs whose STARTED went out with no answer and no read-back: this process knows
-        # they never ran, so it does not wait for their stale deadline to start them again.
-        self._unconfirmed: set[str] = set()
-        self.table = TableConfig(
-            shards=self.settings.retry_shards,
-            stale_after_seconds=self.settings.stale_after_seconds,
-            ttl_days=self.settings.ttl_days,
-        )
-        self._shape_agreed = threading.Event()
-        self._shape_lock = threading.Lock()
-        self._known: OrderedDict[BatchKey, BatchState] = OrderedDict()
-        self._lock = threading.Lock()
-        forksafe.renew_locks(self, "_lock", "_shape_lock", "_warn_lock")
+    settings: Settings
+    store: AuditStore
+    notifier: Notifier
+    metrics: Metrics
+    actor: str
+    publish_failures: bool
+    defaults: RetryPolicy
+    jobs: JobPolicies
+    table: TableConfig
+    _clock: Callable[[], datetime]
+    _rng: random.Random
+    _fallback: RetryRule
+    _stored_defaults: str
+    _warned: set[str]
+    _warn_lock: threading.Lock
+    _unconfirmed: set[str]
+    _shape_agreed: threading.Event
+    _shape_lock: threading.Lock
+    _known: OrderedDict[BatchKey, BatchState]
+    _lock: threading.Lock
 
     def now(self) -> datetime:
         return self._clock()
-
-    def _skew_measured(self, seconds: float) -> None:
-        self.metrics.emit(None, {"ClockSkewSeconds": seconds})
 
     def _agree_on_shape(self) -> None:
         """Once per process, before the first write: the shard count the table declares."""
@@ -298,72 +102,6 @@ class AuditTrail:
             shards = agreed_shards(self.store.shape(), self.settings)
             self.table = dataclasses.replace(self.table, shards=shards)
             self._shape_agreed.set()
-
-    # -- public API -----------------------------------------------------------------------
-
-    def connect(self) -> AuditTrail:
-        """Read the table's shape now (the first batch does it otherwise): for a Lambda's
-        init phase, so that no invocation pays it. Raises ConfigError when this process's
-        REMEDIATOR_RETRY_SHARDS disagrees with the table's."""
-        self._agree_on_shape()
-        return self
-
-    def batch(
-        self,
-        job_id: str,
-        batch_id: str | int,
-        *,
-        trigger: Trigger | None = None,
-        retry: RetryPolicy | None = None,
-        parent: Context | None = None,
-    ) -> Batch:
-        """Wrap one batch: STARTED now, SUCCESS on normal exit, FAILED (re-raised) on error.
-
-        `trigger` says how the remediator re-runs exactly this batch; `retry` how its
-        failures are retried (else the job's policy, else this process's settings). Validates
-        everything before any write: ids, trigger, policy, and the topic a failure needs.
-        `parent` is the trace context the run was started in (`context_from(message)` of
-        the trigger that re-runs it): the run joins that trace, and its trace id is stored.
-        """
-        key = BatchKey.of(job_id, batch_id)
-        if trigger is not None and not isinstance(trigger, Trigger):
-            raise InvalidInput("trigger", f"must be a Trigger, got {type(trigger).__name__}")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise InvalidInput("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
-        if self.publish_failures:
-            self.notifier.require_topic()
-        return Batch(self, key, trigger, retry, parent)
-
-    def job_policy(self, job_id: str) -> JobPolicy | None:
-        """The job's stored defaults (retry policy, default trigger), read now."""
-        return self.store.job_policy(validate_id("job_id", job_id))
-
-    def set_job_policy(
-        self,
-        job_id: str,
-        *,
-        retry: RetryPolicy | object | None = _UNSET,
-        trigger: Trigger | object | None = _UNSET,
-        actor: str | None = None,
-    ) -> JobPolicy:
-        """Set (or, with None, clear) a job's default retry policy and/or trigger: how every
-        batch of the job that brings none of its own is retried and re-run. Audited."""
-        job = validate_id("job_id", job_id)
-        current = self.store.job_policy(job) or JobPolicy(job)
-        kwargs: dict[str, object] = {}
-        if retry is not _UNSET:
-            kwargs["retry"] = retry
-        if trigger is not _UNSET:
-            kwargs["trigger"] = trigger
-        write = change_policy(current, actor=actor or self.actor, now=self.now(), **kwargs)
-        try:
-            stored = self.store.set_job_policy(write)
-        except ConditionFailed:
-            raise ConcurrentChange(
-                f"the policy of job {job!r} changed while this change was made: read it again"
-            ) from None
-        self.jobs.forget(job)
-        return stored
 
     def _warn_without_trigger(self, state: BatchState) -> None:
         """Once per job per process, from any number of threads: a batch that nothing can
@@ -387,37 +125,6 @@ class AuditTrail:
                 job_id,
                 job_id,
             )
-
-    def pending(self, job_id: str, batch_ids: Iterable[R]) -> list[R]:
-        """The given batches that have not succeeded, in the given order (consistent read)."""
-        job = validate_id("job_id", job_id)
-        wanted = list(batch_ids)
-        ids = [validate_id("batch_id", b) for b in wanted]
-        if len(set(ids)) != len(ids):
-            raise InvalidInput("batch_ids", "must not repeat a batch id")
-        states = self.store.get_many(job, ids, self.now())
-        for state in states.values():
-            self._remember(state)
-        return [
-            original
-            for original, bid in zip(wanted, ids, strict=True)
-            if bid not in states or states[bid].status is not Status.SUCCESS
-        ]
-
-    def get(self, job_id: str, batch_id: str | int) -> BatchState | None:
-        """The current state of one batch, or None (never seen, or expired)."""
-        state = self.store.get(BatchKey.of(job_id, batch_id), self.now())
-        if state is not None:
-            self._remember(state)
-        return state
-
-    def history(self, job_id: str, batch_id: str | int) -> list[AuditEvent]:
-        """Every recorded transition of one batch, oldest first."""
-        return self.store.history(BatchKey.of(job_id, batch_id), self.now())
-
-    def states(self, job_id: str) -> list[BatchState]:
-        """Every batch of a job that has a live record."""
-        return list(self.store.states(validate_id("job_id", job_id), self.now()))
 
     # -- transitions ----------------------------------------------------------------------
 
