@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, EventType, Status
+from observability import AuditTrail, Status
 from observability.audit import AuditStore
 from observability.clients import AwsClients
 from observability.errors import StoreUnavailable
+from observability.models import EventType
 from observability.models.keys import job_pk
 from observability.settings import Settings
 from observability.telemetry.metrics import Metrics

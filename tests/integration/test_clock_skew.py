@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, Settings, SqsTrigger
+from observability import AuditTrail, SqsTrigger
 from observability.clock import SkewClock
 from observability.models import from_iso
+from observability.settings import Settings
 from observability.telemetry.metrics import Metrics
 from tests.conftest import new_id
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, Settings, SqsTrigger, Status
+from observability import AuditTrail, SqsTrigger, Status
+from observability.settings import Settings
 from observability.telemetry.metrics import Metrics
 from tests.conftest import Clock, drain, new_id
 

@@ -182,7 +182,7 @@ def test_a_batch_id_used_again_after_its_item_expired_is_triggered_once(
 def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
     stack_factory: Any,
 ):
-    from observability import EventType
+    from observability.models import EventType
 
     stack = stack_factory()
     job = new_id()

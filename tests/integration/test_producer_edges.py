@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, ConfigError, InvalidInput, Settings
+from observability import AuditTrail, ConfigError, InvalidInput
 from observability.models.keys import MAX_ID_BYTES
+from observability.settings import Settings
 from observability.telemetry.metrics import Metrics
 from observability.triggers import MAX_TRIGGER_BYTES, SqsTrigger
 from tests.conftest import Clock, new_id
