@@ -166,7 +166,7 @@ class Batch:
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """A fresh batch per call, over the whole of the work: awaited for a coroutine
-        function, iterated for a generator function (see observability.shapes)."""
+        function, iterated for a generator function (see observability.trail.shapes)."""
 
         def fresh() -> Batch:
             return Batch(self._trail, self.key, self.trigger, self.retry, self.parent)

@@ -1,4 +1,4 @@
-"""Retry schedule and cap (observability/backoff.py)."""
+"""Retry schedule and cap (observability/retry/backoff.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Key building and id validation (observability/keys.py)."""
+"""Key building and id validation (observability/models/keys.py)."""
 
 from __future__ import annotations
 

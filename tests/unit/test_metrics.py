@@ -1,4 +1,4 @@
-"""EMF records and the emitter (observability/metrics.py)."""
+"""EMF records and the emitter (observability/telemetry/metrics.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Statuses, records and their item form (observability/models.py)."""
+"""Statuses, records and their item form (observability/models/records.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retry rules (observability/retry.py, backoff.RetryRule): matching, layers, schedules.
+"""Retry rules (observability/retry/rules.py, backoff.RetryRule): matching, layers, schedules.
 
 Pure: an injected clock reading and random source, no AWS.
 """

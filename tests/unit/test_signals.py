@@ -1,4 +1,4 @@
-"""The failure signal and alert message (observability/signals.py)."""
+"""The failure signal and alert message (observability/models/signals.py)."""
 
 from __future__ import annotations
 

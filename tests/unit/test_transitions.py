@@ -1,4 +1,4 @@
-"""What each transition writes, and on which condition (observability/transitions.py)."""
+"""What each transition writes, and on which condition (observability/transitions/)."""
 
 from __future__ import annotations
 

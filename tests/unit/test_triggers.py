@@ -1,4 +1,4 @@
-"""Trigger specs: validation and the stored form (observability/triggers.py)."""
+"""Trigger specs: validation and the stored form (observability/triggers/)."""
 
 from __future__ import annotations
 
