@@ -43,8 +43,8 @@ from bench.stack import (
     work_queue,
 )
 from observability import SqsTrigger
-from observability.keys import BatchKey
-from observability.sizing import item_size
+from observability.models.keys import BatchKey
+from observability.transitions.sizing import item_size
 
 __all__ = ["run"]
 

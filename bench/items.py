@@ -1,6 +1,6 @@
 """Batch items shaped exactly as the producer library stores them, built by its own modules.
 
-`observability.transitions` plans each write and `observability.keys` names each key;
+`observability.transitions` plans each write and `observability.models.keys` names each key;
 `stored` applies a planned write the way DynamoDB applies the request the store sends
 (a put replaces the item; an update sets, removes, and appends its events to the history
 list, or replaces the list after an archive), stamping a write id as the store does. An
@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from observability.backoff import RetryAt
-from observability.keys import BatchKey
 from observability.models import BatchState, Item, Plain, av
+from observability.models.keys import BatchKey
+from observability.retry.backoff import RetryAt
 from observability.transitions import TableConfig, Write, failure, start_new, success
 
 __all__ = ["failed_item", "rekeyed", "stored", "success_item", "to_ddb", "to_state"]

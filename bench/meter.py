@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.hooks import item_kind
 from bench.units import Charge, TableShape, charge
-from observability.sizing import item_size
+from observability.transitions.sizing import item_size
 
 __all__ = ["WriteMeter", "Written"]
 

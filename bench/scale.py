@@ -42,8 +42,8 @@ from bench.load import batch_write, send_batch
 from bench.report import Figure
 from bench.stack import BUDGET_PER_MINUTE, make_clients, new_resources, work_queue
 from observability import SqsTrigger
-from observability.keys import BatchKey
-from observability.signals import FAILED, Signal
+from observability.models.keys import BatchKey
+from observability.models.signals import FAILED, Signal
 from observability.transitions import TableConfig
 
 __all__ = ["run"]

@@ -46,7 +46,7 @@ STAGES = {
     "trigger (SendMessage)": ("remediator/triggers/dispatch.py", "fire"),
     "record": ("remediator/remediation/record.py", "record"),
     "delete signals": ("remediator/service/consumer.py", "delete"),
-    "metrics": ("observability/metrics.py", "emit"),
+    "metrics": ("observability/telemetry/metrics.py", "emit"),
     "logs": ("logging/__init__.py", "callHandlers"),
     "all AWS calls (botocore)": ("botocore/client.py", "_make_api_call"),
 }

@@ -14,8 +14,8 @@ from typing import IO, Any
 from bench.endpoint import REGION
 from observability import AuditTrail
 from observability.clients import AwsClients
-from observability.metrics import Metrics
 from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from remediator.remediation import Remediator
 from remediator.service import Service
 from remediator.service.consumer import SignalConsumer

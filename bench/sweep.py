@@ -25,8 +25,8 @@ from bench.load import batch_write
 from bench.report import Figure
 from bench.stack import make_clients, make_remediator, work_queue
 from observability import SqsTrigger
-from observability.keys import BatchKey, failed_partition
 from observability.models import BatchState
+from observability.models.keys import BatchKey, failed_partition
 from observability.transitions import TableConfig
 from remediator.remediation import Outcome
 from remediator.service.sweeper import Sweeper

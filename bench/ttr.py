@@ -35,7 +35,7 @@ from bench.stack import (
 )
 from bench.stats import percentile
 from observability import SqsTrigger
-from observability.keys import BatchKey, shard_of
+from observability.models.keys import BatchKey, shard_of
 from observability.transitions import TableConfig, start_new
 
 __all__ = ["run"]

@@ -1,6 +1,6 @@
 """Write units of one write, by DynamoDB's published sizing rules. Pure: no I/O.
 
-Sizes come from `observability.sizing` (an item is the sum of its attribute names and
+Sizes come from `observability.transitions.sizing` (an item is the sum of its attribute names and
 values). Given the item before and after a write, as DynamoDB JSON:
 
 - the table pays 1 unit per started KB of the larger of the two (a delete: the item
@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from observability.sizing import item_size, write_units
+from observability.transitions.sizing import item_size, write_units
 
 __all__ = ["Charge", "Index", "TableShape", "charge"]
 

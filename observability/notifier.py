@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from observability import tracing
 from observability.errors import ConfigError, NotifierUnavailable
-from observability.signals import Signal
-from observability.traceids import TRACEPARENT
+from observability.models.signals import Signal
+from observability.models.traceids import TRACEPARENT
+from observability.telemetry import tracing
 
 if TYPE_CHECKING:
     from observability.clients import AwsClients

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from observability.errors import InvalidInput
-from observability.keys import validate_id
 from observability.models import from_iso
-from observability.signals import Signal
+from observability.models.keys import validate_id
+from observability.models.signals import Signal
 from remediator.errors import RemediatorError
 
 __all__ = ["MAX_BODY_BYTES", "MalformedSignal", "parse_signal", "unwrap"]

@@ -59,17 +59,21 @@ def strict_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stri
     """
     import botocore.client
 
-    import observability.metrics
+    import observability.telemetry.metrics
 
     checker = StrictAws()
     checker.subprocess_report = str(tmp_path / "strict-aws.jsonl")
     base = botocore.client.BaseClient
     monkeypatch.setattr(base, "_make_api_call", checker.wrap_api_call(base._make_api_call))
     monkeypatch.setattr(
-        observability.metrics, "emf_record", checker.wrap_emf(observability.metrics.emf_record)
+        observability.telemetry.metrics,
+        "emf_record",
+        checker.wrap_emf(observability.telemetry.metrics.emf_record),
     )
     monkeypatch.setattr(
-        observability.metrics, "emf_line", checker.wrap_emf_line(observability.metrics.emf_line)
+        observability.telemetry.metrics,
+        "emf_line",
+        checker.wrap_emf_line(observability.telemetry.metrics.emf_line),
     )
     monkeypatch.setenv(REPORT_ENV, checker.subprocess_report)
     paths = [str(_STRICT_SITE), str(_REPO), os.environ.get("PYTHONPATH", "")]

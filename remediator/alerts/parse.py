@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from observability.signals import CIRCUIT_OPEN, RECOVERED, SCHEMA_VERSION, Signal
+from observability.models.signals import CIRCUIT_OPEN, RECOVERED, SCHEMA_VERSION, Signal
 from remediator.messages import MalformedSignal, unwrap
 
 __all__ = ["parse_body", "unwrap"]

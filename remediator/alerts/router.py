@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from observability.clients import default_clients
 from observability.errors import ObservabilityError
 from observability.logger import bind, get_logger
-from observability.signals import ALERT_EVENTS, RECOVERED, Signal
+from observability.models.signals import ALERT_EVENTS, RECOVERED, Signal
 from remediator.alerts.destinations import PAGERDUTY, SLACK, Destinations
 from remediator.alerts.errors import AlertError, DeliveryFailed, MalformedSignal
 from remediator.alerts.formats.pagerduty import dedup_key, resolve_event, trigger_event

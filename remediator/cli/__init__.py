@@ -15,7 +15,7 @@ from typing import TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.errors import ObservabilityError
-from observability.tracing import configure_tracing
+from observability.telemetry.tracing import configure_tracing
 from remediator.cli.context import (
     EXIT_FAILED,
     EXIT_OK,

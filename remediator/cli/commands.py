@@ -9,11 +9,11 @@ import threading
 
 from observability.clients import AwsClients
 from observability.errors import ConfigError
-from observability.keys import validate_id
 from observability.logger import configure_logging
-from observability.metrics import Metrics
 from observability.models import BatchState
+from observability.models.keys import validate_id
 from observability.settings import load_settings
+from observability.telemetry.metrics import Metrics
 from remediator.cli.context import (
     EXIT_FAILED,
     EXIT_OK,

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from observability.backoff import MAX_ATTEMPTS_LIMIT
+from observability.retry.backoff import MAX_ATTEMPTS_LIMIT
 from remediator.cli.commands import (
     cmd_bootstrap,
     cmd_demo,

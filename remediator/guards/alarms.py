@@ -8,10 +8,10 @@ import logging
 from datetime import datetime
 
 from observability.errors import ObservabilityError
-from observability.keys import breaker_key, target_breaker_key
 from observability.models import BatchState, iso
+from observability.models.keys import breaker_key, target_breaker_key
+from observability.models.signals import CIRCUIT_OPEN, Signal
 from observability.notifier import Notifier
-from observability.signals import CIRCUIT_OPEN, Signal
 from remediator.guards.breaker import CircuitBreaker
 
 __all__ = ["Alarms"]

@@ -10,7 +10,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from observability.keys import budget_key
+from observability.models.keys import budget_key
 from remediator.guards.item import Item
 
 if TYPE_CHECKING:

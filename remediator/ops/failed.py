@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from observability.audit import AuditStore
-from observability.keys import exhausted_partitions, failed_partitions, validate_id
 from observability.models import TERMINAL_FAILURES, BatchState
+from observability.models.keys import exhausted_partitions, failed_partitions, validate_id
 
 __all__ = ["failed"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from observability.audit import AuditStore
-from observability.keys import BatchKey
 from observability.models import AuditEvent
+from observability.models.keys import BatchKey
 
 __all__ = ["history"]
 

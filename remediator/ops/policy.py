@@ -1,7 +1,7 @@
 """`remediator policy`: a job's default retry policy and trigger, shown, set and cleared.
 
 The logic of a change (what is written, on which condition, how it is audited) is
-`observability.jobs.change_policy`'s; this module reads what a person typed and shows the
+`observability.audit.jobs.change_policy`'s; this module reads what a person typed and shows the
 result (rendered by `remediator.views.render.render_policy`).
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from observability.audit import AuditStore, ConditionFailed
+from observability.audit.jobs import JobPolicy, change_policy
 from observability.errors import ConcurrentChange, InvalidInput
-from observability.jobs import JobPolicy, change_policy
 from observability.retry import RetryPolicy
 from observability.triggers import trigger_from_dict
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from observability.audit import AuditStore
-from observability.keys import BatchKey, validate_id
 from observability.models import TERMINAL_FAILURES, BatchState, EventType, Status, iso
+from observability.models.keys import BatchKey, validate_id
 from remediator.errors import RemediatorError
 from remediator.remediation import Outcome, Remediator
 from remediator.remediation.traces import remediation

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from observability.audit import AuditStore
-from observability.keys import validate_id
 from observability.models import BatchState, Status, from_iso
+from observability.models.keys import validate_id
 
 __all__ = ["batches", "is_stale", "shown_attempt", "status", "status_counts"]
 

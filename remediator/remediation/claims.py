@@ -14,10 +14,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from observability.backoff import Exhaust as ExhaustVerdict
-from observability.backoff import Governed, Verdict
-from observability.keys import live_partition
 from observability.models import BatchState, EventType, Record, Status, iso
+from observability.models.keys import live_partition
+from observability.retry.backoff import Exhaust as ExhaustVerdict
+from observability.retry.backoff import Governed, Verdict
 from observability.transitions import Scalar, TableConfig, Write, event_item, settle, with_history
 
 __all__ = [

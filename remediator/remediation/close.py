@@ -9,8 +9,8 @@ from datetime import datetime
 
 from observability.audit import ConditionFailed
 from observability.models import BatchState, Status, from_iso, iso
+from observability.models.signals import EXHAUSTED, Signal
 from observability.retry import judge
-from observability.signals import EXHAUSTED, Signal
 from observability.transitions import Write
 from remediator.guards.alarms import Alarms
 from remediator.remediation import claims

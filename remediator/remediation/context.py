@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from observability.audit import AuditStore
-from observability.backoff import RetryRule
+from observability.audit.jobs import JobPolicies, JobPolicy
 from observability.errors import ObservabilityError
-from observability.jobs import JobPolicies, JobPolicy
-from observability.metrics import Metrics
 from observability.models import BatchState
 from observability.retry import StoredRetry
+from observability.retry.backoff import RetryRule
+from observability.telemetry.metrics import Metrics
 from observability.transitions import TableConfig
 from remediator.settings import RemediatorSettings
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from observability.backoff import RetryRule
 from observability.models import BatchState, Status, from_iso, iso
+from observability.retry.backoff import RetryRule
 
 __all__ = ["Action", "Exhaust", "MarkStale", "NotDue", "Skip", "Trigger", "decide"]
 

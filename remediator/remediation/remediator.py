@@ -17,17 +17,17 @@ from collections.abc import Callable
 from datetime import datetime
 
 from observability.audit import AuditStore
-from observability.backoff import RetryRule
+from observability.audit.jobs import JobPolicies
+from observability.audit.shape import agreed_shards
 from observability.clients import AwsClients
 from observability.clock import SkewClock
-from observability.jobs import JobPolicies
-from observability.keys import breaker_key, target_breaker_key
 from observability.logger import bind
-from observability.metrics import Metrics
 from observability.models import BatchState, EventType, Status, from_iso
+from observability.models.keys import breaker_key, target_breaker_key
+from observability.models.signals import FAILED, Signal
 from observability.notifier import Notifier
-from observability.shape import agreed_shards
-from observability.signals import FAILED, Signal
+from observability.retry.backoff import RetryRule
+from observability.telemetry.metrics import Metrics
 from observability.transitions import TableConfig
 from remediator.guards import CircuitBreaker, RetryBudget
 from remediator.guards.alarms import Alarms

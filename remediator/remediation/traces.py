@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, Protocol, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from observability import tracing
+from observability.telemetry import tracing
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context

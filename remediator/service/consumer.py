@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from observability.traceids import TRACEPARENT
+from observability.models.traceids import TRACEPARENT
 from remediator.errors import RemediatorError
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 
-from observability.keys import failed_partitions, live_partitions
+from observability.models.keys import failed_partitions, live_partitions
 from remediator.remediation import Remediator
 
 __all__ = ["Sweeper"]

@@ -30,9 +30,9 @@ from observability import (
     context_from,
 )
 from observability.clients import AwsClients
-from observability.metrics import Metrics
 from observability.models import Status, from_iso, iso
 from observability.settings import Settings, env_name
+from observability.telemetry.metrics import Metrics
 from remediator.remediation import Remediator
 from remediator.service import Service
 from remediator.service.consumer import SignalConsumer

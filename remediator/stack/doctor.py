@@ -17,7 +17,7 @@ from dotenv import dotenv_values
 
 from observability.clients import AwsClients
 from observability.errors import ConfigError
-from observability.keys import (
+from observability.models.keys import (
     DUE_AT,
     DUE_INDEX,
     DUE_INDEX_PROJECTION,
@@ -26,7 +26,7 @@ from observability.keys import (
     TTL_ATTRIBUTE,
     meta_key,
 )
-from observability.signals import EXHAUSTED, FAILED
+from observability.models.signals import EXHAUSTED, FAILED
 from remediator.alerts.settings import AlertSettings
 from remediator.ops.diagnose import explain
 from remediator.settings import FIFO_DEDUPLICATION_SECONDS, RemediatorSettings

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from observability.keys import (
+from observability.models.keys import (
     DUE_AT,
     DUE_INDEX,
     DUE_INDEX_PROJECTION,
@@ -23,7 +23,7 @@ from observability.keys import (
     TTL_ATTRIBUTE,
     meta_key,
 )
-from observability.signals import ALERT_EVENTS, FAILED
+from observability.models.signals import ALERT_EVENTS, FAILED
 from remediator.errors import ProvisionError
 
 if TYPE_CHECKING:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from observability.keys import DELIMITER, DUE_INDEX, DUE_PK
+from observability.models.keys import DELIMITER, DUE_INDEX, DUE_PK
 
 __all__ = ["KINDS", "due_items", "stranded_shards"]
 
-# The partitions of the due index, per shard (observability.keys).
+# The partitions of the due index, per shard (observability.models.keys).
 KINDS = ("FAILED", "LIVE", "EXHAUSTED")
 
 

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TextIO
 
-from observability import tracing
 from observability.models import AuditEvent, from_iso
+from observability.telemetry import tracing
 from remediator.views.render import Style
 from remediator.views.waterfall import SpanLine, waterfall
 

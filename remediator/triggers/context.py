@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from observability.keys import BatchKey
-from observability.traceids import TRACEPARENT
+from observability.models.keys import BatchKey
+from observability.models.traceids import TRACEPARENT
 
 __all__ = ["Firer", "TriggerContext"]
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-from observability.describe import describe_exception
+from observability.models.describe import describe_exception
 from observability.triggers import CustomTrigger
 from remediator.errors import TriggerRejected
 from remediator.triggers.context import TriggerContext

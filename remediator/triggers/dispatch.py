@@ -42,10 +42,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from observability import tracing
 from observability.clients import AwsClients
-from observability.describe import describe_exception
 from observability.errors import InvalidInput
+from observability.models.describe import describe_exception
+from observability.telemetry import tracing
 from observability.triggers import (
     CustomTrigger,
     EcsTaskTrigger,

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from observability.clients import AwsClients
-from observability.traceids import TRACEPARENT
+from observability.models.traceids import TRACEPARENT
 from observability.triggers import (
     MAX_ECS_OVERRIDES_CHARS,
     EcsTaskTrigger,

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from observability.jobs import JobPolicy
+from observability.audit.jobs import JobPolicy
 from observability.models import AuditEvent, BatchState, Status, from_iso
-from observability.traceids import is_trace_id, to_xray
+from observability.models.traceids import is_trace_id, to_xray
 from remediator.ops.status import is_stale, shown_attempt, status_counts
 
 __all__ = [

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from observability.traceids import is_trace_id, to_xray
+from observability.models.traceids import is_trace_id, to_xray
 
 __all__ = ["SpanLine", "label", "waterfall"]
 

@@ -18,8 +18,8 @@ import pytest
 
 from observability import AuditTrail, Status
 from observability.clients import AwsClients
-from observability.metrics import Metrics
 from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from observability.triggers import Trigger
 from tests.integration.harness import Stack
 

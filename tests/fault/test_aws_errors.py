@@ -11,7 +11,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from observability.clients import AwsClients
-from observability.keys import BatchKey
+from observability.models.keys import BatchKey
 from observability.triggers import (
     EcsTaskTrigger,
     EventBridgeTrigger,

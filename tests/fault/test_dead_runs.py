@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, Settings, Status
-from observability.metrics import Metrics
+from observability import AuditTrail, Status
 from observability.models import from_iso
-from observability.settings import MISSED_BEATS
+from observability.settings import MISSED_BEATS, Settings
+from observability.telemetry.metrics import Metrics
 from tests.conftest import new_id
 from tests.fault.helpers import service_env, wait_for
 from tests.integration.harness import Stack, count_calls, receive_all

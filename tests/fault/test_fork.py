@@ -19,7 +19,7 @@ import pytest
 
 from observability import AuditTrail, Settings, SqsTrigger, Status
 from observability.clients import AwsClients
-from observability.metrics import Metrics
+from observability.telemetry.metrics import Metrics
 from remediator.stack.provision import bootstrap
 from tests.conftest import REGION, new_id
 

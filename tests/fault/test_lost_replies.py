@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, Settings, SqsTrigger, Status
+from observability import AuditTrail, SqsTrigger, Status
 from observability.clients import AwsClients
 from observability.errors import OutcomeUnknown
-from observability.metrics import Metrics
+from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from tests.conftest import REGION, new_id
 from tests.proxy import FaultProxy, Request
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from observability.keys import validate_id
-from observability.signals import Signal
+from observability.models.keys import validate_id
+from observability.models.signals import Signal
 from remediator.messages import MAX_BODY_BYTES, MalformedSignal, parse_signal
 from remediator.stack.provision import DLQ_MAX_RECEIVE_COUNT
 from tests.conftest import drain, new_id

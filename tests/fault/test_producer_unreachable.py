@@ -13,9 +13,9 @@ import pytest
 from observability import AuditTrail, Status
 from observability.clients import AwsClients
 from observability.errors import BatchAlreadyRunning, StoreUnavailable
-from observability.keys import job_pk, state_prefix
-from observability.metrics import Metrics
+from observability.models.keys import job_pk, state_prefix
 from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from tests.conftest import REGION, new_id
 from tests.integration.harness import Stack
 from tests.proxy import FaultProxy, Request

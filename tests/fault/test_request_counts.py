@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from observability.clients import AwsClients
-from observability.keys import BatchKey
+from observability.models.keys import BatchKey
 from observability.triggers import SqsTrigger
 from remediator.errors import TriggerError
 from remediator.triggers import TriggerContext, fire

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, EventType, Status
+from observability import AuditTrail, Status
 from observability.audit import AuditStore
 from observability.clients import AwsClients
 from observability.errors import StoreUnavailable
-from observability.keys import job_pk
-from observability.metrics import Metrics
+from observability.models import EventType
+from observability.models.keys import job_pk
 from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from observability.transitions import HISTORY_BYTES, archive_if_full, start_again
 from remediator.remediation import Remediator
 from tests.conftest import REGION, drain, new_id

@@ -11,7 +11,7 @@ import signal
 
 from observability import Status
 from observability.clients import AwsClients
-from observability.metrics import Metrics
+from observability.telemetry.metrics import Metrics
 from remediator.remediation import Remediator
 from tests.conftest import REGION, new_id
 from tests.fault.helpers import Services, fail, producer, recorded, service_env, wait_for

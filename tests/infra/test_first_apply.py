@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from observability.metrics import UNITS
+from observability.telemetry.metrics import UNITS
 from remediator.alerts import AlertSettings, JsonPoster
 from remediator.settings import RemediatorSettings
 from tests.infra.terraform import TF_DIR, TFVARS_EXAMPLE, Terraform, parse, scratch_copy

@@ -21,9 +21,9 @@ import pytest
 
 from observability import AuditTrail, SqsTrigger
 from observability.clients import AwsClients
-from observability.metrics import Metrics
 from observability.models import Status
 from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from observability.transitions import TableConfig
 from observability.triggers import (
     Trigger,

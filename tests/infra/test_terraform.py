@@ -1,7 +1,7 @@
 """infra/terraform agrees with the code: table keys and index, filters, redrive, settings, handler.
 
-The code is the reference (observability.keys, remediator.stack.provision, the settings classes);
-a rename on either side without the other fails here, not in production.
+The code is the reference (observability.models.keys, remediator.stack.provision, the
+settings classes); a rename on either side without the other fails here, not in production.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from observability import keys
-from observability.metrics import UNITS
+from observability.models import keys
 from observability.settings import Settings, heartbeat_defaults
+from observability.telemetry.metrics import UNITS
 from remediator.alerts.settings import AlertSettings
 from remediator.settings import RemediatorSettings
 from remediator.stack import provision
@@ -322,7 +322,7 @@ def test_lambda_environment_names_real_alert_settings(tf: Terraform):
 
 
 def _code_names(name: str) -> bool:
-    """The metric is one the code emits (observability.metrics.UNITS lists them all)."""
+    """The metric is one the code emits (observability.telemetry.metrics.UNITS lists them all)."""
     return name in UNITS
 
 
@@ -364,10 +364,10 @@ def test_alarms_and_dashboard_use_metrics_the_code_emits(tf: Terraform):
 
 
 def test_the_table_declares_its_layout_and_shards_as_bootstrap_does():
-    """Terraform writes the META item every process reads at start (observability.shape)."""
+    """Terraform writes the META item every process reads at start (observability.audit.shape)."""
     import re
 
-    from observability.keys import LAYOUT_VERSION, meta_key
+    from observability.models.keys import LAYOUT_VERSION, meta_key
 
     text = (Terraform.load().directory / "dynamodb.tf").read_text()
     block = text[text.index('resource "aws_dynamodb_table_item" "meta"') :]

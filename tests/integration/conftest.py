@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from observability import tracing
+from observability.telemetry import tracing
 from tests.integration.harness import Spans
 from tests.strict.checker import StrictAws
 

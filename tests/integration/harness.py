@@ -15,8 +15,8 @@ from typing import Any
 
 from observability import AuditTrail, SqsTrigger, context_from
 from observability.clients import AwsClients
-from observability.metrics import Metrics
 from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from observability.triggers import (
     EcsTaskTrigger,
     EventBridgeTrigger,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from observability.clients import AwsClients, reset_default_clients
-from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, RECOVERED, Signal
+from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, RECOVERED, Signal
 from remediator.alerts import AlertRouter, AlertSettings, JsonPoster, handler, use_router
 from tests.conftest import REGION, drain, new_id
 

@@ -269,8 +269,9 @@ def test_usage_errors_exit_2():
 def test_replay_filters_by_error_type_and_since(resources, moto_endpoint, clients, clock):
     import io
 
-    from observability import AuditTrail, Settings, SqsTrigger
-    from observability.metrics import Metrics
+    from observability import AuditTrail, SqsTrigger
+    from observability.settings import Settings
+    from observability.telemetry.metrics import Metrics
 
     settings = Settings(
         table_name=resources.table_name, topic_arn=resources.topic_arn, _env_file=None
@@ -322,8 +323,9 @@ def test_replay_of_a_batch_named_twice_plans_and_triggers_it_once(
     """BatchGetItem refuses duplicate keys (ValidationException, on AWS and moto alike)."""
     import io
 
-    from observability import AuditTrail, Settings, SqsTrigger
-    from observability.metrics import Metrics
+    from observability import AuditTrail, SqsTrigger
+    from observability.settings import Settings
+    from observability.telemetry.metrics import Metrics
 
     work = clients.sqs().create_queue(QueueName=new_id("work"))["QueueUrl"]
     settings = Settings(

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, Settings, SqsTrigger
+from observability import AuditTrail, SqsTrigger
 from observability.clock import SkewClock
-from observability.metrics import Metrics
 from observability.models import from_iso
+from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from tests.conftest import new_id
 
 WORK = SqsTrigger(queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/work", body={})

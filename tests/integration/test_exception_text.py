@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, Settings, SqsTrigger, Status
-from observability.metrics import Metrics
+from observability import AuditTrail, SqsTrigger, Status
+from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from tests.conftest import Clock, drain, new_id
 
 # Retryable batches (a failure without a trigger is exhausted at once, not signalled).

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from observability import SqsTrigger, Status
-from observability.keys import budget_key, job_pk
+from observability.models.keys import budget_key, job_pk
 from remediator.messages import parse_signal
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import Stack
@@ -182,7 +182,7 @@ def test_a_batch_id_used_again_after_its_item_expired_is_triggered_once(
 def test_a_replica_killed_between_send_and_record_leaves_no_hole_in_the_history(
     stack_factory: Any,
 ):
-    from observability import EventType
+    from observability.models import EventType
 
     stack = stack_factory()
     job = new_id()

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from observability import tracing
+from observability.telemetry import tracing
 from tests.conftest import Clock, new_id
 from tests.integration.harness import Spans, Stack, cli
 

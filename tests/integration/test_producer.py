@@ -15,12 +15,12 @@ from observability import (
     ConfigError,
     NonRetryableError,
     RunSuperseded,
-    Settings,
     SqsTrigger,
     Status,
 )
-from observability.metrics import Metrics
 from observability.models import from_iso
+from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import count_calls, raw_items
 

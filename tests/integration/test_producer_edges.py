@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, ConfigError, InvalidInput, Settings
-from observability.keys import MAX_ID_BYTES
-from observability.metrics import Metrics
+from observability import AuditTrail, ConfigError, InvalidInput
+from observability.models.keys import MAX_ID_BYTES
+from observability.settings import Settings
+from observability.telemetry.metrics import Metrics
 from observability.triggers import MAX_TRIGGER_BYTES, SqsTrigger
 from tests.conftest import Clock, new_id
 from tests.integration.harness import count_calls, raw_items, run_cli
@@ -163,7 +164,7 @@ RACER = textwrap.dedent(
     import io, json, os, sys, time
     from pathlib import Path
     from observability import AuditTrail, BatchAlreadyRunning
-    from observability.metrics import Metrics
+    from observability.telemetry.metrics import Metrics
 
     me, other, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     trail = AuditTrail(metrics=Metrics(stream=io.StringIO()))

@@ -16,7 +16,6 @@ from observability import (
     EcsTaskTrigger,
     LambdaTrigger,
     Rerun,
-    RerunOutcome,
     SqsWorker,
     Status,
     StepFunctionsTrigger,
@@ -25,7 +24,8 @@ from observability import (
 )
 from observability.clients import AwsClients
 from observability.errors import StoreUnavailable
-from observability.metrics import Metrics
+from observability.rerun.runner import RerunOutcome
+from observability.telemetry.metrics import Metrics
 from observability.trail import AuditTrail
 from tests.conftest import REGION, Clock, new_id
 from tests.integration.harness import (

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from observability import metrics
+from observability.telemetry import metrics
 from tests.conftest import REGION, new_id
 from tests.strict.checker import StrictAws, StrictAwsViolation
 from tests.strict.limits import EMF_RULES, REQUEST_RULES

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry import trace
 
 from observability import context_from
-from observability.traceids import anchor_span_id, from_xray, parse_traceparent, to_xray
+from observability.models.traceids import anchor_span_id, from_xray, parse_traceparent, to_xray
 from remediator.ops.replay import replay
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from observability.keys import BatchKey
+from observability.models.keys import BatchKey
 from observability.triggers import (
     CustomTrigger,
     EcsTaskTrigger,

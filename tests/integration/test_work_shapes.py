@@ -12,16 +12,8 @@ from typing import Any
 
 import pytest
 
-from observability import (
-    AuditTrail,
-    Rerun,
-    RerunOutcome,
-    SqsTrigger,
-    SqsWorker,
-    Status,
-    batch_handler,
-    run_task,
-)
+from observability import AuditTrail, Rerun, SqsTrigger, SqsWorker, Status, batch_handler, run_task
+from observability.rerun.runner import RerunOutcome
 from tests.conftest import Clock, new_id
 from tests.integration.harness import Stack, receive_all, sqs_event
 

@@ -30,7 +30,7 @@ from observability import (
     load_settings,
 )
 from observability.clients import AwsClients
-from observability.metrics import Metrics
+from observability.telemetry.metrics import Metrics
 from remediator.remediation import Remediator
 from remediator.service import Service
 from remediator.service.consumer import SignalConsumer

@@ -2,7 +2,7 @@
 
 It wraps `BaseClient._make_api_call` (so it sees each call's parameters exactly as the code
 passed them, before any event handler, a test's included, changes them),
-`observability.metrics.emf_record` and `emf_line`. The wrappers only look: the call itself
+`observability.telemetry.metrics.emf_record` and `emf_line`. The wrappers only look: the call itself
 is botocore's.
 """
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from observability.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, RECOVERED, Signal
+from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, RECOVERED, Signal
 from remediator.alerts import AlertConfigError, AlertSettings, MalformedSignal, load_alert_settings
 from remediator.alerts.formats.pagerduty import (
     MAX_DEDUP_KEY,

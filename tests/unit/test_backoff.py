@@ -1,4 +1,4 @@
-"""Retry schedule and cap (observability/backoff.py)."""
+"""Retry schedule and cap (observability/retry/backoff.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observability.backoff import Exhaust, RetryAt, RetryRule
+from observability.retry.backoff import Exhaust, RetryAt, RetryRule
 from observability.settings import Settings
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.units import Charge, Index, TableShape, charge
-from observability.keys import DUE_INDEX, DUE_INDEX_PROJECTION
+from observability.models.keys import DUE_INDEX, DUE_INDEX_PROJECTION
 from remediator.stack.provision import table_definition
 
 KB = 1024

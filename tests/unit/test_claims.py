@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from observability.backoff import Exhaust, RetryAt
 from observability.models import BatchState, EventType, Status, iso
+from observability.retry.backoff import Exhaust, RetryAt
 from observability.transitions import TableConfig
 from remediator.remediation import claims
 

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observability.describe import REPLACEMENT, describe_exception, printable
+from observability.models.describe import REPLACEMENT, describe_exception, printable
 
 # Any code point, with lone surrogates drawn often (hypothesis leaves them out unless asked).
 ANY_TEXT = st.text(

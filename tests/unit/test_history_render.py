@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from observability.models import AuditEvent, EventType, Status
-from observability.traceids import from_xray
+from observability.models.traceids import from_xray
 from remediator.views.render import Style, history_table
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -1,4 +1,4 @@
-"""Key building and id validation (observability/keys.py)."""
+"""Key building and id validation (observability/models/keys.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from observability.errors import InvalidInput
-from observability.keys import (
+from observability.models.keys import (
     DELIMITER,
     MAX_ID_BYTES,
     BatchKey,

@@ -14,8 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("observability", "remediator")
-# Packages whose folders are already the parts the docs name (observability to follow).
-LAID_OUT = ("remediator",)
+# Packages whose folders are the parts the docs name.
+LAID_OUT = PACKAGES
 MAX_LINES = 400
 
 

@@ -1,4 +1,4 @@
-"""EMF records and the emitter (observability/metrics.py)."""
+"""EMF records and the emitter (observability/telemetry/metrics.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observability.metrics import COUNT, MILLISECONDS, SECONDS, Metrics, emf_line, emf_record
+from observability.telemetry.metrics import (
+    COUNT,
+    MILLISECONDS,
+    SECONDS,
+    Metrics,
+    emf_line,
+    emf_record,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123_000, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

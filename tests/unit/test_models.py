@@ -1,4 +1,4 @@
-"""Statuses, records and their item form (observability/models.py)."""
+"""Statuses, records and their item form (observability/models/records.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observability.keys import BatchKey
 from observability.models import (
     AuditEvent,
     BatchState,
@@ -22,6 +21,7 @@ from observability.models import (
     iso,
     plain,
 )
+from observability.models.keys import BatchKey
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 aware = st.datetimes(

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from observability.backoff import RetryRule
 from observability.models import BatchState, Status, iso
+from observability.retry.backoff import RetryRule
 from remediator.remediation.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Reading a re-run request back from each delivery (observability/rerun.py). Pure."""
+"""Reading a re-run request back from each delivery (observability/rerun/request.py). Pure."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retry rules (observability/retry.py, backoff.RetryRule): matching, layers, schedules.
+"""Retry rules (observability/retry/rules.py, backoff.RetryRule): matching, layers, schedules.
 
 Pure: an injected clock reading and random source, no AWS.
 """
@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observability.backoff import Exhaust, RetryAt, RetryRule
 from observability.errors import InvalidInput, NonRetryableError
 from observability.models import iso
 from observability.retry import (
@@ -23,6 +22,7 @@ from observability.retry import (
     error_names,
     judge,
 )
+from observability.retry.backoff import Exhaust, RetryAt, RetryRule
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FALLBACK = RetryRule(max_attempts=3)

@@ -271,7 +271,7 @@ def test_a_retention_shorter_than_the_longest_retry_and_the_stale_window_is_refu
 def test_an_item_due_beyond_the_retention_lives_until_its_retry_and_its_stale_deadline() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from observability.backoff import RetryAt
+    from observability.retry.backoff import RetryAt
     from observability.transitions import TableConfig
 
     now = datetime(2024, 5, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The failure signal and alert message (observability/signals.py)."""
+"""The failure signal and alert message (observability/models/signals.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observability.keys import DELIMITER, MAX_ID_BYTES
 from observability.models import BatchState, EventType, Status, iso
-from observability.signals import EXHAUSTED, FAILED, MAX_SIGNAL_BYTES, SCHEMA_VERSION, Signal
-from observability.transitions import MAX_ERROR_CHARS
+from observability.models.describe import MAX_ERROR_CHARS
+from observability.models.keys import DELIMITER, MAX_ID_BYTES
+from observability.models.signals import EXHAUSTED, FAILED, MAX_SIGNAL_BYTES, SCHEMA_VERSION, Signal
 
 AT = iso(datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observability.traceids import (
+from observability.models.traceids import (
     anchor_span_id,
     format_traceparent,
     from_xray,

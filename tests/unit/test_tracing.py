@@ -1,4 +1,4 @@
-"""observability.tracing without AWS: the off switch, carriers, spans, the configuration rules."""
+"""observability.telemetry.tracing without AWS: the off switch, carriers, spans, configuration."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from observability import tracing
-from observability.traceids import anchor_span_id
+from observability.models.traceids import anchor_span_id
+from observability.telemetry import tracing
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"

@@ -1,4 +1,4 @@
-"""What each transition writes, and on which condition (observability/transitions.py)."""
+"""What each transition writes, and on which condition (observability/transitions/)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,20 @@ from typing import Any
 
 import pytest
 
-from observability.backoff import Exhaust, RetryAt
-from observability.keys import BatchKey, archive_sk, failed_partition, live_partition, shard_of
 from observability.models import AuditEvent, BatchState, EventType, Status, iso
+from observability.models.describe import MAX_ERROR_CHARS
+from observability.models.keys import (
+    BatchKey,
+    archive_sk,
+    failed_partition,
+    live_partition,
+    shard_of,
+)
+from observability.retry.backoff import Exhaust, RetryAt
 from observability.transitions import (
     HISTORY_BYTES,
-    MAX_ERROR_CHARS,
     TableConfig,
     Write,
-    _history_size,
-    _surely_fits,
     applied,
     failure,
     heartbeat,
@@ -30,6 +34,7 @@ from observability.transitions import (
     success,
     truncate,
 )
+from observability.transitions.history import _history_size, _surely_fits
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CFG = TableConfig(shards=8, stale_after_seconds=600, ttl_days=90)

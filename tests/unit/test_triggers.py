@@ -1,4 +1,4 @@
-"""Trigger specs: validation and the stored form (observability/triggers.py)."""
+"""Trigger specs: validation and the stored form (observability/triggers/)."""
 
 from __future__ import annotations
 
@@ -359,7 +359,7 @@ def test_ecs_overrides_over_8192_characters_are_refused_when_built() -> None:
 
 def test_ecs_overrides_leave_room_for_the_widest_batch_fields() -> None:
     """What is accepted stays within 8,192 characters for any valid job and batch id."""
-    from observability.keys import MAX_ID_BYTES
+    from observability.models.keys import MAX_ID_BYTES
 
     def spec_with(chars: int) -> EcsTaskTrigger:
         return EcsTaskTrigger(**ECS_BASE, environment={"BIG": "x" * chars})

@@ -10,7 +10,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from observability.signals import Signal
+from observability.models.signals import Signal
 from remediator.alerts.formats.summary import clip, commands, headline
 
 __all__ = ["MAX_DEDUP_KEY", "dedup_key", "resolve_event", "trigger_event"]

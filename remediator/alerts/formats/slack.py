@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from observability.signals import CIRCUIT_OPEN, EXHAUSTED, RECOVERED, Signal
+from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, RECOVERED, Signal
 from remediator.alerts.formats.summary import clip, commands, facts, headline, title
 
 __all__ = ["escape", "escape_clip", "slack_message"]

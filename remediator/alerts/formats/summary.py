@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from observability.signals import CIRCUIT_OPEN, EXHAUSTED, RECOVERED, Signal
+from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, RECOVERED, Signal
 
 __all__ = ["clip", "commands", "facts", "headline", "title"]
 

@@ -45,13 +45,13 @@ def _install(name: str, module: ModuleType) -> None:
     if name == "botocore.client":
         base = module.BaseClient
         base._make_api_call = checker.wrap_api_call(base._make_api_call)
-    elif name == "observability.metrics":
+    elif name == "observability.telemetry.metrics":
         module.emf_record = checker.wrap_emf(module.emf_record)
         module.emf_line = checker.wrap_emf_line(module.emf_line)
 
 
 _CHECKER: dict[str, Any] = {}
-_WATCHED = ("botocore.client", "observability.metrics")
+_WATCHED = ("botocore.client", "observability.telemetry.metrics")
 
 
 class _Loader(importlib.abc.Loader):

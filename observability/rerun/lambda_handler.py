@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.errors import InvalidInput
-from observability.rerun import FirstRun, RerunRequest
-from observability.rerunner import Rerun, RerunOutcome, RerunResult, log_result, run_request
+from observability.rerun.request import FirstRun, RerunRequest
+from observability.rerun.runner import Rerun, RerunOutcome, RerunResult, log_result, run_request
 from observability.triggers import LambdaTrigger, SqsTrigger, Trigger
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from observability import tracing
+from observability.audit.jobs import JobPolicy, policy_key
+from observability.audit.shape import TableShape
 from observability.errors import InvalidInput, ObservabilityError, StoreUnavailable
-from observability.jobs import JobPolicy, policy_key
-from observability.keys import (
+from observability.models.keys import (
     DUE_INDEX,
     BatchKey,
     archive_prefix,
@@ -30,7 +30,7 @@ from observability.keys import (
     meta_key,
     state_prefix,
 )
-from observability.models import (
+from observability.models.records import (
     AuditEvent,
     BatchState,
     Item,
@@ -41,7 +41,7 @@ from observability.models import (
     plain,
     plain_item,
 )
-from observability.shape import TableShape
+from observability.telemetry import tracing
 from observability.transitions import Archive, Write, new_write_id
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ variables with `configure_tracing()` (the `traces` extra: SDK and OTLP/HTTP expo
 none is, the library starts no span: each helper here looks at the provider first and
 returns at once, so a batch costs what it cost before.
 
-The context travels as a W3C `traceparent` (see `observability.traceids`): an SNS message
+The context travels as a W3C `traceparent` (see `observability.models.traceids`): an SNS message
 attribute on the failure signal, then on every re-trigger, and `context_from(...)` reads it
 back from whatever carried it, for `trail.batch(..., parent=...)`.
 """
@@ -36,7 +36,7 @@ from opentelemetry.trace import (
     format_trace_id,
 )
 
-from observability.traceids import (
+from observability.models.traceids import (
     TRACEPARENT,
     TRACEPARENT_ENV,
     anchor_span_id,

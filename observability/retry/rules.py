@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from observability.backoff import Exhaust, Governed, RetryRule, Verdict, _error_name
 from observability.errors import InvalidInput, NonRetryableError
-from observability.models import iso
+from observability.models.records import iso
+from observability.retry.backoff import Exhaust, Governed, RetryRule, Verdict, _error_name
 
 if TYPE_CHECKING:
     from observability.settings import Settings

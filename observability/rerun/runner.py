@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from observability.errors import BatchAlreadyRunning, StoreUnavailable
-from observability.rerun import RerunRequest
-from observability.shapes import resolve
+from observability.rerun.request import RerunRequest
+from observability.trail.shapes import resolve
 
 if TYPE_CHECKING:
     from observability.trail import AuditTrail, BatchRun

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Protocol
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from observability import tracing
-from observability.traceids import TRACEPARENT_ENV
+from observability.models.traceids import TRACEPARENT_ENV
+from observability.telemetry import tracing
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import Span
 
-    from observability.keys import BatchKey
-    from observability.models import BatchState
+    from observability.models.keys import BatchKey
+    from observability.models.records import BatchState
 
 __all__ = ["RunTrace"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from observability.errors import ConfigError
-from observability.keys import LAYOUT_VERSION
+from observability.models.keys import LAYOUT_VERSION
 
 if TYPE_CHECKING:
     from observability.settings import Settings

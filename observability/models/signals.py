@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from observability.models import BatchState, EventType
-from observability.transitions import truncate
+from observability.models.describe import truncate
+from observability.models.records import BatchState, EventType
 
 __all__ = [
     "ALERT_EVENTS",

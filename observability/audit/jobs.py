@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from observability.errors import InvalidInput
-from observability.keys import BatchKey, job_pk
-from observability.models import Plain, iso
-from observability.retry import RetryPolicy
+from observability.models.keys import BatchKey, job_pk
+from observability.models.records import Plain, iso
+from observability.retry.rules import RetryPolicy
 from observability.transitions import Write
 from observability.triggers import trigger_from_dict
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from observability.errors import InvalidInput
-from observability.keys import validate_id
+from observability.models.keys import validate_id
 
 __all__ = ["ENV_PREFIX", "FirstRun", "MalformedRerun", "RerunRequest"]
 

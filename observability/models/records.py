@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from observability.keys import BatchKey, batch_id_from_sk, job_id_from_pk
-from observability.traceids import is_trace_id, to_xray
+from observability.models.keys import BatchKey, batch_id_from_sk, job_id_from_pk
+from observability.models.traceids import is_trace_id, to_xray
 
 __all__ = [
     "TERMINAL_FAILURES",

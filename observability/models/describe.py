@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REPLACEMENT", "describe_exception", "printable"]
+__all__ = ["MAX_ERROR_CHARS", "REPLACEMENT", "describe_exception", "printable", "truncate"]
 
+MAX_ERROR_CHARS = 1024
 REPLACEMENT = "\ufffd"
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _UNKNOWN_TYPE = "Exception"
@@ -55,3 +56,7 @@ def describe_exception(exc: BaseException) -> tuple[str, str]:
     if text is None:
         return name, f"{name} (its message could not be read)"
     return name, text or name
+
+
+def truncate(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from observability.errors import InvalidInput
-from observability.rerun import FirstRun, RerunRequest
-from observability.rerunner import Rerun, RerunOutcome, run_request
+from observability.rerun.request import FirstRun, RerunRequest
+from observability.rerun.runner import Rerun, RerunOutcome, run_request
 
 if TYPE_CHECKING:
     from observability.trail import AuditTrail

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from observability.audit import TableMissing
+from observability.audit.store import TableMissing
 from observability.errors import OutcomeUnknown, StoreUnavailable
 
 if TYPE_CHECKING:
-    from observability.audit import AuditStore
+    from observability.audit.store import AuditStore
     from observability.transitions import Write
 
 __all__ = ["apply_confirmed"]

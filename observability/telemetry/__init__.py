@@ -1,0 +1,3 @@
+"""Telemetry: EMF metrics (`metrics`), OpenTelemetry (`tracing`) and a run's span (`runtrace`)."""
+
+__all__: list[str] = []

@@ -1,0 +1,117 @@
+"""The bounded history list: events as items, and the archive a full list moves to. Pure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from observability.models.keys import archive_sk
+from observability.models.records import BatchState, EventType, Record, Status, av, iso
+from observability.transitions.sizing import value_size
+from observability.transitions.writes import Archive, TableConfig, Write, as_put
+
+__all__ = ["HISTORY_BYTES", "archive_if_full", "event_item", "with_history"]
+
+# The history kept in a batch's item, in bytes by DynamoDB's sizing rules: bytes, not a
+# count of events, because bytes are what a write pays for. 1 KB holds a first run's
+# STARTED and SUCCESS (about 300 bytes: the item stays within one write unit) and a whole
+# episode of a failure healed by one retry (about 900), so `history` is one read for most
+# batches. What grows past it moves to an archive item in one put of about 1 KB: a write
+# costs the same whether the batch has run twice or a thousand times.
+HISTORY_BYTES = 1024
+
+
+def _history_size(events: Sequence[Record]) -> int:
+    return sum(1 + value_size(av(e)) for e in events)
+
+
+def _surely_fits(events: Sequence[Record]) -> bool:
+    """Cheap: compact JSON is at least as long as DynamoDB's size of a flat map of strings,
+    numbers and Booleans, less 2 bytes, so a list whose JSON (plus 3 bytes an event) is
+    within the limit is within it by DynamoDB's rules too."""
+    text = json.dumps(list(events), separators=(",", ":"), default=str)
+    return len(text) + 3 * len(events) <= HISTORY_BYTES
+
+
+def archive_if_full(
+    prev: BatchState | None, events: Sequence[Record], cfg: TableConfig, now: datetime
+) -> Archive | None:
+    """The archive to put before appending `events`, when the item's history is full.
+
+    Only a writer that knows the item's events (it read or wrote the item) can move them;
+    one that acts on a hint (the due-index) appends, and the next writer trims.
+    """
+    if prev is None or not prev.events or not events or not prev.incarnation:
+        return None
+    both = (*prev.events, *events)
+    if _surely_fits(both) or _history_size(both) <= HISTORY_BYTES:
+        return None
+    last = max(int(e.get("version", 0)) for e in prev.events)
+    return Archive(
+        key=prev.key,
+        sk=archive_sk(prev.batch_id, prev.incarnation, last, len(prev.events)),
+        events=prev.events,
+        expires_at=cfg.expires_at(now),
+    )
+
+
+def with_history(prev: BatchState | None, write: Write, cfg: TableConfig, now: datetime) -> Write:
+    """`write`, archiving the item's events first when its history is full, and as a put
+    of the whole item when the writer holds it (`as_put`).
+
+    The trim is conditional on the list being the one archived: an event appended since
+    without a new version (a trigger recorded after its re-run started) is never dropped;
+    the writer is refused and plans again from the item it is handed back.
+    """
+    archive = archive_if_full(prev, write.events, cfg, now)
+    if archive is not None:
+        write = Write(
+            key=write.key,
+            condition=f"({write.condition}) AND size(#events) = :history_len",
+            values={**write.values, ":history_len": len(archive.events)},
+            set=write.set,
+            remove=write.remove,
+            events=write.events,
+            archive=archive,
+            write_id=write.write_id,
+            restates=write.restates,
+        )
+    return as_put(prev, write)
+
+
+def event_item(
+    *,
+    event: EventType,
+    version: int,
+    attempt: int,
+    status: Status,
+    at: datetime,
+    actor: str,
+    trace_id: str | None,
+    error_type: str | None = None,
+    error_message: str | None = None,
+    duration_ms: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> Record:
+    """One event as it is stored in the history list (the batch's keys are the item's)."""
+    item: Record = {
+        "event": event.value,
+        "version": version,
+        "attempt": attempt,
+        "status": status.value,
+        "at": iso(at),
+        "actor": actor,
+    }
+    if trace_id:
+        item["trace_id"] = trace_id
+    if error_type:
+        item["error_type"] = error_type
+    if error_message is not None:
+        item["error_message"] = error_message
+    if duration_ms is not None:
+        item["duration_ms"] = duration_ms
+    if detail:
+        item["detail"] = json.dumps(dict(detail), separators=(",", ":"), default=str)
+    return item
