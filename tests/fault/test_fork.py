@@ -17,8 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from observability import AuditTrail, Settings, SqsTrigger, Status
+from observability import AuditTrail, SqsTrigger, Status
 from observability.clients import AwsClients
+from observability.settings import Settings
 from observability.telemetry.metrics import Metrics
 from remediator.stack.provision import bootstrap
 from tests.conftest import REGION, new_id
