@@ -93,8 +93,8 @@ def why_not_now(
         return [Reason(Why.SUCCEEDED, "it succeeded: nothing to retry")]
     if state.status is Status.EXHAUSTED:
         why = _EXHAUST_REASONS.get(exhausted_reason or "", Why.EXHAUSTED)
-        told = exhausted_why or f"reason: {exhausted_reason or 'not recorded'}"
-        return [Reason(why, f"EXHAUSTED, waiting for a person ({told})")]
+        told = exhausted_why or f"reason {exhausted_reason or 'not recorded'}"
+        return [Reason(why, f"EXHAUSTED, waiting for a person: {told}")]
     if state.status not in _RETRIED:  # a status added later (closed by a person)
         return [Reason(Why.CLOSED, f"{state.status.value}: no retry applies")]
     final = _final(state, stamp, cap, deadline, has_trigger)

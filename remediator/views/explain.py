@@ -66,7 +66,8 @@ def _ends(ends: GiveUp, now: datetime | None) -> list[str]:
 def explanation(e: Explanation, now: datetime, style: Style) -> str:
     s = e.state
     head = f"{style.bold(f'{s.job_id}/{s.batch_id}')}: {style.status(s.status.value)}, attempt "
-    head += f"{s.episode_attempt} of {e.cap} in this episode" if e.cap else f"{s.attempt}"
+    failing = s.status.value == "FAILED" and e.cap
+    head += f"{s.episode_attempt} of {e.cap} in this episode" if failing else f"{s.attempt}"
     lines = [head]
     if s.error_type:
         lines.append(_line("error", f"{s.error_type}: {s.error_message or ''}".rstrip(": ")))
