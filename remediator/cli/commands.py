@@ -202,7 +202,7 @@ def cmd_demo(ctx: Context) -> int:
         ctx.print("\nstopped")
 
     result = run_demo(
-        ctx.out, colour=ctx.out.isatty(), keep=ctx.args.keep, wait_forever=wait_forever
+        ctx.out, colour=ctx.style().colour, keep=ctx.args.keep, wait_forever=wait_forever
     )
     if not result.ok:
         raise CommandFailed(

@@ -73,7 +73,7 @@ class Context:
         return datetime.now(UTC)
 
     def style(self) -> Style:
-        return Style(colour=self.out.isatty())
+        return Style.for_stream(self.out)
 
     def json(self, data: Any) -> None:
         json.dump(data, self.out, indent=2, default=str)

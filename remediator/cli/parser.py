@@ -14,12 +14,12 @@ from remediator.cli.commands import (
     cmd_doctor,
     cmd_failed,
     cmd_history,
-    cmd_policy,
     cmd_replay,
     cmd_run,
     cmd_status,
 )
 from remediator.cli.context import EXIT_USAGE, Context
+from remediator.cli.explaining import add_explain, cmd_policy_or_test
 
 __all__ = ["build_parser"]
 
@@ -179,18 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "policy",
-        cmd_policy,
+        cmd_policy_or_test,
         "a job's default retry policy and trigger (for batches that bring none): show, set, "
-        "clear; every change audited",
+        "clear; every change audited; test: the rule an error would get",
         "remediator policy set ingest-sales --retry "
         """'{"rules":[{"name":"timeouts","errors":["TimeoutError"],"max_attempts":5}]}'""",
     )
-    p.add_argument("action", choices=("show", "set", "clear"))
+    p.add_argument("action", choices=("show", "set", "clear", "test"))
     p.add_argument("job")
     p.add_argument("--retry", help="set: the retry policy as JSON (or @file)")
     p.add_argument("--trigger", help="set: the default trigger as JSON (or @file)")
     p.add_argument("--retry-only", action="store_true", help="clear: only the retry policy")
     p.add_argument("--trigger-only", action="store_true", help="clear: only the trigger")
     p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
+    p.add_argument("--error", help='test: the error, as "Type: message"')
     _output(p)
+
+    add_explain(command, _output)
     return parser

@@ -53,6 +53,14 @@ class RetryBudget:
         )
         return reply is not None
 
+    def left(self, now: datetime) -> int | None:
+        """Re-triggers the fleet has left this minute (one read); None when unlimited."""
+        if self.per_minute <= 0:
+            return None
+        item = self._item.get(budget_key(now.strftime("%Y-%m-%dT%H:%M")))
+        used = int(item.get("used", {}).get("N", "0"))
+        return max(0, self.per_minute - used)
+
     def take(self, now: datetime) -> bool:
         if self.per_minute <= 0:
             return True

@@ -1,11 +1,19 @@
-"""Turns records into what a person reads: aligned tables, colour only on a terminal. Pure."""
+"""Turns records into what a person reads: aligned tables, colour only on a terminal. Pure:
+strings out, drawn by rich (cell widths, colours), never written to a stream here."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TextIO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from observability.audit.jobs import JobPolicy
 from observability.models import AuditEvent, BatchState, Status, from_iso
@@ -13,6 +21,7 @@ from observability.models.traceids import is_trace_id, to_xray
 from remediator.ops.status import is_stale, shown_attempt, status_counts
 
 __all__ = [
+    "PLAIN",
     "Progress",
     "Style",
     "doctor_report",
@@ -26,55 +35,92 @@ __all__ = [
     "table",
 ]
 
+# Colours by status and event name (rich style names: plain ANSI colours any terminal shows).
 _COLOURS = {
-    "SUCCESS": "32",
-    "FAILED": "31",
-    "EXHAUSTED": "1;31",
-    "RETRYING": "33",
-    "STARTED": "36",
-    "STALE": "35",
-    "RETRY_TRIGGERED": "33",
-    "REPLAY_TRIGGERED": "33",
+    "SUCCESS": "green",
+    "FAILED": "red",
+    "EXHAUSTED": "bold red",
+    "RETRYING": "yellow",
+    "STARTED": "cyan",
+    "STALE": "magenta",
+    "RETRY_TRIGGERED": "yellow",
+    "REPLAY_TRIGGERED": "yellow",
 }
+# Wide enough that no table is ever wrapped: a pipe or a log keeps each row on one line.
+_WIDTH = 10_000
+# A line of dashes under the header, nothing else: ASCII, so a pipe gets plain text.
+_UNDER_HEADER = box.Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
 
 
 class Style:
-    """ANSI colour when writing to a terminal, plain text otherwise (pipes, files, CI)."""
+    """Colour on a terminal, plain text elsewhere; drawn by rich, which measures each
+    character's cells (East Asian wide characters take two)."""
 
     def __init__(self, colour: bool) -> None:
         self.colour = colour
+        self._console = Console(
+            file=io.StringIO(),
+            width=_WIDTH,
+            force_terminal=colour,
+            no_color=not colour,
+            color_system="standard" if colour else None,
+            highlight=False,
+            markup=False,
+            emoji=False,
+        )
 
-    def status(self, text: str) -> str:
-        code = _COLOURS.get(text)
-        return f"\033[{code}m{text}\033[0m" if self.colour and code else text
+    @classmethod
+    def for_stream(cls, out: TextIO) -> Style:
+        """Colour when rich finds a terminal behind `out` and NO_COLOR (or TERM=dumb) does
+        not forbid it: never in a pipe, a file or CI logs."""
+        console = Console(file=out)
+        return cls(
+            console.is_terminal and not console.no_color and console.color_system is not None
+        )
+
+    def draw(self, renderable: Any) -> str:
+        """A rich renderable as text, ANSI codes only when this style has colour."""
+        with self._console.capture() as captured:
+            self._console.print(renderable, end="")
+        return captured.get()
+
+    def tag(self, text: str, like: str | None = None) -> Text:
+        """`text` in the colour of status or event `like` (default: itself), for a table."""
+        return Text(text, style=_COLOURS.get(like or text, "") if self.colour else "")
+
+    def status(self, text: str, like: str | None = None) -> str:
+        return self.draw(self.tag(text, like)) if self.colour else text
 
     def bold(self, text: str) -> str:
-        return f"\033[1m{text}\033[0m" if self.colour else text
+        return self.draw(Text(text, style="bold")) if self.colour else text
 
 
-def _visible(text: str) -> int:
-    # Width without ANSI escapes, so coloured cells still align.
-    out, skip = 0, False
-    for ch in text:
-        if ch == "\033":
-            skip = True
-        elif skip and ch == "m":
-            skip = False
-        elif not skip:
-            out += 1
-    return out
+PLAIN = Style(colour=False)
+# Recorded data reaches a terminal as text, never as its escape sequences.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(h) for h in headers]
+def _cell(text: str) -> Text:
+    return Text(_CONTROL.sub("\ufffd", text))
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str | Text]], style: Style = PLAIN
+) -> str:
+    """Aligned columns two spaces apart under a dashed header line; every cell is text as
+    it is (no markup read from data), control characters removed."""
+    grid = Table(
+        box=_UNDER_HEADER,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        header_style="",
+    )
+    for header in headers:
+        grid.add_column(header, no_wrap=True)
     for row in rows:
-        widths = [max(w, _visible(cell)) for w, cell in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [c + " " * (w - _visible(c)) for c, w in zip(cells, widths, strict=True)]
-        return "  ".join(padded).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+        grid.add_row(*(cell if isinstance(cell, Text) else _cell(cell) for cell in row))
+    return "\n".join(line.rstrip() for line in style.draw(grid).splitlines())
 
 
 def relative(stamp: str | None, now: datetime) -> str:
@@ -120,18 +166,20 @@ def status_table(
 ) -> str:
     counts = status_counts(states)
     summary = "  ".join(f"{style.status(k)} {v}" for k, v in counts.items() if v)
-    rows = []
+    rows: list[list[str | Text]] = []
     for s in states:
         stale = is_stale(s, now, stale_after_seconds)
-        note = s.error_type or ""
+        note: str | Text = s.error_type or ""
         if s.rule and s.status in (Status.FAILED, Status.EXHAUSTED):
-            note += f" ({rule_note(s)})"
+            note = f"{note} ({rule_note(s)})"
         if stale:
-            note = style.status("STALE") + f" no heartbeat {relative(s.heartbeat_at, now)}"
+            note = Text.assemble(
+                style.tag("STALE"), f" no heartbeat {relative(s.heartbeat_at, now)}"
+            )
         rows.append(
             [
                 s.batch_id,
-                style.status(s.status.value),
+                style.tag(s.status.value),
                 str(shown_attempt(s)),
                 relative(s.updated_at, now),
                 due(s.next_retry_at, now),
@@ -142,16 +190,18 @@ def status_table(
     if not rows:
         return head
     return (
-        head + "\n\n" + table(["BATCH", "STATUS", "ATTEMPT", "UPDATED", "NEXT RETRY", "NOTE"], rows)
+        head
+        + "\n\n"
+        + table(["BATCH", "STATUS", "ATTEMPT", "UPDATED", "NEXT RETRY", "NOTE"], rows, style)
     )
 
 
 def failed_table(states: Sequence[BatchState], now: datetime, style: Style) -> str:
-    rows = [
+    rows: list[list[str | Text]] = [
         [
             s.job_id,
             s.batch_id,
-            style.status(s.status.value),
+            style.tag(s.status.value),
             str(s.attempt),
             relative(s.updated_at, now),
             due(s.next_retry_at, now),
@@ -161,17 +211,19 @@ def failed_table(states: Sequence[BatchState], now: datetime, style: Style) -> s
         for s in states
     ]
     return table(
-        ["JOB", "BATCH", "STATUS", "ATTEMPT", "UPDATED", "NEXT RETRY", "RULE", "ERROR"], rows
+        ["JOB", "BATCH", "STATUS", "ATTEMPT", "UPDATED", "NEXT RETRY", "RULE", "ERROR"],
+        rows,
+        style,
     )
 
 
 def replay_plan(states: Sequence[BatchState], style: Style) -> str:
     if not states:
         return "nothing to replay: no FAILED or EXHAUSTED batch matched"
-    rows = [
+    rows: list[list[str | Text]] = [
         [
             s.batch_id,
-            style.status(s.status.value),
+            style.tag(s.status.value),
             str(s.attempt),
             str(s.attempt + 1),
             s.error_type or "",
@@ -179,7 +231,11 @@ def replay_plan(states: Sequence[BatchState], style: Style) -> str:
         for s in states
     ]
     head = f"plan: re-trigger {len(states)} batch(es)"
-    return head + "\n" + table(["BATCH", "STATUS", "ATTEMPT", "NEXT ATTEMPT", "LAST ERROR"], rows)
+    return (
+        head
+        + "\n"
+        + table(["BATCH", "STATUS", "ATTEMPT", "NEXT ATTEMPT", "LAST ERROR"], rows, style)
+    )
 
 
 class Progress:
@@ -206,8 +262,7 @@ def doctor_report(findings: Sequence[Any], style: Style) -> str:
     lines = []
     for f in findings:
         mark = marks.get(f.status, f.status)
-        if style.colour:
-            mark = style.status(colours[f.status]).replace(colours[f.status], mark)
+        mark = style.status(mark, like=colours.get(f.status))
         lines.append(f"  {mark}  {f.check:<18} {f.detail}")
         if f.fix:
             lines.append(f"  {'':4}  {'':<18} fix: {f.fix}")
@@ -218,7 +273,7 @@ def doctor_report(findings: Sequence[Any], style: Style) -> str:
 
 
 def history_table(events: Sequence[AuditEvent], style: Style) -> str:
-    rows = []
+    rows: list[list[str | Text]] = []
     for e in events:
         detail = e.error_type or ""
         if e.error_message:
@@ -234,8 +289,8 @@ def history_table(events: Sequence[AuditEvent], style: Style) -> str:
             detail += f"{e.detail['max_attempts']} attempts)"
         elif "rule" in e.detail:
             detail += f' (rule "{e.detail["rule"]}")'
-        rows.append([e.at, style.status(e.event.value), str(e.attempt), e.actor, detail.strip()])
-    text = table(["AT", "EVENT", "ATTEMPT", "ACTOR", "DETAIL"], rows)
+        rows.append([e.at, style.tag(e.event.value), str(e.attempt), e.actor, detail.strip()])
+    text = table(["AT", "EVENT", "ATTEMPT", "ACTOR", "DETAIL"], rows, style)
     # Each trace once, in the form the X-Ray and CloudWatch consoles take as it is.
     traces = dict.fromkeys(e.trace_id for e in events if is_trace_id(e.trace_id))
     lines = [f"trace {t}  X-Ray: {to_xray(t)}" for t in traces if t]

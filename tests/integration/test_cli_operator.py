@@ -252,7 +252,8 @@ def test_denied_credentials_are_one_line(strict_endpoint):
 
 
 @pytest.mark.parametrize(
-    "command", ["bootstrap", "run", "status", "history", "failed", "replay", "demo", "doctor"]
+    "command",
+    ["bootstrap", "run", "status", "history", "failed", "replay", "demo", "doctor", "explain"],
 )
 def test_every_command_has_help_with_an_example(command):
     done = cli(command, "--help")

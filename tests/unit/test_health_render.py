@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rich.cells import cell_len
 
 from observability.models import BatchState, Status, iso
 from remediator.ops.status import shown_attempt
 from remediator.service.health import HealthServer, Heartbeats
 from remediator.views.render import Style, due, relative, status_table, table
+
+ESCAPES = re.compile("\033\\[[0-9;]*m")
 
 
 class FakeClock:
@@ -98,13 +103,45 @@ def test_status_shows_a_retrying_batch_at_the_attempt_its_re_run_will_be():
 
 def test_tables_align_with_or_without_colour():
     plain = table(["A", "B"], [["x", "FAILED"], ["longer", "ok"]]).splitlines()
-    coloured = table(
-        ["A", "B"], [["x", Style(True).status("FAILED")], ["longer", "ok"]]
-    ).splitlines()
+    tty = Style(True)
+    coloured = table(["A", "B"], [["x", tty.tag("FAILED")], ["longer", "ok"]], tty).splitlines()
     assert plain[2].index("FAILED") == plain[0].index("B") == plain[3].index("ok")
     assert "\033[" not in "".join(plain)
-    assert "\033[31mFAILED\033[0m" in coloured[2]
-    assert coloured[2].replace("\033[31m", "").replace("\033[0m", "") == plain[2]
+    assert "\033[31m" in coloured[2]  # red, on a terminal
+    assert ESCAPES.sub("", coloured[2]) == plain[2]
+
+
+def test_wide_characters_take_two_cells_and_the_columns_stay_aligned():
+    wide = "二〇二四年五月"  # seven characters, fourteen cells
+    lines = table(["BATCH", "STATUS"], [[wide, "FAILED"], ["2024-05", "SUCCESS"]]).splitlines()
+    assert lines[2].index("FAILED") == len(wide) + 2  # no padding counted for a second cell
+    assert cell_len(lines[2][: lines[2].index("FAILED")]) == lines[3].index("SUCCESS") == 16
+    assert lines[0].index("STATUS") == 16
+
+
+def test_data_cannot_colour_or_move_the_terminal():
+    lines = table(["A"], [["x\033[2Jy"]], Style(True)).splitlines()
+    assert "\033" not in lines[2]
+
+
+def test_piped_and_no_color_output_carry_no_escape_codes(monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert Style.for_stream(Tty()).colour
+    assert not Style.for_stream(io.StringIO()).colour  # a pipe or a file
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not Style.for_stream(Tty()).colour
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    states = [state(Status.FAILED, 1), state(Status.EXHAUSTED, 3)]
+    for style in (Style.for_stream(Tty()), Style.for_stream(io.StringIO())):
+        text = status_table("j", states, now, 3600, style)
+        assert "FAILED" in text
+        assert "\033" not in text
 
 
 def test_progress_bar_on_a_terminal_and_silence_elsewhere():

@@ -1,0 +1,45 @@
+"""The producer library stays light: what a pipeline imports never loads the CLI's renderer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# What a pipeline imports: the facade, the store, and the receiving end of a re-trigger.
+PRODUCER = (
+    "observability",
+    "observability.audit",
+    "observability.rerun",
+    "observability.rerun.runner",
+    "observability.rerun.sqs_worker",
+    "observability.rerun.lambda_handler",
+    "observability.rerun.task",
+)
+
+
+def _loaded_after(*modules: str) -> set[str]:
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {list(modules)!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(json.loads(done.stdout))
+
+
+def _rich(loaded: set[str]) -> set[str]:
+    return {m for m in loaded if m == "rich" or m.startswith("rich.")}
+
+
+def test_a_pipeline_never_loads_rich() -> None:
+    loaded = _loaded_after(*PRODUCER)
+    assert set(PRODUCER) <= loaded  # every module named was imported
+    assert _rich(loaded) == set()
+
+
+def test_the_check_sees_rich_where_it_is_loaded() -> None:
+    assert "rich.console" in _rich(_loaded_after("remediator.views.render"))
