@@ -40,6 +40,7 @@ from observability.metrics import Metrics
 from observability.models import AuditEvent, BatchState, Status, from_iso, iso
 from observability.notifier import Notifier
 from observability.pulse import pulse
+from observability.registry import JobRegistry
 from observability.retry import RetryPolicy, StoredRetry, error_names, judge
 from observability.runtrace import RunTrace
 from observability.settings import Settings, load_settings
@@ -265,6 +266,9 @@ class AuditTrail:
         self._stored_defaults = StoredRetry(None, self.defaults).to_json()
         self.jobs = JobPolicies(
             self.store.job_policy, cache_seconds=self.settings.policy_cache_seconds
+        )
+        self.registry = JobRegistry(
+            self.clients, self.settings.table_name, ttl_days=self.settings.ttl_days
         )
         self._warned: set[str] = set()
         self._warn_lock = threading.Lock()
@@ -572,6 +576,7 @@ class AuditTrail:
         state = self._commit_own(
             run, lambda prev: success(prev, self.table, now=now, actor=self.actor)
         )
+        self.registry.noted(run.job_id, now, success=True)  # once per job per process, then 5 min
         values: dict[str, float] = {"JobSuccess": 1, "JobDurationMs": state.duration_ms or 0}
         if first_failed:
             values["TimeToRecoverySeconds"] = (now - from_iso(first_failed)).total_seconds()
@@ -660,6 +665,7 @@ class AuditTrail:
                 actor=self.actor,
             )
             self._publish(signal, exc)
+        self.registry.noted(run.job_id, now, success=False)  # after the signal: once per process
 
     def _publish(self, signal: Signal, exc: BaseException | None) -> None:
         try:
