@@ -69,12 +69,19 @@ def _scale(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str
     )
 
 
+def _jobs(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str, Any]]:
+    from bench import jobs
+
+    return jobs.run(server.url, cfg.jobs_count, cfg.jobs_batches)
+
+
 SECTIONS: dict[str, Section] = {
     "costs": _costs,
     "producer": _producer,
     "ttr": _ttr,
     "sweep": _sweep,
     "scale": _scale,
+    "jobs": _jobs,
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["SECTIONS", "BenchConfig", "parse"]
 
-SECTIONS = ("costs", "producer", "ttr", "sweep", "scale")
+SECTIONS = ("costs", "producer", "ttr", "sweep", "scale", "jobs")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class BenchConfig:
     scale_rounds: int = 5
     ceiling_seconds: float = 8.0
     contention_batches: int = 60
+    jobs_count: int = 50
+    jobs_batches: int = 2_000
     profile: bool = False
     out: Path = Path(__file__).parent / "out" / "latest.json"
 
@@ -54,6 +56,8 @@ _HELP = {
     "scale_rounds": "rounds of 1- and 2-replica runs and 1- and 2-client probes (interleaved)",
     "ceiling_seconds": "seconds each endpoint-ceiling probe (raw calls, same mix) runs",
     "contention_batches": "batches signalled twice and drained by 3 replicas (lost claims)",
+    "jobs_count": "jobs in the table `remediator jobs` lists",
+    "jobs_batches": "batch items per job in that table",
 }
 
 

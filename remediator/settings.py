@@ -44,6 +44,8 @@ class RemediatorSettings(Settings):
     health_port: int = Field(8080, ge=0, le=65535)
     health_max_silence_seconds: float = Field(90.0, ge=5)
     shutdown_grace_seconds: float = Field(8.0, ge=0, le=120)
+    # How old a replica's copy of the pauses item may be: a pause holds within this time.
+    pause_refresh_seconds: float = Field(5.0, ge=0, le=300)
 
     @property
     def takeover_resend_seconds(self) -> float:

@@ -50,6 +50,9 @@ __all__ = [
     "live_partition",
     "live_partitions",
     "meta_key",
+    "pauses_key",
+    "registry_key",
+    "registry_partition",
     "shard_of",
     "state_prefix",
     "target_breaker_key",
@@ -174,6 +177,20 @@ def archive_sk(batch_id: str, incarnation: str, last_version: int, count: int) -
 def meta_key() -> tuple[str, str]:
     """The table's own record: layout version and shard count, written at bootstrap."""
     return ("TABLE", "META")
+
+
+def pauses_key() -> tuple[str, str]:
+    """Every pause of a job or a trigger target, in one item each replica re-reads."""
+    return ("TABLE", "PAUSES")
+
+
+def registry_partition() -> str:
+    """The job registry: one item per job, listed by one Query (no table scan)."""
+    return "JOBS"
+
+
+def registry_key(job_id: str) -> tuple[str, str]:
+    return (registry_partition(), f"{_JOB}{job_id}")
 
 
 def breaker_key(job_id: str) -> tuple[str, str]:

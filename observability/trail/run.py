@@ -14,6 +14,7 @@ from datetime import datetime
 
 from observability.audit.confirm import apply_confirmed
 from observability.audit.jobs import JobPolicies, JobPolicy
+from observability.audit.registry import JobRegistry
 from observability.audit.shape import agreed_shards
 from observability.audit.store import AuditStore, ConditionFailed
 from observability.errors import (
@@ -76,6 +77,7 @@ class RunWrites:
     publish_failures: bool
     defaults: RetryPolicy
     jobs: JobPolicies
+    registry: JobRegistry
     table: TableConfig
     _clock: Callable[[], datetime]
     _rng: random.Random
@@ -279,6 +281,7 @@ class RunWrites:
         state = self._commit_own(
             run, lambda prev: success(prev, self.table, now=now, actor=self.actor)
         )
+        self.registry.noted(run.job_id, now, success=True)  # once per job per process, then 5 min
         values: dict[str, float] = {"JobSuccess": 1, "JobDurationMs": state.duration_ms or 0}
         if first_failed:
             values["TimeToRecoverySeconds"] = (now - from_iso(first_failed)).total_seconds()
@@ -367,6 +370,7 @@ class RunWrites:
                 actor=self.actor,
             )
             self._publish(signal, exc)
+        self.registry.noted(run.job_id, now, success=False)  # after the signal: once per process
 
     def _publish(self, signal: Signal, exc: BaseException | None) -> None:
         try:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from observability import forksafe
 from observability.audit.jobs import JobPolicies, JobPolicy, change_policy
+from observability.audit.registry import JobRegistry
 from observability.audit.store import AuditStore, ConditionFailed
 from observability.clients import AwsClients, default_clients
 from observability.clock import SkewClock
@@ -85,6 +86,9 @@ class AuditTrail(RunWrites):
         self._stored_defaults = StoredRetry(None, self.defaults).to_json()
         self.jobs = JobPolicies(
             self.store.job_policy, cache_seconds=self.settings.policy_cache_seconds
+        )
+        self.registry = JobRegistry(
+            self.clients, self.settings.table_name, ttl_days=self.settings.ttl_days
         )
         self._warned: set[str] = set()
         self._warn_lock = threading.Lock()

@@ -25,6 +25,7 @@ from remediator.cli.context import (
     parse_since,
     remediator_settings,
 )
+from remediator.cli.pausing import held_batches, pause_lines
 from remediator.ops import replay as replaying
 from remediator.ops.failed import failed
 from remediator.ops.history import history
@@ -82,9 +83,13 @@ def cmd_status(ctx: Context) -> int:
     job = validate_id("job_id", ctx.args.job)
     now = ctx.now()
     states = batches(ctx.store(), job, now)
+    held = held_batches(ctx, states, now)
     if ctx.args.output == "json":
-        ctx.json(status(job, states, now, settings.stale_after_seconds))
+        paused = {k: p.as_dict() for k, p in held.items()}
+        ctx.json({**status(job, states, now, settings.stale_after_seconds), "paused": paused})
     else:
+        for line in pause_lines(held, now):
+            ctx.print(line)
         ctx.print(status_table(job, states, now, settings.stale_after_seconds, ctx.style()))
     if not states:
         raise CommandFailed(f"no batches recorded for job {job!r} (check the job id and table)")
@@ -126,10 +131,12 @@ def cmd_failed(ctx: Context) -> int:
     states = failed(
         ctx.store(), now, shards=settings.retry_shards, job_id=ctx.args.job, rule=ctx.args.rule
     )
+    held = held_batches(ctx, states, now)
     if ctx.args.output == "json":
-        ctx.json([s.as_dict() for s in states])
+        ctx.json([{**s.as_dict(), "paused": p.as_dict() if (p := held.get(s.key.token)) else None}
+                  for s in states])  # fmt: skip
     elif states:
-        ctx.print(failed_table(states, now, ctx.style()))
+        ctx.print("\n".join([*pause_lines(held, now), failed_table(states, now, ctx.style())]))
     else:
         ctx.print("no FAILED or EXHAUSTED batches")
     return EXIT_OK

@@ -20,6 +20,7 @@ from remediator.cli.commands import (
 )
 from remediator.cli.context import EXIT_USAGE, Context
 from remediator.cli.explaining import add_explain, cmd_policy_or_test
+from remediator.cli.pausing import cmd_jobs, cmd_pause, cmd_resume
 
 __all__ = ["build_parser"]
 
@@ -196,4 +197,32 @@ def build_parser() -> argparse.ArgumentParser:
     _output(p)
 
     add_explain(command, _output)
+    _pausing(command)
     return parser
+
+
+def _pausing(command: Callable[..., Any]) -> None:
+    for name, fn, help_, example in (
+        ("pause", cmd_pause, "hold the service's re-triggers of a job, or of a target "
+         "(--target), until resumed or --until", "remediator pause ingest-sales --until 2h "
+         "--reason 'warehouse maintenance' --yes"),
+        ("resume", cmd_resume, "let a paused job's (or target's) due batches go, at the "
+         "budget's pace; closes the job's open circuit", "remediator resume ingest-sales --yes"),
+    ):  # fmt: skip
+        p = command(name, fn, help_, example)
+        p.add_argument("job", nargs="?", help="the job (or name a target with --target)")
+        p.add_argument("--target", help="a queue URL/ARN, function, state machine, cluster")
+        if name == "pause":
+            p.add_argument("--until", help="ISO 8601 with a zone, or a span: 30m, 6h, 2d")
+            p.add_argument("--reason", required=True, help="why, shown with the pause")
+        p.add_argument("--operator", help="who you are, recorded beside your AWS identity")
+        p.add_argument("--dry-run", action="store_true", help="show the change; write nothing")
+        p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+        _output(p)
+    p = command(
+        "jobs",
+        cmd_jobs,
+        "every job: failing, exhausted, running, stale, last success, paused (no table scan)",
+        "remediator jobs --output json",
+    )
+    _output(p)

@@ -35,6 +35,7 @@ from remediator.remediation.claim import Claimer, next_minute
 from remediator.remediation.close import Closer
 from remediator.remediation.context import Context, Outcome
 from remediator.remediation.fire import Firer
+from remediator.remediation.hold import Hold
 from remediator.remediation.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
 from remediator.remediation.record import Recorder
 from remediator.remediation.traces import remediation
@@ -116,6 +117,7 @@ class Remediator:
         self.alarms = Alarms(Notifier(clients, settings.topic_arn), self.breaker, self.replica)
         self.claimer = Claimer(self.context, self.budget)
         self.closer = Closer(self.context, self.alarms)
+        self.hold = Hold(self.context, clients)
         # The record of a trigger that went out is retried by tenacity for as long as its
         # lease lasts, so botocore's own retries are off for it; and for triggers, whose
         # retries belong to tenacity alone.
@@ -173,6 +175,8 @@ class Remediator:
         action = decide(state, now, self.context.fallback)
         key = state.key.token
         with bind(job_id=state.job_id, batch_id=state.batch_id, trace_id=state.trace_id):
+            if held := self.hold.check(state, action, now):
+                return self.count(held)
             if isinstance(action, Trigger):
                 return self.count(self._retry(state, action.attempt, now))
             if isinstance(action, Exhaust):

@@ -99,8 +99,14 @@ def test_trace_id_follows_the_batch_across_attempts(settings, clients, clock):
 def test_success_costs_two_calls_and_no_reads(settings, clients, clock):
     trail = make_trail(settings, clients, clock)
     trail.connect()  # the table's shape, read once per process
+    job = new_id()
     calls = count_calls(clients)
-    with trail.batch(new_id(), "b1", trigger=WORK):
+    with trail.batch(job, "b0", trigger=WORK):
+        pass
+    # A job's first outcome in a process registers it (observability.audit.registry): one update.
+    assert calls == Counter({"PutItem": 2, "UpdateItem": 1})
+    calls.clear()
+    with trail.batch(job, "b1", trigger=WORK):
         pass
     assert sum(calls.values()) == 2, calls
     # STARTED puts a new item; SUCCESS puts it again over the item STARTED wrote.
@@ -115,7 +121,8 @@ def test_failure_costs_two_writes_and_one_publish(settings, clients, clock):
     calls = count_calls(clients)
     with pytest.raises(Boom), trail.batch(job, "b1", trigger=WORK):
         raise Boom("x")
-    assert calls == Counter({"PutItem": 2, "Publish": 1, "GetItem": 1})
+    # Plus the job's registration, at its first outcome in the process.
+    assert calls == Counter({"PutItem": 2, "Publish": 1, "GetItem": 1, "UpdateItem": 1})
     calls.clear()
     for batch in ("b2", "b3"):
         with pytest.raises(Boom), trail.batch(job, batch, trigger=WORK):
@@ -195,8 +202,9 @@ def test_resumed_batch_known_from_pending_costs_one_write_per_transition(setting
     assert second.pending(job, ["b"]) == ["b"]
     with second.batch(job, "b", trigger=WORK):
         pass
-    # The read hands back the whole item: both writes put it, each over the one before.
-    assert calls == Counter({"BatchGetItem": 1, "PutItem": 2})
+    # The read hands back the whole item: both writes put it, each over the one before (the
+    # update registers the job, once in this new process).
+    assert calls == Counter({"BatchGetItem": 1, "PutItem": 2, "UpdateItem": 1})
 
 
 def test_starting_a_live_batch_is_rejected(settings, clients, clock):
