@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from observability import AuditTrail, NonRetryableError, Settings, SqsTrigger
+from observability import AuditTrail, NonRetryableError, SqsTrigger
 from observability.retry import RetryPolicy
 from observability.retry.backoff import RetryRule
+from observability.settings import Settings
 from observability.telemetry.metrics import Metrics
 from tests.conftest import new_id
 from tests.integration.harness import run_cli
