@@ -23,6 +23,8 @@ from remediator.cli.context import EXIT_USAGE, Context
 
 __all__ = ["build_parser"]
 
+_OPERATOR_HELP = "a name recorded beside the caller's AWS identity (never instead of it)"
+
 
 def _attempts(text: str) -> int:
     value = int(text)
@@ -155,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "replay",
         cmd_replay,
-        "re-trigger FAILED or EXHAUSTED batches now, recorded with the operator's name",
+        "re-trigger FAILED or EXHAUSTED batches now, recorded with the caller's AWS identity",
         "remediator replay ingest-sales 2024-05 2024-09 --reason 'schema fixed' --yes",
     )
     p.add_argument("job")
@@ -164,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show the plan; write nothing")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reason", help="why, for the audit trail")
-    p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
+    p.add_argument("--operator", help=_OPERATOR_HELP)
     p.add_argument("--since", help="with --all-failed: updated since (ISO 8601, or 30m, 6h, 2d)")
     p.add_argument("--error-type", help="with --all-failed: only this error type")
     p.add_argument(
@@ -191,6 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trigger", help="set: the default trigger as JSON (or @file)")
     p.add_argument("--retry-only", action="store_true", help="clear: only the retry policy")
     p.add_argument("--trigger-only", action="store_true", help="clear: only the trigger")
-    p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
+    p.add_argument("--operator", help=_OPERATOR_HELP)
     _output(p)
     return parser
