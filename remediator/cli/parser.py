@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from observability.backoff import MAX_ATTEMPTS_LIMIT
+from remediator.cli.closing import add_closing_commands
 from remediator.cli.commands import (
     cmd_bootstrap,
     cmd_demo,
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="attempts this replay may use (default: the cap of the failure's rule)",
     )
     _output(p)
+    add_closing_commands(command, _output)
 
     p = command(
         "policy",

@@ -2,7 +2,8 @@
 
 Which batches (named, or every failed one of a job, filtered), the plan shown before, the
 pace of the re-triggers, and the re-trigger of one batch: a fresh episode recorded with the
-caller's AWS identity (and the declared operator beside it).
+caller's AWS identity (and the declared operator beside it). A batch a person resolved is
+replayed by name too: the replay reopens it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from observability.audit import AuditStore
 from observability.keys import BatchKey, validate_id
-from observability.models import TERMINAL_FAILURES, BatchState, EventType, iso
+from observability.models import TERMINAL_FAILURES, BatchState, EventType, Status, iso
 from remediator.errors import RemediatorError
 from remediator.ops.identity import Actor
 from remediator.remediation import Outcome, Remediator
@@ -22,12 +23,13 @@ from remediator.remediation.traces import remediation
 
 __all__ = ["REPLAYABLE", "NotReplayable", "plan", "replay", "replay_all", "select"]
 
-# What a replay may reopen.
-REPLAYABLE = TERMINAL_FAILURES
+# What a replay may reopen: a failure, or (named) a batch a person resolved.
+REPLAYABLE = TERMINAL_FAILURES | {Status.RESOLVED}
 
 
 class NotReplayable(RemediatorError):
-    """A named batch has no record, or is not FAILED or EXHAUSTED: nothing is triggered."""
+    """A named batch has no record, or is not FAILED, EXHAUSTED or RESOLVED: nothing is
+    triggered."""
 
 
 def select(
@@ -39,8 +41,8 @@ def select(
     since: datetime | None = None,
     error_type: str | None = None,
 ) -> list[BatchState]:
-    """The named batches (each must be FAILED or EXHAUSTED), or with none named every failed
-    batch of the job updated since `since`, of `error_type`."""
+    """The named batches (each FAILED, EXHAUSTED or RESOLVED), or with none named every
+    failed batch of the job updated since `since`, of `error_type`."""
     job = validate_id("job_id", job_id)
     if not batch_ids:
         chosen = [s for s in store.states(job, now) if s.status in TERMINAL_FAILURES]
@@ -60,7 +62,9 @@ def select(
     refused = [s for s in chosen if s.status not in REPLAYABLE]
     if refused:
         listing = ", ".join(f"{s.batch_id} ({s.status.value})" for s in refused)
-        raise NotReplayable(f"only FAILED or EXHAUSTED batches are replayed; not {listing}")
+        raise NotReplayable(
+            f"only FAILED, EXHAUSTED or RESOLVED batches are replayed; not {listing}"
+        )
     return chosen
 
 
@@ -109,8 +113,8 @@ def replay(
     reason: str | None,
     max_attempts: int | None = None,
 ) -> Outcome:
-    """Re-trigger now on a person's word: any FAILED or EXHAUSTED batch, a fresh episode
-    (its attempts count from here), with `max_attempts` instead of the rule's cap."""
+    """Re-trigger now on a person's word: any FAILED, EXHAUSTED or RESOLVED batch, a fresh
+    episode (its attempts count from here), with `max_attempts` instead of the rule's cap."""
     now = remediator.now()
     key = state.key.token
     if state.status not in REPLAYABLE:

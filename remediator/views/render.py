@@ -223,7 +223,7 @@ def history_table(events: Sequence[AuditEvent], style: Style) -> str:
         detail = e.error_type or ""
         if e.error_message:
             detail += f": {e.error_message}"
-        for key in ("reason", "response_id", "next_retry_at", "operator", "max_attempts"):
+        for key in ("reason", "note", "response_id", "next_retry_at", "operator", "max_attempts"):
             if key in e.detail and not (key == "max_attempts" and "rule" in e.detail):
                 detail += f" {key}={e.detail[key]}"
         if "why" in e.detail:

@@ -5,30 +5,17 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 from typing import Any
 
 import pytest
 
 from tests.conftest import MOTO_ARN, Clock, new_id
-from tests.integration.harness import Stack, cli
+from tests.integration.harness import Stack, stack_cli
 
 
 @pytest.fixture
 def stack(settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock) -> Stack:
     return Stack(settings_kwargs, clients, moto_endpoint, clock)
-
-
-def remediator(stack: Stack, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return cli(
-        *args,
-        AWS_ENDPOINT_URL=stack.endpoint,
-        AWS_MAX_ATTEMPTS="2",
-        REMEDIATOR_TABLE_NAME=stack.settings.table_name,
-        REMEDIATOR_TOPIC_ARN=stack.settings.topic_arn or "",
-        REMEDIATOR_QUEUE_URL=stack.settings.queue_url or "",
-        **env,
-    )
 
 
 def closed_port() -> str:
@@ -45,23 +32,23 @@ def table(stack: Stack) -> list[str]:
 def test_replay_records_the_arn_and_history_prints_both(stack: Stack):
     job = new_id()
     stack.fail(job, "x")
-    done = remediator(stack, "replay", job, "x", "--yes", "--operator", "alice")
+    done = stack_cli(stack, "replay", job, "x", "--yes", "--operator", "alice")
     assert done.returncode == 0, done.stderr
     [replayed] = [e for e in stack.trail.history(job, "x") if e.event.value == "REPLAY_TRIGGERED"]
     assert (replayed.actor, replayed.detail["operator"]) == (MOTO_ARN, "alice")
 
-    shown = remediator(stack, "history", job, "x")
+    shown = stack_cli(stack, "history", job, "x")
     [line] = [row for row in shown.stdout.splitlines() if "REPLAY_TRIGGERED" in row]
     assert MOTO_ARN in line
     assert "operator=alice" in line
-    as_json = json.loads(remediator(stack, "history", job, "x", "-o", "json").stdout)
+    as_json = json.loads(stack_cli(stack, "history", job, "x", "-o", "json").stdout)
     assert (as_json[-1]["actor"], as_json[-1]["operator"]) == (MOTO_ARN, "alice")
 
 
 def test_without_operator_the_arn_alone_is_recorded(stack: Stack):
     job = new_id()
     stack.fail(job, "x")
-    assert remediator(stack, "replay", job, "x", "--yes").returncode == 0
+    assert stack_cli(stack, "replay", job, "x", "--yes").returncode == 0
     last = stack.trail.history(job, "x")[-1]
     assert (last.actor, "operator" in last.detail) == (MOTO_ARN, False)
 
@@ -69,20 +56,20 @@ def test_without_operator_the_arn_alone_is_recorded(stack: Stack):
 def test_policy_changes_record_the_arn_and_show_prints_both(stack: Stack):
     job = new_id()
     retry = json.dumps({"rules": [{"name": "t", "errors": ["TimeoutError"], "max_attempts": 5}]})
-    done = remediator(stack, "policy", "set", job, "--retry", retry, "--operator", "bob")
+    done = stack_cli(stack, "policy", "set", job, "--retry", retry, "--operator", "bob")
     assert done.returncode == 0, done.stderr
-    shown = remediator(stack, "policy", "show", job)
+    shown = stack_cli(stack, "policy", "show", job)
     assert f"by {MOTO_ARN} (bob)" in shown.stdout.splitlines()[0]
     [change] = [line for line in shown.stdout.splitlines() if "retry:" in line and "->" in line]
     assert f"{MOTO_ARN} (bob)" in change
-    as_json = json.loads(remediator(stack, "policy", "show", job, "-o", "json").stdout)
+    as_json = json.loads(stack_cli(stack, "policy", "show", job, "-o", "json").stdout)
     assert as_json["updated_by"] == MOTO_ARN
     assert [(c["by"], c["operator"]) for c in as_json["changes"]] == [(MOTO_ARN, "bob")]
     # A later change by someone who declares nobody keeps the earlier one's name.
-    assert remediator(stack, "policy", "clear", job, "--retry-only").returncode == 0
-    later = json.loads(remediator(stack, "policy", "show", job, "-o", "json").stdout)
+    assert stack_cli(stack, "policy", "clear", job, "--retry-only").returncode == 0
+    later = json.loads(stack_cli(stack, "policy", "show", job, "-o", "json").stdout)
     assert [c.get("operator") for c in later["changes"]] == ["bob", None]
-    assert f"by {MOTO_ARN})" in remediator(stack, "policy", "show", job).stdout.splitlines()[0]
+    assert f"by {MOTO_ARN})" in stack_cli(stack, "policy", "show", job).stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize(
@@ -104,7 +91,7 @@ def test_without_sts_an_action_is_refused_in_one_line_and_writes_nothing(
     # `policy set JOB`, `replay JOB x`: the job goes after the verb (and its action).
     where = 2 if args[0] == "policy" else 1
     argv = (*args[:where], job, *args[where:])
-    done = remediator(stack, *argv, AWS_ENDPOINT_URL_STS=closed_port())
+    done = stack_cli(stack, *argv, AWS_ENDPOINT_URL_STS=closed_port())
     assert done.returncode == 1, (done.stdout, done.stderr)
     message = done.stderr.strip()
     assert "\n" not in message
@@ -118,7 +105,7 @@ def test_without_sts_an_action_is_refused_in_one_line_and_writes_nothing(
 def test_the_service_records_its_arn_and_its_replica_beside_it(stack: Stack):
     job = new_id()
     stack.fail(job, "x")
-    done = remediator(stack, "run", "--once", REMEDIATOR_REPLICA_ID="replica-7")
+    done = stack_cli(stack, "run", "--once", REMEDIATOR_REPLICA_ID="replica-7")
     assert done.returncode == 0, done.stderr
     [triggered] = [e for e in stack.trail.history(job, "x") if e.event.value == "RETRY_TRIGGERED"]
     assert (triggered.actor, triggered.detail["replica"]) == (MOTO_ARN, "replica-7")
@@ -128,7 +115,7 @@ def test_the_service_without_sts_does_not_start(stack: Stack):
     job = new_id()
     stack.fail(job, "x")
     before = table(stack)
-    done = remediator(stack, "run", "--once", AWS_ENDPOINT_URL_STS=closed_port())
+    done = stack_cli(stack, "run", "--once", AWS_ENDPOINT_URL_STS=closed_port())
     assert done.returncode == 1
     assert "\n" not in done.stderr.strip()
     assert "sts:GetCallerIdentity" in done.stderr
