@@ -15,6 +15,8 @@ import pytest
 from tests.strict.checker import REPORT_ENV, StrictAws
 
 REGION = "us-east-1"
+# What moto's sts:GetCallerIdentity answers: the identity every operator action records.
+MOTO_ARN = "arn:aws:sts::123456789012:user/moto"
 
 # Tests must never see a developer's real configuration or credentials.
 for _name in list(os.environ):

@@ -45,6 +45,7 @@ class Status(StrEnum):
     FAILED = "FAILED"
     RETRYING = "RETRYING"
     EXHAUSTED = "EXHAUSTED"
+    RESOLVED = "RESOLVED"  # closed by a person: pending() skips it, nothing retries it
 
 
 class EventType(StrEnum):
@@ -55,6 +56,7 @@ class EventType(StrEnum):
     RETRY_TRIGGERED = "RETRY_TRIGGERED"
     REPLAY_TRIGGERED = "REPLAY_TRIGGERED"
     EXHAUSTED = "EXHAUSTED"
+    RESOLVED = "RESOLVED"
 
 
 TERMINAL_FAILURES = frozenset({Status.FAILED, Status.EXHAUSTED})

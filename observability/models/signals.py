@@ -27,7 +27,7 @@ __all__ = [
 # The `event` attribute of every message on the topic.
 FAILED = "FAILED"  # a retryable failure: for the remediator
 EXHAUSTED = "EXHAUSTED"  # attempts used up, or not retryable: for people
-RECOVERED = "RECOVERED"  # an exhausted batch succeeded later: resolves its alert
+RECOVERED = "RECOVERED"  # an alerted batch succeeded, or was resolved by hand: ends its alert
 CIRCUIT_OPEN = "CIRCUIT_OPEN"  # a job's retries are paused: for people
 ALERT_EVENTS = (EXHAUSTED, RECOVERED, CIRCUIT_OPEN)
 
@@ -59,6 +59,7 @@ class Signal:
     cap: int | None = None
     deadline: str | None = None
     rule: str | None = None
+    note: str | None = None  # a person's words (why a batch was resolved by hand)
     v: int = SCHEMA_VERSION
 
     @classmethod

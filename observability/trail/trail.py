@@ -176,7 +176,8 @@ class AuditTrail(RunWrites):
         return stored
 
     def pending(self, job_id: str, batch_ids: Iterable[R]) -> list[R]:
-        """The given batches that have not succeeded, in the given order (consistent read)."""
+        """The given batches that have not succeeded (nor been resolved by a person), in the
+        given order (consistent read)."""
         job = validate_id("job_id", job_id)
         wanted = list(batch_ids)
         ids = [validate_id("batch_id", b) for b in wanted]
@@ -188,7 +189,7 @@ class AuditTrail(RunWrites):
         return [
             original
             for original, bid in zip(wanted, ids, strict=True)
-            if bid not in states or states[bid].status is not Status.SUCCESS
+            if bid not in states or states[bid].status not in (Status.SUCCESS, Status.RESOLVED)
         ]
 
     def get(self, job_id: str, batch_id: str | int) -> BatchState | None:

@@ -16,7 +16,15 @@ __all__ = ["parse_body", "unwrap"]
 
 # A job-wide alert (or the recovery that ends one) may name no batch.
 _BATCH_OPTIONAL = frozenset({CIRCUIT_OPEN, RECOVERED})
-_OPTIONAL_TEXT = ("error_type", "error_message", "trace_id", "next_retry_at", "reason", "actor")
+_OPTIONAL_TEXT = (
+    "error_type",
+    "error_message",
+    "trace_id",
+    "next_retry_at",
+    "reason",
+    "actor",
+    "note",
+)
 
 
 def _text(data: dict[str, Any], field: str, *, required: bool = False) -> str | None:

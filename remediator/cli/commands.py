@@ -21,7 +21,6 @@ from remediator.cli.context import (
     Context,
     UsageError,
     confirm,
-    operator,
     parse_since,
     remediator_settings,
 )
@@ -29,6 +28,7 @@ from remediator.cli.pausing import held_batches, pause_lines
 from remediator.ops import replay as replaying
 from remediator.ops.failed import failed
 from remediator.ops.history import history
+from remediator.ops.identity import caller
 from remediator.ops.policy import apply_change, parse_json_argument
 from remediator.ops.status import batches, status
 from remediator.remediation import Outcome, Remediator
@@ -105,6 +105,8 @@ def cmd_run(ctx: Context) -> int:
     configure_logging(ctx.args.log_level)
     remediator = Remediator(settings, clients=ctx.clients())
     remediator.agree_on_shape()  # a process configured otherwise than its table stops here
+    # Its AWS identity, read once: the actor of every event it writes (unknown: it stops).
+    remediator.context.identity = caller(ctx.sts()).arn
     consumer = SignalConsumer(
         ctx.clients(),
         settings.queue_url,
@@ -168,13 +170,13 @@ def cmd_replay(ctx: Context) -> int:
     if args.dry_run:
         ctx.print("dry run: nothing was written or triggered")
         return EXIT_OK
+    actor = ctx.actor()  # before the question: a caller who cannot be named is refused first
     if not args.yes and not confirm(f"re-trigger {len(chosen)} batch(es) of {job}?"):
         raise CommandFailed(
             "not confirmed; nothing was triggered (pass --yes to skip the question)"
         )
     # EMF lines belong to the service's log stream, not to a person's terminal.
     remediator = Remediator(settings, clients=ctx.clients(), metrics=Metrics(enabled=False))
-    who = args.operator or operator()
     progress = Progress(len(chosen), sys.stderr, show=len(chosen) > 10 and sys.stderr.isatty())
 
     def done(state: BatchState, outcome: Outcome) -> None:
@@ -185,11 +187,13 @@ def cmd_replay(ctx: Context) -> int:
             )
 
     results = replaying.replay_all(
-        remediator, chosen, operator=who, reason=args.reason,
+        remediator, chosen, actor=actor, reason=args.reason,
         max_attempts=args.max_attempts, rate=args.rate, done=done,
     )  # fmt: skip
     if args.output == "json":
-        ctx.json({"dry_run": False, "operator": who, "results": results})
+        ctx.json(
+            {"dry_run": False, "actor": actor.arn, "operator": actor.operator, "results": results}
+        )
     failures = [r for r in results if r["outcome"] != "triggered"]
     return EXIT_FAILED if failures else EXIT_OK
 
@@ -255,14 +259,14 @@ def cmd_policy(ctx: Context) -> int:
         else:
             ctx.print(render_policy(policy, job))
         return EXIT_OK
-    who = args.operator or operator()
+    actor = ctx.actor()
     if args.action == "set":
         if args.retry is None and args.trigger is None:
             raise UsageError("policy set: give --retry JSON and/or --trigger JSON (or @file)")
         before, after = apply_change(
             store,
             job,
-            actor=who,
+            actor=actor,
             now=ctx.now(),
             retry=parse_json_argument("--retry", args.retry) if args.retry else None,
             trigger=parse_json_argument("--trigger", args.trigger) if args.trigger else None,
@@ -272,7 +276,7 @@ def cmd_policy(ctx: Context) -> int:
         before, after = apply_change(
             store,
             job,
-            actor=who,
+            actor=actor,
             now=ctx.now(),
             clear_retry=both or args.retry_only,
             clear_trigger=both or args.trigger_only,

@@ -4,7 +4,6 @@ and the two errors a command raises (exit 1, exit 2)."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import Any, TextIO
 from observability.audit import AuditStore
 from observability.clients import AwsClients
 from observability.settings import Settings, load_settings
+from remediator.ops.identity import Actor, caller
 from remediator.settings import RemediatorSettings
 from remediator.views.render import Style
 
@@ -25,7 +25,6 @@ __all__ = [
     "Context",
     "UsageError",
     "confirm",
-    "operator",
     "parse_since",
     "remediator_settings",
 ]
@@ -55,6 +54,7 @@ class Context:
         self.early_signal = early_signal  # the entry point's: a SIGTERM while loading
         self._settings: Settings | None = None
         self._clients: AwsClients | None = None
+        self._actor: Actor | None = None
 
     def settings(self, cls: type[Settings] = Settings) -> Settings:
         if self._settings is None or not isinstance(self._settings, cls):
@@ -65,6 +65,16 @@ class Context:
         if self._clients is None:
             self._clients = AwsClients(region=self.settings().region)
         return self._clients
+
+    def sts(self) -> Any:
+        return self.clients().client("sts")
+
+    def actor(self) -> Actor:
+        """Who this command acts as: the caller's AWS identity, read once per command, and
+        the declared `--operator` beside it (IdentityUnavailable when STS is out of reach)."""
+        if self._actor is None:
+            self._actor = caller(self.sts(), getattr(self.args, "operator", None))
+        return self._actor
 
     def store(self) -> AuditStore:
         return AuditStore(self.clients(), self.settings().table_name)
@@ -103,13 +113,6 @@ def parse_since(text: str, now: datetime) -> datetime:
     if moment.tzinfo is None:
         raise UsageError(f"--since {text!r}: give a time zone (e.g. Z for UTC)")
     return moment.astimezone(UTC)
-
-
-def operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
 
 
 def confirm(question: str) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from observability.retry.backoff import MAX_ATTEMPTS_LIMIT
+from remediator.cli.closing import add_closing_commands
 from remediator.cli.commands import (
     cmd_bootstrap,
     cmd_demo,
@@ -23,6 +24,8 @@ from remediator.cli.explaining import add_explain, cmd_policy_or_test
 from remediator.cli.pausing import cmd_jobs, cmd_pause, cmd_resume
 
 __all__ = ["build_parser"]
+
+_OPERATOR_HELP = "a name recorded beside the caller's AWS identity (never instead of it)"
 
 
 def _attempts(text: str) -> int:
@@ -156,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "replay",
         cmd_replay,
-        "re-trigger FAILED or EXHAUSTED batches now, recorded with the operator's name",
+        "re-trigger FAILED or EXHAUSTED batches now, recorded with the caller's AWS identity",
         "remediator replay ingest-sales 2024-05 2024-09 --reason 'schema fixed' --yes",
     )
     p.add_argument("job")
@@ -165,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show the plan; write nothing")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reason", help="why, for the audit trail")
-    p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
+    p.add_argument("--operator", help=_OPERATOR_HELP)
     p.add_argument("--since", help="with --all-failed: updated since (ISO 8601, or 30m, 6h, 2d)")
     p.add_argument("--error-type", help="with --all-failed: only this error type")
     p.add_argument(
@@ -177,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="attempts this replay may use (default: the cap of the failure's rule)",
     )
     _output(p)
+    add_closing_commands(command, _output)
 
     p = command(
         "policy",
@@ -192,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trigger", help="set: the default trigger as JSON (or @file)")
     p.add_argument("--retry-only", action="store_true", help="clear: only the retry policy")
     p.add_argument("--trigger-only", action="store_true", help="clear: only the trigger")
-    p.add_argument("--operator", help="who, for the audit trail (default: the login name)")
+    p.add_argument("--operator", help=_OPERATOR_HELP)
     p.add_argument("--error", help='test: the error, as "Type: message"')
     _output(p)
 

@@ -18,7 +18,6 @@ from remediator.cli.context import (
 from remediator.guards.pauses import Pause, scope_attribute
 from remediator.ops import jobs as listing
 from remediator.ops import pause as pausing
-from remediator.ops.identity import caller
 from remediator.views.render import relative, table
 
 __all__ = [
@@ -67,7 +66,7 @@ def cmd_pause(ctx: Context) -> int:
     scope = _scope(ctx)
     now = ctx.now()
     until = parse_until(args.until, now) if args.until else None
-    actor = caller(ctx.clients().client("sts"), args.operator)
+    actor = ctx.actor()
     try:
         planned = pausing.plan_pause(scope, actor=actor, now=now, reason=args.reason, until=until)
     except InvalidInput as exc:
@@ -93,7 +92,7 @@ def cmd_resume(ctx: Context) -> int:
     args = ctx.args
     scope = _scope(ctx)
     now = ctx.now()
-    actor = caller(ctx.clients().client("sts"), args.operator)
+    actor = ctx.actor()
     table_name = ctx.settings().table_name
     if args.dry_run:
         held = pausing.pauses(ctx.clients(), table_name)

@@ -13,6 +13,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from remediator.ops.identity import IdentityUnavailable
+
 __all__ = ["DENIED_CODES", "explain", "one_line"]
 
 DENIED_CODES = frozenset(
@@ -42,6 +44,11 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def explain(exc: BaseException) -> str:
     """The most useful sentence about `exc`, looking through its causes for AWS errors."""
+    if isinstance(exc, IdentityUnavailable) and exc.__cause__ is not None:
+        return (
+            "cannot read the caller's AWS identity (sts:GetCallerIdentity), so nothing was "
+            f"written: {explain(exc.__cause__)}"
+        )
     for cause in _chain(exc):
         if isinstance(cause, NoCredentialsError | PartialCredentialsError):
             return (

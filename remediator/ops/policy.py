@@ -2,11 +2,13 @@
 
 The logic of a change (what is written, on which condition, how it is audited) is
 `observability.audit.jobs.change_policy`'s; this module reads what a person typed and shows the
-result (rendered by `remediator.views.render.render_policy`).
+result (rendered by `remediator.views.render.render_policy`). A change is recorded by the
+caller's AWS identity (`by`), the declared operator beside it (`operator`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +18,9 @@ from observability.audit import AuditStore, ConditionFailed
 from observability.audit.jobs import JobPolicy, change_policy
 from observability.errors import ConcurrentChange, InvalidInput
 from observability.retry import RetryPolicy
+from observability.transitions import Write
 from observability.triggers import trigger_from_dict
+from remediator.ops.identity import Actor
 
 __all__ = ["apply_change", "parse_json_argument"]
 
@@ -38,7 +42,7 @@ def apply_change(
     store: AuditStore,
     job_id: str,
     *,
-    actor: str,
+    actor: Actor,
     now: datetime,
     retry: Any = None,
     trigger: Any = None,
@@ -56,7 +60,9 @@ def apply_change(
     if clear_trigger:
         changes["trigger"] = None
     before = store.job_policy(job_id)
-    write = change_policy(before or JobPolicy(job_id), actor=actor, now=now, **changes)
+    current = before or JobPolicy(job_id)
+    write = change_policy(current, actor=actor.arn, now=now, **changes)
+    write = _declared(write, current, actor)
     try:
         after = store.set_job_policy(write)
     except ConditionFailed:
@@ -64,3 +70,18 @@ def apply_change(
             f"the policy of job {job_id!r} changed while this change was made: run it again"
         ) from None
     return before, after
+
+
+def _declared(write: Write, current: JobPolicy, actor: Actor) -> Write:
+    """The change log's new entries with the declared operator beside their `by`."""
+    if not actor.operator:
+        return write
+    kept = write.set.get("changes")
+    if not isinstance(kept, list):
+        return write
+    marked = [
+        c if c in current.changes else {**c, "operator": actor.operator}
+        for c in kept
+        if isinstance(c, dict)
+    ]
+    return dataclasses.replace(write, set={**write.set, "changes": marked})

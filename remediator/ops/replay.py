@@ -2,7 +2,8 @@
 
 Which batches (named, or every failed one of a job, filtered), the plan shown before, the
 pace of the re-triggers, and the re-trigger of one batch: a fresh episode recorded with the
-operator's name.
+caller's AWS identity (and the declared operator beside it). A batch a person resolved is
+replayed by name too: the replay reopens it.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from observability.audit import AuditStore
 from observability.models import TERMINAL_FAILURES, BatchState, EventType, Status, iso
 from observability.models.keys import BatchKey, validate_id
 from remediator.errors import RemediatorError
+from remediator.ops.identity import Actor
 from remediator.remediation import Outcome, Remediator
 from remediator.remediation.traces import remediation
 
-__all__ = ["NotReplayable", "plan", "replay", "replay_all", "select"]
+__all__ = ["REPLAYABLE", "NotReplayable", "plan", "replay", "replay_all", "select"]
+
+# What a replay may reopen: a failure, or (named) a batch a person resolved.
+REPLAYABLE = TERMINAL_FAILURES | {Status.RESOLVED}
 
 
 class NotReplayable(RemediatorError):
-    """A named batch has no record, or is not FAILED or EXHAUSTED: nothing is triggered."""
+    """A named batch has no record, or is not FAILED, EXHAUSTED or RESOLVED: nothing is
+    triggered."""
 
 
 def select(
@@ -35,8 +41,8 @@ def select(
     since: datetime | None = None,
     error_type: str | None = None,
 ) -> list[BatchState]:
-    """The named batches (each must be FAILED or EXHAUSTED), or with none named every failed
-    batch of the job updated since `since`, of `error_type`."""
+    """The named batches (each FAILED, EXHAUSTED or RESOLVED), or with none named every
+    failed batch of the job updated since `since`, of `error_type`."""
     job = validate_id("job_id", job_id)
     if not batch_ids:
         chosen = [s for s in store.states(job, now) if s.status in TERMINAL_FAILURES]
@@ -53,10 +59,12 @@ def select(
     if missing:
         raise NotReplayable(f"no record of batch(es) {', '.join(missing)} in job {job!r}")
     chosen = [found[k.batch_id] for k in keys]
-    refused = [s for s in chosen if s.status not in TERMINAL_FAILURES]
+    refused = [s for s in chosen if s.status not in REPLAYABLE]
     if refused:
         listing = ", ".join(f"{s.batch_id} ({s.status.value})" for s in refused)
-        raise NotReplayable(f"only FAILED or EXHAUSTED batches are replayed; not {listing}")
+        raise NotReplayable(
+            f"only FAILED, EXHAUSTED or RESOLVED batches are replayed; not {listing}"
+        )
     return chosen
 
 
@@ -78,7 +86,7 @@ def replay_all(
     remediator: Remediator,
     chosen: Sequence[BatchState],
     *,
-    operator: str,
+    actor: Actor,
     reason: str | None,
     max_attempts: int | None = None,
     rate: float = 5.0,
@@ -90,9 +98,7 @@ def replay_all(
     for index, state in enumerate(chosen):
         if index:
             sleep(1.0 / rate)  # a replay of hundreds must not stampede the downstream
-        outcome = replay(
-            remediator, state, operator=operator, reason=reason, max_attempts=max_attempts
-        )
+        outcome = replay(remediator, state, actor=actor, reason=reason, max_attempts=max_attempts)
         done(state, outcome)
         results.append({"batch_id": state.batch_id, "outcome": outcome.kind, **outcome.detail})
     return results
@@ -103,15 +109,15 @@ def replay(
     remediator: Remediator,
     state: BatchState,
     *,
-    operator: str,
+    actor: Actor,
     reason: str | None,
     max_attempts: int | None = None,
 ) -> Outcome:
-    """Re-trigger now on a person's word: any FAILED or EXHAUSTED batch, a fresh episode
-    (its attempts count from here), with `max_attempts` instead of the rule's cap."""
+    """Re-trigger now on a person's word: any FAILED, EXHAUSTED or RESOLVED batch, a fresh
+    episode (its attempts count from here), with `max_attempts` instead of the rule's cap."""
     now = remediator.now()
     key = state.key.token
-    if state.status not in (Status.FAILED, Status.EXHAUSTED):
+    if state.status not in REPLAYABLE:
         return remediator.count(Outcome("skipped", key, detail={"reason": state.status.value}))
     if not remediator.context.trigger_of(state):
         return remediator.count(Outcome("no_trigger", key, state.attempt + 1))
@@ -120,7 +126,7 @@ def replay(
     )
     if claimed is None:
         return remediator.count(Outcome("conflict", key, state.attempt + 1))
-    detail = {"operator": operator}
+    detail = actor.detail()
     if reason:
         detail["reason"] = reason
     if max_attempts:
@@ -130,7 +136,7 @@ def replay(
             claimed,
             now,
             event=EventType.REPLAY_TRIGGERED,
-            actor=operator,
+            actor=actor.arn,
             detail=detail,
             reason="replay",
         )

@@ -11,6 +11,8 @@ triggers the same attempt.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +26,7 @@ __all__ = [
     "claim",
     "exhaust",
     "mark_stale",
+    "noted",
     "recorded",
     "recorded_late",
     "release",
@@ -179,11 +182,13 @@ def exhaust(
     reason: str,
     owner: str | None = None,
     why: str = "",
+    beside: Mapping[str, str] | None = None,
 ) -> Write:
     """EXHAUSTED: listed under EXHAUSTED#, never swept, until a person replays it.
 
     With `owner`, from a claim this replica holds (a batch found to have no trigger, or
-    whose target refused it); `why` is the one line people read."""
+    whose target refused it); `why` is the one line people read; `beside` goes into the
+    event's detail (the replica beside the actor's identity)."""
     fields, events = settle(
         state.key,
         cfg,
@@ -212,9 +217,21 @@ def exhaust(
         restates=bool(owner) and state.lease_owner == owner,
         set={**fields, "updated_at": iso(now), "expires_at": cfg.expires_at(now)},
         remove=("lease_owner", "lease_expires_at", "pending_trigger"),
-        events=events,
+        events=noted(events, beside),
     )
     return with_history(state, write, cfg, now)
+
+
+def noted(events: tuple[Record, ...], beside: Mapping[str, str] | None) -> tuple[Record, ...]:
+    """`events` with `beside` added to each one's detail (what it has already wins)."""
+    if not beside:
+        return events
+    out = []
+    for event in events:
+        detail = json.loads(event["detail"]) if isinstance(event.get("detail"), str) else {}
+        merged = {**beside, **detail}
+        out.append({**event, "detail": json.dumps(merged, separators=(",", ":"), default=str)})
+    return tuple(out)
 
 
 def mark_stale(
@@ -225,6 +242,7 @@ def mark_stale(
     now: datetime,
     verdict: Verdict,
     governed: Governed | None = None,
+    beside: Mapping[str, str] | None = None,
 ) -> Write:
     """A STARTED run without heartbeat, or a RETRYING batch whose re-run never started.
 
@@ -291,6 +309,6 @@ def mark_stale(
             **outcome,
         },
         remove=("lease_owner", "lease_expires_at", "pending_trigger"),
-        events=(stale, *after),
+        events=noted((stale, *after), beside),
     )
     return with_history(state, write, cfg, now)

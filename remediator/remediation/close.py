@@ -28,7 +28,9 @@ class Closer:
 
     def exhaust(self, state: BatchState, reason: str, now: datetime) -> Outcome:
         c = self.context
-        write = claims.exhaust(state, c.table, actor=c.name, now=now, reason=reason)
+        write = claims.exhaust(
+            state, c.table, actor=c.actor, now=now, reason=reason, beside=c.beside()
+        )
         return self._commit(state, write, reason, now)
 
     def exhaust_claimed(
@@ -37,8 +39,9 @@ class Closer:
         """EXHAUSTED from a claim this replica holds."""
         c = self.context
         write = claims.exhaust(
-            claimed, c.table, actor=c.name, now=now, reason=reason, owner=c.name, why=why
-        )
+            claimed, c.table, actor=c.actor, now=now, reason=reason, owner=c.name, why=why,
+            beside=c.beside(),
+        )  # fmt: skip
         return self._commit(claimed, write, reason, now, why=why)
 
     def _commit(
@@ -86,8 +89,9 @@ class Closer:
             rng=c.rng,
         )
         write = claims.mark_stale(
-            full, c.table, actor=c.name, now=now, verdict=verdict, governed=governed
-        )
+            full, c.table, actor=c.actor, now=now, verdict=verdict, governed=governed,
+            beside=c.beside(),
+        )  # fmt: skip
         reason = getattr(verdict, "reason", "stale")
         outcome = self._commit(full, write, reason, now)
         if outcome.kind == "stale":

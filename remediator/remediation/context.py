@@ -56,10 +56,23 @@ class Context:
     jobs: JobPolicies
     counts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The replica's AWS identity (its STS ARN), read once when the service starts.
+    identity: str | None = None
 
     @property
     def name(self) -> str:
+        """The replica's name: the owner of its leases."""
         return self.settings.replica_id
+
+    @property
+    def actor(self) -> str:
+        """Who the events this replica writes are recorded by: its AWS identity, else (not
+        read: a replica built in-process, the demo) its name."""
+        return self.identity or self.name
+
+    def beside(self) -> dict[str, str]:
+        """What an event's detail carries beside an `actor` that is an identity: the replica."""
+        return {"replica": self.name} if self.identity else {}
 
     def now(self) -> datetime:
         return self.clock()

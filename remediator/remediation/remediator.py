@@ -208,8 +208,9 @@ class Remediator:
         # The fleet's budget pays for claims that won, never for duplicates that lost them.
         if not self.claimer.afford(claimed, now):
             return Outcome("budget", key, attempt)
+        c = self.context
         return self.firer.fire_and_record(
-            claimed, now, event=EventType.RETRY_TRIGGERED, actor=self.replica
+            claimed, now, event=EventType.RETRY_TRIGGERED, actor=c.actor, detail=c.beside()
         )
 
     def flush_unrecorded(self) -> int:

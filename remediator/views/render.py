@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -278,7 +278,7 @@ def history_table(events: Sequence[AuditEvent], style: Style) -> str:
         detail = e.error_type or ""
         if e.error_message:
             detail += f": {e.error_message}"
-        for key in ("reason", "response_id", "next_retry_at", "operator", "max_attempts"):
+        for key in ("reason", "note", "response_id", "next_retry_at", "operator", "max_attempts"):
             if key in e.detail and not (key == "max_attempts" and "rule" in e.detail):
                 detail += f" {key}={e.detail[key]}"
         if "why" in e.detail:
@@ -303,7 +303,9 @@ def render_policy(policy: JobPolicy | None, job_id: str) -> str:
             f"job {job_id}: no policy of its own (batches use their own, else the settings of "
             "the process that recorded them)"
         )
-    lines = [f"job {job_id} (version {policy.version}, {policy.updated_at} by {policy.updated_by})"]
+    last = policy.changes[-1] if policy.changes else {}
+    by = _by(last) if last.get("at") == policy.updated_at else str(policy.updated_by)
+    lines = [f"job {job_id} (version {policy.version}, {policy.updated_at} by {by})"]
     retry = json.dumps(policy.retry.to_dict(), sort_keys=True) if policy.retry else "-"
     trigger = json.dumps(policy.trigger, sort_keys=True) if policy.trigger else "-"
     lines += [f"  retry:   {retry}", f"  trigger: {trigger}"]
@@ -312,5 +314,11 @@ def render_policy(policy: JobPolicy | None, job_id: str) -> str:
         for change in policy.changes:
             old = change.get("old") or "-"
             new = change.get("new") or "(cleared)"
-            lines.append(f"    {change['at']}  {change['by']}  {change['field']}: {old} -> {new}")
+            lines.append(f"    {change['at']}  {_by(change)}  {change['field']}: {old} -> {new}")
     return "\n".join(lines)
+
+
+def _by(change: Mapping[str, Any]) -> str:
+    """Who made a change: the AWS identity, and the operator they declared beside it."""
+    operator = change.get("operator")
+    return f"{change.get('by')} ({operator})" if operator else str(change.get("by"))

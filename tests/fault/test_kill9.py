@@ -10,7 +10,7 @@ from observability import SqsTrigger
 from observability.errors import ConfigError
 from observability.settings import load_settings
 from remediator.settings import RemediatorSettings
-from tests.conftest import drain, new_id
+from tests.conftest import MOTO_ARN, drain, new_id
 from tests.fault.helpers import Services, fail, producer, service_env, wait_for
 from tests.integration.harness import Stack
 from tests.proxy import FaultProxy, Request
@@ -79,7 +79,10 @@ def test_replica_killed_between_claim_and_trigger_is_taken_over_once(
     wait_for(retriggered, timeout=LEASE_SECONDS + 30, what="replica-2 to take over")
     history = stack.trail.history(job, "b1")
     triggered = [e for e in history if e.event.value == "RETRY_TRIGGERED"]
-    assert [(e.actor, e.attempt) for e in triggered] == [("replica-2", 2)]
+    # The service records its AWS identity as the actor, its replica beside it.
+    assert [(e.actor, e.detail["replica"], e.attempt) for e in triggered] == [
+        (MOTO_ARN, "replica-2", 2)
+    ]
     assert triggered[0].at >= lease_until
     assert [e.event.value for e in history] == ["STARTED", "FAILED", "RETRY_TRIGGERED"]
 

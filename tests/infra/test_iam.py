@@ -30,9 +30,10 @@ from observability.triggers import (
 )
 from remediator.alerts.destinations import Destinations
 from remediator.alerts.settings import AlertSettings
+from remediator.ops.identity import Actor
 from remediator.ops.replay import replay
 from remediator.stack.provision import bootstrap
-from tests.conftest import REGION, Clock, new_id
+from tests.conftest import MOTO_ARN, REGION, Clock, new_id
 from tests.infra.terraform import Statement, Terraform
 from tests.integration.harness import Stack, TriggerTargets
 
@@ -298,7 +299,9 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
     # A person replays the exhausted batch, and the pipeline resumes and reads its history.
     state = trail.get(job, "sqs")
     assert state is not None
-    replayed = replay(stack.remediator, state, operator="ops", reason="fixed upstream")
+    replayed = replay(
+        stack.remediator, state, actor=Actor(MOTO_ARN, "ops"), reason="fixed upstream"
+    )
     assert replayed.kind == "triggered", replayed
     assert trail.pending(job, ["sqs", "lambda", "done"]) == ["sqs", "lambda", "done"]
     assert trail.history(job, "sqs")

@@ -73,6 +73,21 @@ def run_cli(endpoint: str, settings: Settings, *args: str) -> subprocess.Complet
     )
 
 
+def stack_cli(stack: Stack, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`remediator ARGS` configured for `stack` (two tries per AWS call), `env` over it."""
+    return cli(
+        *args,
+        **{
+            "AWS_ENDPOINT_URL": stack.endpoint,
+            "AWS_MAX_ATTEMPTS": "2",
+            "REMEDIATOR_TABLE_NAME": stack.settings.table_name,
+            "REMEDIATOR_TOPIC_ARN": stack.settings.topic_arn or "",
+            "REMEDIATOR_QUEUE_URL": stack.settings.queue_url or "",
+            **env,
+        },
+    )
+
+
 class Stack:
     """Producer, remediator and a work queue sharing one table, topic and clock."""
 

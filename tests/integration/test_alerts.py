@@ -19,7 +19,8 @@ import pytest
 from observability.clients import AwsClients, reset_default_clients
 from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, FAILED, RECOVERED, Signal
 from remediator.alerts import AlertRouter, AlertSettings, JsonPoster, handler, use_router
-from tests.conftest import REGION, drain, new_id
+from tests.conftest import MOTO_ARN, REGION, drain, new_id
+from tests.integration.harness import Stack, stack_cli
 
 SLACK_PATH = "/services/T000/B000/slack-secret-path"
 PAGERDUTY_PATH = "/v2/enqueue"
@@ -512,3 +513,31 @@ def test_an_unexpected_error_costs_one_record_not_the_batch(clients, resources, 
 
     assert failed_ids(router.handle(event)) == [ids[buggy]]
     assert [fine in s["text"] for s in webhooks.slack()] == [True]
+
+
+@pytest.mark.usefixtures("router")
+def test_a_batch_resolved_by_hand_resolves_its_incident_and_says_who_and_why(
+    settings_kwargs, clients, moto_endpoint, clock, resources, webhooks
+):
+    stack = Stack(settings_kwargs, clients, moto_endpoint, clock, max_attempts=1)
+    job = new_id("ingest")
+    stack.fail(job, "2024-05")  # EXHAUSTED at once: paged
+    assert handler(receive_event(clients, resources), None) == {"batchItemFailures": []}
+    [page] = webhooks.pagerduty()
+    assert (page["event_action"], page["dedup_key"]) == ("trigger", f"{job}#2024-05")
+
+    done = stack_cli(
+        stack, "resolve", job, "2024-05", "--note", "file re-delivered by hand",
+        "--operator", "dana", "--yes",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2024-05: resolved (was EXHAUSTED); alert resolved" in done.stdout
+    assert handler(receive_event(clients, resources), None) == {"batchItemFailures": []}
+    assert webhooks.pagerduty()[-1] == {
+        "routing_key": ROUTING_KEY,
+        "event_action": "resolve",
+        "dedup_key": page["dedup_key"],
+    }
+    line = webhooks.slack()[-1]["blocks"][0]["text"]["text"]
+    assert f"*Resolved*: `{job}` batch `2024-05` resolved by {MOTO_ARN} (dana)" in line
+    assert line.endswith(": file re-delivered by hand")

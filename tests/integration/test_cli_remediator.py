@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from observability import NonRetryableError, Status
-from tests.conftest import Clock, new_id
+from tests.conftest import MOTO_ARN, Clock, new_id
 from tests.integration.harness import Stack, run_cli
 
 
@@ -94,13 +94,14 @@ def test_replay_triggers_and_records_the_operator_and_reason(stack: Stack):
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["operator"] == "alice"
+    assert (result["actor"], result["operator"]) == (MOTO_ARN, "alice")
     assert [r["outcome"] for r in result["results"]] == ["triggered"]
     [message] = stack.work()
     assert (message["attempt"], message["reason"]) == ("2", "replay")
     last = stack.trail.history(job, "x")[-1]
-    assert (last.event.value, last.actor) == ("REPLAY_TRIGGERED", "alice")
-    assert last.detail["reason"] == "upstream fixed"
+    # The caller's AWS identity is the actor; the name typed only stands beside it.
+    assert (last.event.value, last.actor) == ("REPLAY_TRIGGERED", MOTO_ARN)
+    assert (last.detail["operator"], last.detail["reason"]) == ("alice", "upstream fixed")
     assert stack.trail.get(job, "x").status is Status.RETRYING
 
 

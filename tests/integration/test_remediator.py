@@ -10,8 +10,9 @@ import pytest
 
 from observability import SqsTrigger, Status
 from observability.models import from_iso
+from remediator.ops.identity import Actor
 from remediator.ops.replay import replay
-from tests.conftest import Clock, drain, new_id
+from tests.conftest import MOTO_ARN, Clock, drain, new_id
 from tests.integration.harness import Stack, count_calls
 
 
@@ -311,15 +312,21 @@ def test_replay_gives_a_fresh_budget_and_records_the_operator(stack: Stack):
     stack.fail(job, "b1")
     assert stack.trail.get(job, "b1").status is Status.EXHAUSTED
     replayer = stack.make_remediator(max_attempts=1)
-    outcome = replay(replayer, stack.trail.get(job, "b1"), operator="alice", reason="schema fixed")
+    actor = Actor(MOTO_ARN, "alice")
+    outcome = replay(replayer, stack.trail.get(job, "b1"), actor=actor, reason="schema fixed")
     assert outcome.kind == "triggered"
     replayed = stack.trail.history(job, "b1")[-1]
     assert (replayed.event.value, replayed.actor, replayed.attempt) == (
         "REPLAY_TRIGGERED",
-        "alice",
+        MOTO_ARN,
         2,
     )
-    assert replayed.detail["reason"] == "schema fixed"
+    assert replayed.detail == {
+        "operator": "alice",
+        "reason": "schema fixed",
+        "response_id": replayed.detail["response_id"],
+        "trigger": "sqs",
+    }
     messages = stack.work()
     assert [m["attempt"] for m in messages] == ["2"]
     stack.rerun(messages, job, ok)

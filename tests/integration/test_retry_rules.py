@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from observability import AuditTrail, RetryPolicy, RetryRule, Status
-from tests.conftest import Clock, drain, new_id
+from tests.conftest import MOTO_ARN, Clock, drain, new_id
 from tests.integration.harness import Stack, run_cli
 
 
@@ -190,7 +190,12 @@ def test_a_job_policy_set_by_an_operator_applies_and_a_batch_rule_beats_it(
     policy = json.loads(shown.stdout)
     assert policy["retry"]["rules"][0]["name"] == "flaky"
     [change] = policy["changes"]
-    assert (change["by"], change["field"], change["old"]) == ("ops", "retry", None)
+    assert (change["by"], change["operator"], change["field"], change["old"]) == (
+        MOTO_ARN,
+        "ops",
+        "retry",
+        None,
+    )
     assert change["new"]["never"] == ["KeyError"]
     cleared = run_cli(moto_endpoint, stack.settings, "policy", "clear", job, "--operator", "ops")
     assert cleared.returncode == 0, cleared.stderr

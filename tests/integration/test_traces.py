@@ -15,8 +15,9 @@ from opentelemetry import trace
 
 from observability import context_from
 from observability.models.traceids import anchor_span_id, from_xray, parse_traceparent, to_xray
+from remediator.ops.identity import Actor
 from remediator.ops.replay import replay
-from tests.conftest import Clock, drain, new_id
+from tests.conftest import MOTO_ARN, Clock, drain, new_id
 from tests.integration.harness import (
     Recorded,
     Spans,
@@ -277,7 +278,7 @@ def test_a_replay_joins_the_batch_trace(stack: Stack, spans: Spans):
     signal_message(stack)
     state = stack.trail.get(job, "b1")
     assert state is not None
-    outcome = replay(stack.remediator, state, operator="alice", reason=None)
+    outcome = replay(stack.remediator, state, actor=Actor(MOTO_ARN, "alice"), reason=None)
     assert outcome.kind == "triggered"
     replayed = one(spans.all(), "remediate", **{"remediator.via": "replay"})
     assert (replayed.trace_id, replayed.parent_id) == (

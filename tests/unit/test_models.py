@@ -294,7 +294,14 @@ def test_event_as_dict_leaves_out_absent_error_and_duration() -> None:
 
 
 def test_status_and_event_names_match_the_contract() -> None:
-    assert [s.value for s in Status] == ["STARTED", "SUCCESS", "FAILED", "RETRYING", "EXHAUSTED"]
+    assert [s.value for s in Status] == [
+        "STARTED",
+        "SUCCESS",
+        "FAILED",
+        "RETRYING",
+        "EXHAUSTED",
+        "RESOLVED",
+    ]
     assert {e.value for e in EventType} == {
         "STARTED",
         "SUCCESS",
@@ -303,4 +310,5 @@ def test_status_and_event_names_match_the_contract() -> None:
         "RETRY_TRIGGERED",
         "REPLAY_TRIGGERED",
         "EXHAUSTED",
+        "RESOLVED",
     }

@@ -9,7 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, RECOVERED, Signal
-from remediator.alerts.formats.summary import clip, commands, facts, headline, title
+from remediator.alerts.formats.summary import (
+    RESOLVED_BY_HAND,
+    clip,
+    commands,
+    facts,
+    headline,
+    resolution,
+    title,
+)
 
 __all__ = ["escape", "escape_clip", "slack_message"]
 
@@ -59,7 +67,10 @@ def _recovered(signal: Signal) -> dict[str, Any]:
     where = f"`{escape(signal.job_id)}`"
     if signal.batch_id:
         where += f" batch `{escape(signal.batch_id)}`"
-    line = f"{icon} *Recovered*: {where} succeeded at attempt {signal.attempt}"
+    if signal.reason == RESOLVED_BY_HAND:
+        line = f"{icon} *Resolved*: {where} {escape(resolution(signal))}"
+    else:
+        line = f"{icon} *Recovered*: {where} succeeded at attempt {signal.attempt}"
     return {
         "text": escape_clip(f"{icon} {headline(signal)}", _SECTION_LIMIT),
         "blocks": [_section(line)],

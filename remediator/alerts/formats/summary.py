@@ -6,7 +6,10 @@ import shlex
 
 from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, RECOVERED, Signal
 
-__all__ = ["clip", "commands", "facts", "headline", "title"]
+__all__ = ["RESOLVED_BY_HAND", "clip", "commands", "facts", "headline", "resolution", "title"]
+
+# The reason of a RECOVERED signal whose batch a person resolved (`remediator resolve`).
+RESOLVED_BY_HAND = "resolved"
 
 _TITLES = {
     EXHAUSTED: "Batch exhausted its retries",
@@ -34,6 +37,8 @@ def _where(signal: Signal) -> str:
 
 def headline(signal: Signal) -> str:
     """One line naming the event, the batch (or job), the attempt, the reason and the error."""
+    if signal.event == RECOVERED and signal.reason == RESOLVED_BY_HAND:
+        return f"{signal.event}: {_where(signal)} {resolution(signal)}"
     if signal.event == RECOVERED:
         return f"{signal.event}: {_where(signal)} succeeded at attempt {signal.attempt}"
     parts = [f"{signal.event}: {_where(signal)}"]
@@ -46,6 +51,12 @@ def headline(signal: Signal) -> str:
         error = ": ".join(p for p in (signal.error_type, signal.error_message) if p)
         line += f" ({error})"
     return line
+
+
+def resolution(signal: Signal) -> str:
+    """`resolved by WHO: WHY`, for a batch a person closed by hand."""
+    line = f"resolved by {signal.actor or 'someone'}"
+    return f"{line}: {signal.note}" if signal.note else line
 
 
 def facts(signal: Signal) -> dict[str, str]:
