@@ -103,4 +103,6 @@ def test_a_fork_pool_after_the_parent_used_the_trail(served: tuple[str, str]):
     assert errors == []
     assert stuck == []
     assert len(states) == ROUNDS * (CHILDREN + 2)
-    assert max(stalls) < 2.0
+    # Sharing the parent's sockets stalled a batch for a read timeout (about 10 s); on a quiet
+    # machine the slowest batch takes about 1.1 s, on a loaded one up to about 2.7 s.
+    assert max(stalls) < 5.0

@@ -23,6 +23,10 @@ import pytest
 from remediator.alerts.destinations import _SECRET_KEYS as SECRET_KEYS
 from tests.infra.terraform import EXAMPLE_DIR, INFRA_DIR, ROOT, TF_DIR, Terraform, parse
 
+# The walk builds the alert router's zip from the registry: on a loaded machine that takes
+# longer than the suite's 120 s default, which is no fault of the steps.
+pytestmark = pytest.mark.timeout(600)
+
 README = INFRA_DIR / "README.md"
 # Where the clone has the example (terraform runs there) and the module.
 RUN_IN = EXAMPLE_DIR.relative_to(ROOT)
