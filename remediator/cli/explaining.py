@@ -12,12 +12,21 @@ from observability.retry import RetryPolicy
 from observability.retry.backoff import RetryRule
 from remediator.cli.commands import cmd_policy
 from remediator.cli.context import EXIT_OK, CommandFailed, Context, UsageError, remediator_settings
+from remediator.guards.pauses import Pause
 from remediator.ops.explain import explain, try_error
 from remediator.ops.holds import read_holds
+from remediator.ops.pause import pauses
 from remediator.ops.schedule import parse_error
 from remediator.views.explain import explanation, rule_test
 
-__all__ = ["add_explain", "cmd_explain", "cmd_policy_or_test", "cmd_policy_test"]
+__all__ = ["add_explain", "cmd_explain", "cmd_policy_or_test", "cmd_policy_test", "pause_told"]
+
+
+def pause_told(pause: Pause) -> str:
+    """What holds the batch, by whom and why: `job J by ARN (operator) at T until U: why`."""
+    who = f"{pause.actor} ({pause.operator})" if pause.operator else pause.actor
+    until = f" until {pause.until}" if pause.until else ""
+    return f"{pause.scope} {pause.name} by {who} at {pause.at}{until}: {pause.reason}"
 
 
 def cmd_explain(ctx: Context) -> int:
@@ -29,7 +38,11 @@ def cmd_explain(ctx: Context) -> int:
         raise CommandFailed(f"no record of batch {key.job_id}/{key.batch_id}")
     job = store.job_policy(key.job_id)
     trigger = state.trigger or (job.trigger if job else None)
-    holds = read_holds(ctx.clients(), settings, state, trigger, now)
+    # One more GetItem (the pauses item): the service reads the same one, every few seconds.
+    pause = pauses(ctx.clients(), settings.table_name).holding(key.job_id, trigger, now)
+    holds = read_holds(
+        ctx.clients(), settings, state, trigger, now, paused=pause_told(pause) if pause else None
+    )
     found = explain(
         state,
         store.history(key, now),

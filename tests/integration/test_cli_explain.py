@@ -117,6 +117,34 @@ def test_explain_names_the_rule_its_layer_and_when_it_gives_up(
     assert "not now    its next retry is due at" in table.stdout
 
 
+def test_explain_of_a_paused_batch_names_the_pause_its_actor_and_reason(
+    trail: AuditTrail, settings: Settings, moto_endpoint: str
+):
+    job, other = new_id(), new_id()
+    fail(trail, job, "held", TimeoutError("warehouse timed out"))
+    fail(trail, other, "free", TimeoutError("warehouse timed out"))
+    paused = run_cli(moto_endpoint, settings, "pause", job, "--until", "2h", "--reason",
+                     "warehouse maintenance", "--operator", "alice", "--yes")  # fmt: skip
+    assert paused.returncode == 0, paused.stderr
+
+    reasons = {r["reason"]: r for r in explain(moto_endpoint, settings, job, "held")["why_not_now"]}
+    assert set(reasons) == {"paused", "not_due"}  # a pause holds it; its backoff still runs
+    told = reasons["paused"]["detail"]
+    assert told.startswith(f"paused: job {job} by arn:aws:sts::")  # the STS identity first
+    assert "(alice)" in told
+    assert told.endswith(": warehouse maintenance")
+    assert " until 20" in told
+    free = explain(moto_endpoint, settings, other, "free")["why_not_now"]
+    assert [r["reason"] for r in free] == ["not_due"]  # another job's batch is not held
+
+    table = run_cli(moto_endpoint, settings, "explain", job, "held")
+    assert f"not now    paused: job {job} by arn:aws:sts::" in table.stdout, table.stdout
+    resumed = run_cli(moto_endpoint, settings, "resume", job, "--yes")
+    assert resumed.returncode == 0, resumed.stderr
+    after = explain(moto_endpoint, settings, job, "held")["why_not_now"]
+    assert [r["reason"] for r in after] == ["not_due"]
+
+
 def test_explain_names_why_a_batch_is_not_retried(
     trail: AuditTrail, settings: Settings, moto_endpoint: str
 ):
