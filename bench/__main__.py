@@ -34,6 +34,12 @@ def _producer(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[
     )
 
 
+def _coldstart(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str, Any]]:
+    from bench import coldstart
+
+    return coldstart.run(server.url, cfg.cold_pairs)
+
+
 def _ttr(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str, Any]]:
     from bench import ttr
 
@@ -78,6 +84,7 @@ def _jobs(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str,
 SECTIONS: dict[str, Section] = {
     "costs": _costs,
     "producer": _producer,
+    "coldstart": _coldstart,
     "ttr": _ttr,
     "sweep": _sweep,
     "scale": _scale,

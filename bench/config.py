@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["SECTIONS", "BenchConfig", "parse"]
 
-SECTIONS = ("costs", "producer", "ttr", "sweep", "scale", "jobs")
+SECTIONS = ("costs", "producer", "coldstart", "ttr", "sweep", "scale", "jobs")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class BenchConfig:
     contention_batches: int = 60
     jobs_count: int = 50
     jobs_batches: int = 2_000
+    cold_pairs: int = 7
     profile: bool = False
     out: Path = Path(__file__).parent / "out" / "latest.json"
 
@@ -58,6 +59,7 @@ _HELP = {
     "contention_batches": "batches signalled twice and drained by 3 replicas (lost claims)",
     "jobs_count": "jobs in the table `remediator jobs` lists",
     "jobs_batches": "batch items per job in that table",
+    "cold_pairs": "alternated pairs of fresh processes (library / yardstick), each cold figure",
 }
 
 

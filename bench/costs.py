@@ -28,20 +28,14 @@ from typing import Any
 
 import boto3
 
+from bench import retry_costs
 from bench.endpoint import REGION
 from bench.floor_writes import floor_batch
 from bench.hooks import CallCounter
 from bench.meter import WriteMeter, Written
 from bench.powertools_baseline import PowertoolsFailure, powertools_batch
 from bench.report import Figure
-from bench.stack import (
-    make_clients,
-    make_consumer,
-    make_producer,
-    make_remediator,
-    new_resources,
-    work_queue,
-)
+from bench.stack import make_clients, make_producer, new_resources, work_queue
 from observability import SqsTrigger
 from observability.models.keys import BatchKey
 from observability.transitions.sizing import item_size
@@ -132,7 +126,7 @@ def run(endpoint: str, samples: int) -> tuple[list[Figure], dict[str, Any]]:
             pass
     failure_calls = counter.snapshot()
 
-    retry_calls = _retry(endpoint, resources, meter, job, failed)
+    retry_calls = retry_costs.rerun(endpoint, resources, meter, job, failed, queue)
 
     per_success = sum(success_calls["calls"].values()) / samples
     per_failure = sum(failure_calls["calls"].values()) / samples
@@ -140,6 +134,11 @@ def run(endpoint: str, samples: int) -> tuple[list[Figure], dict[str, Any]]:
     pt = _powertools(session, endpoint, producer_clients, meter, job, samples)
     floor, shape = _floor(session, endpoint, producer_clients, meter, reader, trail, queue, job,
                           samples, table)  # fmt: skip
+    raw = session.client("dynamodb", endpoint_url=endpoint)
+    retry_costs.floor(raw, meter, table, job, queue, samples, trail.table.shards)
+    floor_retry = _per(meter.of("floor-retry"), samples)
+    retry_sizes = retry_costs.bytes_by_write(meter.of("retry"))
+    retry_per_call = sum(retry_calls["calls"].values()) / samples
 
     figures = [
         Figure(
@@ -191,11 +190,7 @@ def run(endpoint: str, samples: int) -> tuple[list[Figure], dict[str, Any]]:
     for fig, snap in ((figures[0], success_calls), (figures[1], failure_calls)):
         if snap["http_sends"] != sum(snap["calls"].values()):
             fig.notes.append(f"{snap['http_sends']} HTTP sends for the calls: botocore retried")
-    figures[4].notes.append(
-        "by request: "
-        + ", ".join(f"{label} {units:g}" for label, units in lib["retry"]["by_request"].items())
-        + f"; {sum(retry_calls['calls'].values()) / samples:g} calls per retry"
-    )
+    figures.append(retry_costs.retry_figure(lib["retry"], floor_retry, retry_per_call, retry_sizes))
     for fig, phase in ((figures[2], "success"), (figures[3], "failure")):
         largest = lib[phase]["largest_item_bytes"]
         fig.notes.append(
@@ -213,47 +208,11 @@ def run(endpoint: str, samples: int) -> tuple[list[Figure], dict[str, Any]]:
         "powertools": pt,
         "floor": floor,
         "floor_item_shape": shape,
+        "floor_retry": floor_retry,
+        "retry_bytes_by_write": retry_sizes,
         "unmetered_errors": dict(meter.errors),
     }
     return figures, details
-
-
-def _retry(
-    endpoint: str, resources: Any, meter: WriteMeter, job: str, failed: Sequence[str]
-) -> dict[str, Any]:
-    """The remediator retries every failed batch, and a worker re-runs it successfully."""
-    remediator_clients = make_clients(endpoint)
-    remediator = make_remediator(resources, remediator_clients, endpoint)
-    consumer, service = make_consumer(remediator, remediator_clients)
-    worker_clients = make_clients(endpoint)
-    worker = make_producer(resources, worker_clients, actor="worker")
-    worker.registry.noted(job, worker.now(), success=True)  # a warm worker: registered once
-    counter = CallCounter()
-    for client in (
-        remediator_clients.dynamodb(),
-        remediator.record_clients.dynamodb(),
-        remediator_clients.sqs(),
-        remediator.trigger_clients.sqs(),
-        worker_clients.dynamodb(),
-    ):
-        counter.attach(client)
-    meter.attach(remediator_clients.dynamodb(), "remediator")
-    meter.attach(remediator.record_clients.dynamodb(), "remediator")
-    meter.attach(worker_clients.dynamodb(), "re-run")
-    meter.phase = "retry"
-    triggered = 0
-    while triggered < len(failed):
-        messages = consumer.receive(wait_seconds=1)
-        if not messages:
-            raise RuntimeError(f"signals missing: {dict(remediator.counts)}")
-        service.process(messages)
-        triggered = remediator.counts["triggered"]
-    if triggered != len(failed) or set(remediator.counts) != {"triggered"}:
-        raise RuntimeError(f"unexpected outcomes: {dict(remediator.counts)}")
-    for batch in failed:
-        with worker.batch(job, batch):
-            pass
-    return counter.snapshot()
 
 
 def _powertools(

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.hooks import item_kind
 from bench.units import Charge, TableShape, charge
-from observability.transitions.sizing import item_size
+from observability.transitions.sizing import attribute_size, item_size
 
 __all__ = ["WriteMeter", "Written"]
 
@@ -45,11 +45,17 @@ class Written:
     cost: Charge
     size_before: int
     size_after: int
+    # Bytes by attribute of the item the write left (or tried to write): where they go.
+    attributes: dict[str, int] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         refused = " refused" if self.refused else ""
         return f"{self.who} {self.operation} {self.kind}{refused}"
+
+
+def _by_attribute(item: dict[str, Any] | None) -> dict[str, int]:
+    return {name: attribute_size(name, value) for name, value in (item or {}).items()}
 
 
 @dataclass
@@ -140,6 +146,7 @@ class WriteMeter:
                     cost=cost,
                     size_before=item_size(touch.before or {}),
                     size_after=item_size(after_item or touch.before or {}),
+                    attributes=_by_attribute(after_item or touch.attempted or touch.before),
                 )
                 with self._lock:
                     self.records.append(written)

@@ -43,3 +43,35 @@ def test_a_pipeline_never_loads_rich() -> None:
 
 def test_the_check_sees_rich_where_it_is_loaded() -> None:
     assert "rich.console" in _rich(_loaded_after("remediator.views.render"))
+
+
+# What a pipeline's first batch never needs: the tracing SDK (only a configured exporter
+# loads it), the test endpoint, the remediator and its renderer.
+DENIED = ("opentelemetry.sdk", "moto", "remediator", "rich")
+
+_TRAIL = (
+    "import json, sys\n"
+    "import observability\n"
+    "from observability import AuditTrail, SqsTrigger\n"
+    "trail = AuditTrail(actor='t')\n"
+    "SqsTrigger(queue_url='https://sqs.us-east-1.amazonaws.com/1/q', body={})\n"
+    "print(json.dumps(sorted(sys.modules)))\n"
+)
+
+
+def _denied(loaded: set[str]) -> set[str]:
+    return {m for m in loaded if any(m == d or m.startswith(d + ".") for d in DENIED)}
+
+
+def test_building_a_trail_loads_nothing_denied() -> None:
+    env = {"AWS_REGION": "us-east-1", "PATH": "", "REMEDIATOR_METRICS_ENABLED": "false"}
+    done = subprocess.run(
+        [sys.executable, "-c", _TRAIL], capture_output=True, text=True, check=True, env=env
+    )
+    loaded = set(json.loads(done.stdout))
+    assert "observability.trail.trail" in loaded
+    assert _denied(loaded) == set()
+
+
+def test_the_deny_list_sees_the_remediator() -> None:
+    assert "remediator" in _denied(_loaded_after("remediator.remediation.claims"))
