@@ -25,7 +25,9 @@ __all__ = [
     "Context",
     "UsageError",
     "confirm",
+    "parse_moment",
     "parse_since",
+    "parse_until",
     "remediator_settings",
 ]
 
@@ -101,17 +103,25 @@ def remediator_settings(ctx: Context) -> RemediatorSettings:
 
 def parse_since(text: str, now: datetime) -> datetime:
     """`2024-05-01T00:00:00Z`, or a span back from now: `30m`, `6h`, `2d`."""
+    return parse_moment(text, now, flag="--since", sign=-1)
+
+
+def parse_until(text: str, now: datetime) -> datetime:
+    """`2024-05-01T06:00:00Z`, or a span forward from now: `30m`, `6h`, `2d`."""
+    return parse_moment(text, now, flag="--until", sign=1)
+
+
+def parse_moment(text: str, now: datetime, *, flag: str, sign: int) -> datetime:
+    """An ISO 8601 time with its zone, or a span from now (`sign` says which way)."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     if text and text[-1] in units and text[:-1].isdigit():
-        return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+        return now + sign * timedelta(seconds=int(text[:-1]) * units[text[-1]])
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(
-            f"--since {text!r}: expected ISO 8601 or a span like 30m, 6h, 2d"
-        ) from None
+        raise UsageError(f"{flag} {text!r}: expected ISO 8601 or a span like 30m, 6h, 2d") from None
     if moment.tzinfo is None:
-        raise UsageError(f"--since {text!r}: give a time zone (e.g. Z for UTC)")
+        raise UsageError(f"{flag} {text!r}: give a time zone (e.g. Z for UTC)")
     return moment.astimezone(UTC)
 
 

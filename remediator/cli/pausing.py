@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from observability.audit.jobs import JobPolicy
 from observability.errors import InvalidInput
@@ -14,6 +14,7 @@ from remediator.cli.context import (
     Context,
     UsageError,
     confirm,
+    parse_until,
 )
 from remediator.guards.pauses import Pause, scope_attribute
 from remediator.ops import jobs as listing
@@ -26,25 +27,8 @@ __all__ = [
     "cmd_resume",
     "describe_pause",
     "held_batches",
-    "parse_until",
     "pause_lines",
 ]
-
-
-def parse_until(text: str, now: datetime) -> datetime:
-    """`2024-05-01T06:00:00Z`, or a span forward from now: `30m`, `6h`, `2d`."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text and text[-1] in units and text[:-1].isdigit():
-        return now + timedelta(seconds=int(text[:-1]) * units[text[-1]])
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--until {text!r}: expected ISO 8601 or a span like 30m, 6h, 2d"
-        ) from None
-    if moment.tzinfo is None:
-        raise UsageError(f"--until {text!r}: give a time zone (e.g. Z for UTC)")
-    return moment.astimezone(UTC)
 
 
 def describe_pause(pause: Pause, now: datetime) -> str:
