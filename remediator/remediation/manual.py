@@ -52,33 +52,13 @@ def resolved(
 ) -> Write:
     """RESOLVED: closed by a person. Its episode ends as a SUCCESS ends one (a later run
     counts its attempts afresh); its due keys go, so no sweep ever finds it again."""
-    version = state.version + 1
-    event = event_item(
-        event=EventType.RESOLVED,
-        version=version,
-        attempt=state.attempt,
-        status=Status.RESOLVED,
-        at=now,
-        actor=actor,
-        trace_id=state.trace_id,
+    return _closed(
+        state, cfg, now=now, actor=actor,
+        status=Status.RESOLVED, event=EventType.RESOLVED,
         detail={**detail, "was": state.status.value, "note": note},
-    )
-    write = Write(
-        key=state.key,
-        condition=_AS_READ,
-        values=_as_read(state),
-        restates=True,
-        set={
-            "status": Status.RESOLVED.value,
-            "version": version,
-            "updated_at": iso(now),
-            "expires_at": cfg.expires_at(now),
-            "attempt_floor": state.attempt,
-        },
+        extra={"attempt_floor": state.attempt},
         remove=_EPISODE,
-        events=(event,),
-    )
-    return with_history(state, write, cfg, now)
+    )  # fmt: skip
 
 
 def cancelled(
@@ -92,17 +72,42 @@ def cancelled(
 ) -> Write:
     """EXHAUSTED (`cancelled`) at once: no retry is due any more; still a failure, listed by
     `failed` and returned by `pending()`. Not `alerted`: the person asking knows."""
+    return _closed(
+        state, cfg, now=now, actor=actor,
+        status=Status.EXHAUSTED, event=EventType.EXHAUSTED,
+        detail={**detail, "reason": CANCELLED, "why": reason},
+        error_type=state.error_type,
+        # Listed under EXHAUSTED#, which no sweep reads: never re-triggered from here.
+        extra={"due_pk": exhausted_partition(state.key, cfg.shards), "due_at": iso(now)},
+        remove=("lease_owner", "lease_expires_at", "pending_trigger"),
+    )  # fmt: skip
+
+
+def _closed(
+    state: BatchState,
+    cfg: TableConfig,
+    *,
+    now: datetime,
+    actor: str,
+    status: Status,
+    event: EventType,
+    detail: Mapping[str, str],
+    extra: Mapping[str, Scalar],
+    remove: tuple[str, ...],
+    error_type: str | None = None,
+) -> Write:
+    """A person's transition: one conditional write on the status and version read."""
     version = state.version + 1
-    event = event_item(
-        event=EventType.EXHAUSTED,
+    item = event_item(
+        event=event,
         version=version,
         attempt=state.attempt,
-        status=Status.EXHAUSTED,
+        status=status,
         at=now,
         actor=actor,
         trace_id=state.trace_id,
-        error_type=state.error_type,
-        detail={**detail, "reason": CANCELLED, "why": reason},
+        error_type=error_type,
+        detail=dict(detail),
     )
     write = Write(
         key=state.key,
@@ -110,15 +115,13 @@ def cancelled(
         values=_as_read(state),
         restates=True,
         set={
-            "status": Status.EXHAUSTED.value,
+            "status": status.value,
             "version": version,
             "updated_at": iso(now),
             "expires_at": cfg.expires_at(now),
-            # Listed under EXHAUSTED#, which no sweep reads: never re-triggered from here.
-            "due_pk": exhausted_partition(state.key, cfg.shards),
-            "due_at": iso(now),
+            **extra,
         },
-        remove=("lease_owner", "lease_expires_at", "pending_trigger"),
-        events=(event,),
+        remove=remove,
+        events=(item,),
     )
     return with_history(state, write, cfg, now)
