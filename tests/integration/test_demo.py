@@ -104,3 +104,18 @@ def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
         )
         assert plain.stdout.strip() == "ACTIVE", plain.stderr
         assert demo.stop() == 0, demo.told()
+
+
+def test_demo_keep_tells_what_another_shell_does_as_it_happens(tmp_path):
+    with DemoKeep(tmp_path) as demo:
+        told = len(demo.seen)
+        replay = run(
+            demo.env, "-m", "remediator", "replay", "ingest-sales", "2024-09", "--yes",
+            "--reason", "row fixed",
+        )  # fmt: skip
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        # The replay, the worker's re-run, its failure and the alert, in the demo's shell.
+        demo.wait_for("2024-09  STARTED", after=told)
+        demo.wait_for("2024-09  EXHAUSTED", after=told)
+        assert "stand-ins" in demo.wait_for("ALERT", after=told)
+        assert demo.stop() == 0, demo.told()
