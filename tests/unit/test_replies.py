@@ -44,7 +44,7 @@ def test_aws_replies_pass(protocol: str, answer: dict[str, Any]):
         ),
         ("json", reply(200, b"", x_amzn_RequestId="r1", Content_Type="text/html"), "an empty"),
         ("json", reply(200, b"{}", Content_Type="application/x-amz-json-1.0"), "200"),
-        ("query", reply(200, b"<x/>", Content_Type="application/json", x_amzn_RequestId="r"), ""),
+        ("query", reply(200, b"{}", Content_Type="application/json", x_amzn_RequestId="r"), ""),
         ("json", reply(502, b"<html>Bad gateway</html>", Content_Type="text/html"), "502"),
     ],
 )
@@ -57,3 +57,8 @@ def test_anything_else_is_a_foreign_reply_naming_the_endpoint(
     assert message.startswith("http://proxy:8080 (region eu-west-1) answered PutItem with HTTP")
     assert what in message
     assert "not an AWS DynamoDB reply" in message
+
+
+def test_a_stand_in_that_mislabels_its_json_is_still_read():
+    answer = reply(200, b'{"EventBusArn": "arn"}', Content_Type="text/html", x_amzn_RequestId="r")
+    check_reply("json", answer, operation="CreateEventBus", **WHERE)
