@@ -84,7 +84,9 @@ def cmd_status(ctx: Context) -> int:
     job = validate_id("job_id", ctx.args.job)
     now = ctx.now()
     states = batches(ctx.store(), job, now)
-    if not states:  # a misspelt job is named as such, before any table
+    if not states:  # a misspelt job is named as such, and no empty table printed
+        if ctx.args.output == "json":
+            ctx.json({**status(job, states, now, settings.stale_after_seconds), "paused": {}})
         check_job(ctx.clients(), ctx.store(), job, now)
         raise CommandFailed(f"no batches recorded for job {job!r} (check the job id and table)")
     held = held_batches(ctx, states, now)
@@ -252,13 +254,12 @@ def cmd_doctor(ctx: Context) -> int:
 def cmd_history(ctx: Context) -> int:
     job, batch = ctx.args.job, ctx.args.batch
     events = history(ctx.store(), job, batch, ctx.now())
-    if not events:
-        check_job(ctx.clients(), ctx.store(), job, ctx.now())
-    if ctx.args.output == "json":
+    if ctx.args.output == "json":  # JSON stays a document, empty or not
         ctx.json([e.as_dict() for e in events])
     elif events:
         ctx.print(history_table(events, ctx.style()))
     if not events:
+        check_job(ctx.clients(), ctx.store(), job, ctx.now())
         raise CommandFailed(f"no history for batch {job}/{batch}")
     return EXIT_OK
 
