@@ -34,6 +34,8 @@ def test_make_demo_from_another_directory_tells_the_whole_story_in_under_a_minut
     assert done.returncode == 0, done.stdout + done.stderr
     assert elapsed < 60
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    # uv installs the package: no setuptools editable-install warning before the story.
+    assert "setuptools" not in done.stdout + done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []  # nothing created where it was run from
     out = done.stdout
     assert "2024-05  FAILED" in out
@@ -47,6 +49,7 @@ def test_make_demo_from_another_directory_tells_the_whole_story_in_under_a_minut
     assert 'rule "warehouse": 1 of 3 attempts' in out
     assert "2024-09  EXHAUSTED         attempt 1  BadRecord is never retried (batch policy)" in out
     assert "\033[" not in out  # piped: no colour
+    assert "not_due: the remediator looked" in out  # the trace's words are explained
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("2024-")}
     assert rows["2024-05"][1:3] == ["SUCCESS", "2"]
     assert rows["2024-09"][1:3] == ["EXHAUSTED", "1"]
