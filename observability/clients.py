@@ -6,6 +6,7 @@ A forked child starts with no clients (see observability.forksafe): threads shar
 safely, processes never share a socket, so anything built before the fork (a trail, a
 worker) uses the child's own pools.
 Retries of AWS calls belong to botocore's `standard` mode here and nowhere else.
+Every reply is checked to be AWS's before it is read (observability.replies).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from botocore.config import Config
 
 from observability import forksafe
 from observability.errors import ConfigError
+from observability.replies import watch_replies
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -107,7 +109,11 @@ class AwsClients:
     def region(self) -> str:
         region = self._session.region_name
         if not region:
-            raise ConfigError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)")
+            raise ConfigError(
+                "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION); to try things locally, "
+                "run `remediator demo --keep` in another shell and paste the export lines it "
+                "prints"
+            )
         return region
 
     def config_for(self, service: str) -> Config:
@@ -134,6 +140,7 @@ class AwsClients:
                     kwargs["endpoint_url"] = self._endpoint_url
                 found = self._session.client(service, **kwargs)  # type: ignore[call-overload]
                 found.meta.events.register("after-call", self._date_seen)
+                watch_replies(found)  # a proxy's HTML page is never read as an answer
                 self._clients[service] = found
             return found
 

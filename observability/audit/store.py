@@ -73,7 +73,7 @@ def _ser(values: Mapping[str, Plain]) -> Item:
     return av_map(values)
 
 
-def _raise_store(exc: Exception, table: str, action: str) -> NoReturn:
+def _raise_store(exc: Exception, table: str, action: str, region: str = "") -> NoReturn:
     if isinstance(exc, ParamValidationError):
         # A bug or bad data, not an outage: retrying later would fail the same way.
         raise InvalidInput("request", f"{action} on table {table!r} rejected: {exc}") from exc
@@ -82,9 +82,11 @@ def _raise_store(exc: Exception, table: str, action: str) -> NoReturn:
         if code in _REFUSED:
             raise InvalidInput("request", f"{action} on table {table!r} rejected: {exc}") from exc
         if code == "ResourceNotFoundException":
+            # In another region, bootstrap would build a second stack: the region comes first.
             raise TableMissing(
-                f"DynamoDB table {table!r} does not exist: run `remediator bootstrap` "
-                "or set REMEDIATOR_TABLE_NAME"
+                f"DynamoDB table {table!r} does not exist in region {region or '?'}: check "
+                "AWS_REGION and REMEDIATOR_TABLE_NAME; if both are right, run "
+                "`remediator bootstrap`"
             ) from exc
         raise StoreUnavailable(f"{action} on table {table!r} failed: {code}: {exc}") from exc
     raise StoreUnavailable(f"{action} on table {table!r} failed: {exc}") from exc
@@ -109,6 +111,9 @@ class AuditStore:
         self.table_name = table_name
         self._sleep = sleep
         self._checker: AwsClients | None = None
+
+    def _raise(self, exc: Exception, action: str) -> NoReturn:
+        _raise_store(exc, self.table_name, action, self._clients.region)
 
     def _ddb(self) -> Any:
         # Untyped on purpose: the stubs' TypedDicts fight the generic item maps used here.
@@ -172,9 +177,9 @@ class AuditStore:
                 if old and old.get("write_id", {}).get("S") == write_id:
                     return dict(old)  # botocore's retry of this write, whose reply was lost
                 raise ConditionFailed(old) from None
-            _raise_store(exc, self.table_name, action)
+            self._raise(exc, action)
         except BotoCoreError as exc:
-            _raise_store(exc, self.table_name, action)
+            self._raise(exc, action)
         return reply.get("Attributes") if new else None
 
     def apply(self, write: Write) -> None:
@@ -209,9 +214,9 @@ class AuditStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
                 raise ConditionFailed(None) from None
-            _raise_store(exc, self.table_name, "UpdateItem")
+            self._raise(exc, "UpdateItem")
         except BotoCoreError as exc:
-            _raise_store(exc, self.table_name, "UpdateItem")
+            self._raise(exc, "UpdateItem")
 
     def put_archive(self, archive: Archive) -> None:
         """Put older events in their archive item, once: an archive already there under the
@@ -226,9 +231,9 @@ class AuditStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
                 return
-            _raise_store(exc, self.table_name, "PutItem")
+            self._raise(exc, "PutItem")
         except BotoCoreError as exc:
-            _raise_store(exc, self.table_name, "PutItem")
+            self._raise(exc, "PutItem")
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -247,7 +252,7 @@ class AuditStore:
                 ExpressionAttributeNames={"#w": "write_id"},
             )
         except (ClientError, BotoCoreError) as exc:
-            _raise_store(exc, self.table_name, "GetItem")
+            self._raise(exc, "GetItem")
         found: Any = reply.get("Item", {}).get("write_id", {}).get("S")
         return str(found) if found else None
 
@@ -259,7 +264,7 @@ class AuditStore:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            _raise_store(exc, self.table_name, "GetItem")
+            self._raise(exc, "GetItem")
         item = reply.get("Item")
         if not item or is_expired(item, now):
             return None
@@ -275,7 +280,7 @@ class AuditStore:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            _raise_store(exc, self.table_name, "GetItem")
+            self._raise(exc, "GetItem")
         item = reply.get("Item")
         return TableShape.from_item(item) if item else None
 
@@ -286,7 +291,7 @@ class AuditStore:
                 TableName=self.table_name, Key=policy_key(job_id), ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
-            _raise_store(exc, self.table_name, "GetItem")
+            self._raise(exc, "GetItem")
         item = reply.get("Item")
         return JobPolicy.from_plain(job_id, plain_item(item)) if item else None
 
@@ -311,7 +316,7 @@ class AuditStore:
                 try:
                     reply = self._ddb().batch_get_item(RequestItems=request)
                 except (ClientError, BotoCoreError) as exc:
-                    _raise_store(exc, self.table_name, "BatchGetItem")
+                    self._raise(exc, "BatchGetItem")
                 for item in reply.get("Responses", {}).get(self.table_name, []):
                     if not is_expired(item, now):
                         state = BatchState.from_item(item)
@@ -333,7 +338,7 @@ class AuditStore:
             for page in paginator.paginate(TableName=self.table_name, **kwargs):
                 yield from page.get("Items", [])
         except (ClientError, BotoCoreError) as exc:
-            _raise_store(exc, self.table_name, "Query")
+            self._raise(exc, "Query")
 
     def states(self, job_id: str, now: datetime) -> Iterator[BatchState]:
         """Every live state item of a job, in batch id order (one paginated Query)."""

@@ -12,21 +12,16 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from observability.errors import ObservabilityError
 from observability.telemetry.tracing import configure_tracing
 from remediator.cli.context import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    CommandFailed,
     Context,
     UsageError,
 )
+from remediator.cli.failures import failure_line
 from remediator.cli.parser import build_parser
-from remediator.errors import RemediatorError
-from remediator.ops.diagnose import explain
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -49,13 +44,13 @@ def main(
     except UsageError as exc:
         print(f"remediator: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (CommandFailed, ObservabilityError, RemediatorError, ClientError, BotoCoreError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"remediator: {explain(exc)}", file=sys.stderr)
-        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # whatever answered: one line, the trace only with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"remediator: {failure_line(ctx, exc)}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,7 @@ from remediator.ops import replay as replaying
 from remediator.ops.failed import failed
 from remediator.ops.history import history
 from remediator.ops.identity import caller
+from remediator.ops.names import check_job, check_name
 from remediator.ops.policy import apply_change, parse_json_argument
 from remediator.ops.status import batches, status
 from remediator.remediation import Outcome, Remediator
@@ -83,6 +84,11 @@ def cmd_status(ctx: Context) -> int:
     job = validate_id("job_id", ctx.args.job)
     now = ctx.now()
     states = batches(ctx.store(), job, now)
+    if not states:  # a misspelt job is named as such, and no empty table printed
+        if ctx.args.output == "json":
+            ctx.json({**status(job, states, now, settings.stale_after_seconds), "paused": {}})
+        check_job(ctx.clients(), ctx.store(), job, now)
+        raise CommandFailed(f"no batches recorded for job {job!r} (check the job id and table)")
     held = held_batches(ctx, states, now)
     if ctx.args.output == "json":
         paused = {k: p.as_dict() for k, p in held.items()}
@@ -91,8 +97,6 @@ def cmd_status(ctx: Context) -> int:
         for line in pause_lines(held, now):
             ctx.print(line)
         ctx.print(status_table(job, states, now, settings.stale_after_seconds, ctx.style()))
-    if not states:
-        raise CommandFailed(f"no batches recorded for job {job!r} (check the job id and table)")
     return EXIT_OK
 
 
@@ -130,9 +134,15 @@ def cmd_run(ctx: Context) -> int:
 def cmd_failed(ctx: Context) -> int:
     settings = ctx.settings()
     now = ctx.now()
-    states = failed(
-        ctx.store(), now, shards=settings.retry_shards, job_id=ctx.args.job, rule=ctx.args.rule
-    )
+    job, rule = ctx.args.job, ctx.args.rule
+    states = failed(ctx.store(), now, shards=settings.retry_shards, job_id=job, rule=rule)
+    if not states and job:
+        check_job(ctx.clients(), ctx.store(), job, now)
+    if not states and rule:
+        # The rules that govern the failures there are: nothing failing, nothing to compare.
+        others = failed(ctx.store(), now, shards=settings.retry_shards, job_id=job)
+        if others:
+            check_name("rule", rule, {s.rule for s in others if s.rule} | {"never"})
     held = held_batches(ctx, states, now)
     if ctx.args.output == "json":
         ctx.json([{**s.as_dict(), "paused": p.as_dict() if (p := held.get(s.key.token)) else None}
@@ -160,6 +170,12 @@ def cmd_replay(ctx: Context) -> int:
         )
     except replaying.NotReplayable as exc:
         raise CommandFailed(str(exc)) from None
+    if not chosen and not args.batches:
+        check_job(ctx.clients(), ctx.store(), job, now)
+        if args.error_type:
+            others = replaying.select(ctx.store(), job, now, since=since)
+            if others:
+                check_name("error type", args.error_type, {s.error_type or "" for s in others})
     if args.output == "json" and args.dry_run:
         ctx.json({"dry_run": True, "plan": replaying.plan(chosen)})
         return EXIT_OK
@@ -238,11 +254,12 @@ def cmd_doctor(ctx: Context) -> int:
 def cmd_history(ctx: Context) -> int:
     job, batch = ctx.args.job, ctx.args.batch
     events = history(ctx.store(), job, batch, ctx.now())
-    if ctx.args.output == "json":
+    if ctx.args.output == "json":  # JSON stays a document, empty or not
         ctx.json([e.as_dict() for e in events])
     elif events:
         ctx.print(history_table(events, ctx.style()))
     if not events:
+        check_job(ctx.clients(), ctx.store(), job, ctx.now())
         raise CommandFailed(f"no history for batch {job}/{batch}")
     return EXIT_OK
 
@@ -253,6 +270,8 @@ def cmd_policy(ctx: Context) -> int:
     store = ctx.store()
     if args.action == "show":
         policy = store.job_policy(job)
+        if policy is None:
+            check_job(ctx.clients(), store, job, ctx.now())
         if args.output == "json":
             empty = {"job_id": job, "retry": None, "trigger": None}
             ctx.json(policy.as_dict() if policy else empty)

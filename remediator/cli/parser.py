@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from typing import Any
 
 from observability.retry.backoff import MAX_ATTEMPTS_LIMIT
@@ -42,6 +43,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _version() -> str:
+    try:
+        return metadata.version("self-healing-pipelines")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed)"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse's own usage errors: exit 2
         self.print_usage(sys.stderr)
@@ -76,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _debug(parser, default=False)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     _output(parser, default="table")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 

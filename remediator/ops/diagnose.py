@@ -12,10 +12,16 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 from remediator.ops.identity import IdentityUnavailable
 
-__all__ = ["DENIED_CODES", "explain", "one_line"]
+__all__ = ["DENIED_CODES", "NO_REGION", "explain", "one_line"]
+
+NO_REGION = (
+    "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION); to try things locally, run "
+    "`remediator demo --keep` in another shell and paste the export lines it prints"
+)
 
 DENIED_CODES = frozenset(
     {
@@ -56,7 +62,12 @@ def explain(exc: BaseException) -> str:
                 "AWS_SECRET_ACCESS_KEY (to try things locally: `remediator demo --keep`)"
             )
         if isinstance(cause, NoRegionError):
-            return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)"
+            return NO_REGION
+        if isinstance(cause, ResponseParserError):
+            return (
+                "the endpoint's answer could not be read as AWS's: check AWS_ENDPOINT_URL and "
+                f"AWS_REGION (a proxy, a mistyped URL, or a server that is not AWS): {cause}"
+            )
         if isinstance(
             cause,
             EndpointConnectionError

@@ -57,13 +57,16 @@ def select(
     found = store.get_many(job, [k.batch_id for k in keys], now)
     missing = [k.batch_id for k in keys if k.batch_id not in found]
     if missing:
-        raise NotReplayable(f"no record of batch(es) {', '.join(missing)} in job {job!r}")
+        raise NotReplayable(
+            f"no record of batch(es) {', '.join(missing)} in job {job!r}: nothing was replayed"
+        )
     chosen = [found[k.batch_id] for k in keys]
     refused = [s for s in chosen if s.status not in REPLAYABLE]
     if refused:
         listing = ", ".join(f"{s.batch_id} ({s.status.value})" for s in refused)
         raise NotReplayable(
-            f"only FAILED, EXHAUSTED or RESOLVED batches are replayed; not {listing}"
+            f"only FAILED, EXHAUSTED or RESOLVED batches are replayed; not {listing}: "
+            f"nothing was replayed (of {len(chosen)} named)"
         )
     return chosen
 

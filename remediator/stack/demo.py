@@ -217,10 +217,16 @@ class Demo:
 
     def show_new_events(self) -> None:
         """Print what the audit trail (and the alerts queue) gained since the last look."""
+        # One Query of the job's states; a batch's history is read only when it changed.
+        changed = [
+            s.batch_id
+            for s in self.pipeline.states(JOB)
+            if (s.batch_id, s.version) not in self.timeline.seen
+        ]
         fresh: list[tuple[str, Callable[[], None]]] = [
             (e.at, lambda e=e: self.timeline.event(e))  # type: ignore[misc]
-            for month in MONTHS
-            for e in self.pipeline.history(JOB, month)
+            for batch in changed
+            for e in self.pipeline.history(JOB, batch)
             if (e.batch_id, e.version) not in self.timeline.seen
         ]
         with self._lock:
@@ -229,6 +235,11 @@ class Demo:
         fresh += [(at + "~", show) for at, show in notes]
         for _, show in sorted(fresh, key=lambda pair: pair[0]):
             show()
+
+    def live(self) -> None:
+        """After the story: each new event of the job and each alert, as it happens."""
+        while not self.stopping.wait(0.5):
+            self.show_new_events()
 
     def note(self, at: datetime, show: Callable[[], None]) -> None:
         with self._lock:
@@ -241,7 +252,7 @@ class Demo:
             "ALERT",
             self.style.bold(f"{alert['event']} {subject}"),
             f"{alert.get('error_type') or alert.get('reason')}: {alert['error_message']}"
-            " -> Slack, PagerDuty",
+            " -> Slack, PagerDuty (stand-ins: the demo prints what they would get)",
         )
 
     def finished(self) -> tuple[bool, bool]:
@@ -319,6 +330,7 @@ def run_demo(
         _print_trace(out, demo, recorder)
         if keep:
             _print_keep(out, demo, endpoint)
+            _daemon(demo.live, "live")
             if wait_forever:
                 wait_forever()
         demo.stopping.set()
@@ -364,6 +376,7 @@ def _print_keep(out: TextIO, demo: Demo, endpoint: str) -> None:
         f"  remediator history {JOB} {FLAKY}\n"
         "  remediator failed\n"
         f"  remediator replay {JOB} {BROKEN} --dry-run\n\n"
+        "Every new event of the job and every alert is printed below as it happens.\n"
         "Press Ctrl-C to stop.\n"
     )
     out.flush()

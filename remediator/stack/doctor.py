@@ -5,14 +5,12 @@ Each finding says what was checked, what was found and, when wrong, how to fix i
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from dotenv import dotenv_values
 
 from observability.clients import AwsClients
@@ -26,41 +24,40 @@ from observability.models.keys import (
     TTL_ATTRIBUTE,
     meta_key,
 )
-from observability.models.signals import EXHAUSTED, FAILED
 from remediator.alerts.settings import AlertSettings
 from remediator.ops.diagnose import explain
 from remediator.settings import FIFO_DEDUPLICATION_SECONDS, RemediatorSettings
-from remediator.stack.provision import DLQ_MAX_RECEIVE_COUNT, table_definition
+from remediator.stack.checks import (
+    BOOTSTRAP,
+    FAIL,
+    OK,
+    WARN,
+    Finding,
+    config_fix,
+    fix_for,
+    region_findings,
+)
+from remediator.stack.messaging import queue_findings, subscription_findings
+from remediator.stack.provision import table_definition
 from remediator.stack.stranded import KINDS, due_items, stranded_shards
 from remediator.stack.variables import known_variables, unknown_variables
 
 __all__ = ["FAIL", "OK", "WARN", "Finding", "examine", "variables"]
-
-OK, WARN, FAIL = "ok", "warn", "fail"
-BOOTSTRAP = "run `remediator bootstrap` and export the lines it prints"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    check: str
-    status: str
-    detail: str
-    fix: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 def _keys(schema: list[dict[str, str]]) -> dict[str, str]:
     return {k["KeyType"]: k["AttributeName"] for k in schema}
 
 
-def _table(ddb: Any, name: str, configured_shards: int | None = None) -> list[Finding]:
+def _table(
+    ddb: Any, name: str, configured_shards: int | None = None, region: str = "?"
+) -> list[Finding]:
     try:
         table = ddb.describe_table(TableName=name)["Table"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return [Finding("table", FAIL, f"table {name!r} does not exist", BOOTSTRAP)]
+            missing = f"table {name!r} does not exist in region {region}"
+            return [Finding("table", FAIL, missing, fix_for(exc, "table", region))]
         raise
     expected = table_definition(name)
     found: list[Finding] = []
@@ -171,87 +168,6 @@ def _shards(ddb: Any, name: str, configured: int) -> Finding:
     )
 
 
-def _queue(sqs: Any, url: str) -> tuple[list[Finding], str]:
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    found = [Finding("signal queue", OK, url)]
-    redrive = json.loads(attrs.get("RedrivePolicy", "{}") or "{}")
-    if not redrive:
-        found.append(
-            Finding(
-                "dead-letter queue",
-                FAIL,
-                "no redrive policy: poison messages loop forever",
-                BOOTSTRAP,
-            )
-        )
-    else:
-        dlq_name = str(redrive["deadLetterTargetArn"]).rsplit(":", 1)[-1]
-        try:
-            sqs.get_queue_url(QueueName=dlq_name)
-            status = OK if int(redrive.get("maxReceiveCount", 0)) == DLQ_MAX_RECEIVE_COUNT else WARN
-            found.append(
-                Finding(
-                    "dead-letter queue",
-                    status,
-                    f"{dlq_name}, maxReceiveCount {redrive.get('maxReceiveCount')}"
-                    + ("" if status == OK else f" (the project uses {DLQ_MAX_RECEIVE_COUNT})"),
-                )
-            )
-        except ClientError:
-            found.append(
-                Finding("dead-letter queue", FAIL, f"{dlq_name} does not exist", BOOTSTRAP)
-            )
-    return found, str(attrs.get("QueueArn", ""))
-
-
-def _subscriptions(sns: Any, topic: str, queue_arn: str) -> list[Finding]:
-    subs = [
-        s
-        for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
-        for s in page.get("Subscriptions", [])
-    ]
-    found: list[Finding] = []
-    hears: set[str] = set()
-    signal_ok = False
-    for sub in subs:
-        if sub.get("SubscriptionArn", "").startswith("PendingConfirmation"):
-            continue
-        attrs = sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])
-        attrs = attrs.get("Attributes", {})
-        events = set(json.loads(attrs.get("FilterPolicy", "{}") or "{}").get("event", []))
-        hears |= events or {FAILED, EXHAUSTED}
-        if sub.get("Endpoint") == queue_arn:
-            raw = attrs.get("RawMessageDelivery") == "true"
-            signal_ok = FAILED in events or not events
-            found.append(
-                Finding(
-                    "subscription",
-                    OK if signal_ok else FAIL,
-                    f"signal queue subscribed, raw delivery {'on' if raw else 'off'}, "
-                    f"filter {sorted(events) or 'none'}",
-                    "" if signal_ok else "the filter policy must let event=FAILED through",
-                )
-            )
-    if not any(f.check == "subscription" for f in found):
-        found.append(
-            Finding(
-                "subscription", FAIL, "the signal queue is not subscribed to the topic", BOOTSTRAP
-            )
-        )
-    if EXHAUSTED not in hears:
-        found.append(
-            Finding(
-                "alerts",
-                WARN,
-                "nobody subscribes to EXHAUSTED alerts",
-                "deploy the alert router (infra/terraform) or subscribe a queue or e-mail",
-            )
-        )
-    else:
-        found.append(Finding("alerts", OK, "EXHAUSTED alerts have a subscriber"))
-    return found
-
-
 def variables(environ: Mapping[str, str], env_file: Path | None = None) -> list[Finding]:
     """REMEDIATOR_* variables (from the environment or `.env`) that no setting reads."""
     names = set(environ)
@@ -298,12 +214,14 @@ def examine(
     environ: Mapping[str, str] | None = None,
     env_file: Path | None = Path(".env"),
 ) -> list[Finding]:
-    """Every check, in order; a check that cannot run says why and the rest go on."""
+    """Every check, in order; a check that cannot run says why, with its fix, and the rest
+    go on. Nothing here raises: `doctor` is the command for when things are wrong."""
     misspelt = variables(os.environ if environ is None else environ, env_file)
     try:
         settings = load()
     except ConfigError as exc:
-        return [Finding("configuration", FAIL, str(exc), "fix the variable named above")]
+        fix = config_fix(str(exc), (RemediatorSettings, AlertSettings))
+        return [Finding("configuration", FAIL, str(exc), fix), *misspelt]
     findings = [
         Finding(
             "configuration",
@@ -316,16 +234,22 @@ def examine(
     ]
     clients = clients_for(settings)
     try:
-        findings.append(Finding("region", OK, clients.region))
+        region = clients.region
     except ConfigError as exc:
         return [*findings, Finding("region", FAIL, str(exc), "set AWS_REGION")]
+    configured = [
+        ("REMEDIATOR_TOPIC_ARN", settings.topic_arn),
+        ("REMEDIATOR_QUEUE_URL", settings.queue_url),
+    ]
+    elsewhere = region_findings(region, configured)
+    findings.extend(elsewhere or [Finding("region", OK, region)])
 
     def attempt(check: str, fn: Callable[[], list[Finding]]) -> bool:
         try:
             findings.extend(fn())
             return True
-        except (ClientError, BotoCoreError) as exc:
-            findings.append(Finding(check, FAIL, explain(exc)))
+        except Exception as exc:  # an answer of any shape, from anything at the endpoint
+            findings.append(Finding(check, FAIL, explain(exc), fix_for(exc, check, region)))
             return False
 
     def identity() -> list[Finding]:
@@ -335,8 +259,9 @@ def examine(
     if not attempt("credentials", identity):
         return findings
     # Only a count set here can disagree: unset, every process uses the table's.
-    configured = settings.retry_shards if "retry_shards" in settings.model_fields_set else None
-    attempt("table", lambda: _table(clients.client("dynamodb"), settings.table_name, configured))
+    shards = settings.retry_shards if "retry_shards" in settings.model_fields_set else None
+    ddb = clients.client("dynamodb")
+    attempt("table", lambda: _table(ddb, settings.table_name, shards, region))
     if not settings.topic_arn:
         findings.append(
             Finding(
@@ -347,14 +272,7 @@ def examine(
             )
         )
     else:
-        attempt(
-            "topic",
-            lambda: [
-                Finding("topic", OK, settings.topic_arn or "")
-                if clients.client("sns").get_topic_attributes(TopicArn=settings.topic_arn)
-                else Finding("topic", FAIL, "unknown topic")
-            ],
-        )
+        attempt("topic", lambda: _topic(clients.client("sns"), settings.topic_arn or ""))
     if not settings.queue_url:
         findings.append(
             Finding(
@@ -369,12 +287,18 @@ def examine(
 
     def queue() -> list[Finding]:
         nonlocal queue_arn
-        found, queue_arn = _queue(clients.client("sqs"), settings.queue_url or "")
+        found, queue_arn = queue_findings(clients.client("sqs"), settings.queue_url or "")
         return found
 
     if attempt("signal queue", queue) and settings.topic_arn:
+        sns = clients.client("sns")
         attempt(
             "subscription",
-            lambda: _subscriptions(clients.client("sns"), settings.topic_arn or "", queue_arn),
+            lambda: subscription_findings(sns, settings.topic_arn or "", queue_arn),
         )
     return findings
+
+
+def _topic(sns: Any, arn: str) -> list[Finding]:
+    sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    return [Finding("topic", OK, arn)]

@@ -14,7 +14,14 @@ from observability.telemetry import tracing
 from remediator.views.render import Style
 from remediator.views.waterfall import SpanLine, waterfall
 
-__all__ = ["Timeline", "draw_trace", "recording"]
+__all__ = ["LEGEND", "Timeline", "draw_trace", "recording"]
+
+# The words of the trace and the timeline that are the code's, not English.
+LEGEND = (
+    "\n  not_due: the remediator looked at the batch before its backoff ran out, and left it\n"
+    "  (archive): older events moved to an item of their own, so the batch's item stays small\n"
+    "  -> Slack, PagerDuty: the demo prints what the alert router would deliver there\n"
+)
 
 
 class Timeline:
@@ -109,6 +116,6 @@ def draw_trace(
         return
     out.write(
         f"\n{style.bold(f'The trace of {batch_id}')}, as the OpenTelemetry SDK recorded it "
-        "(! ended in error):\n\n" + waterfall(trace_id, _lines(exporter, trace_id)) + "\n"
+        "(! ended in error):\n\n" + waterfall(trace_id, _lines(exporter, trace_id)) + "\n" + LEGEND
     )
     out.flush()

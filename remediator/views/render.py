@@ -257,6 +257,8 @@ class Progress:
 
 
 def doctor_report(findings: Sequence[Any], style: Style) -> str:
+    """Every check that ran, then each failing one again with its fix: the fixes are read
+    last, together, after a page of checks."""
     marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
     colours = {"ok": "SUCCESS", "warn": "RETRYING", "fail": "FAILED"}
     lines = []
@@ -264,11 +266,16 @@ def doctor_report(findings: Sequence[Any], style: Style) -> str:
         mark = marks.get(f.status, f.status)
         mark = style.status(mark, like=colours.get(f.status))
         lines.append(f"  {mark}  {f.check:<18} {f.detail}")
-        if f.fix:
+        if f.fix and f.status != "fail":
             lines.append(f"  {'':4}  {'':<18} fix: {f.fix}")
-    failed = sum(f.status == "fail" for f in findings)
+    failing = [f for f in findings if f.status == "fail"]
     lines.append("")
-    lines.append("all good" if not failed else f"{failed} problem(s) found")
+    if not failing:
+        lines.append("all good")
+        return "\n".join(lines)
+    lines.append(f"{len(failing)} problem(s) found:")
+    for f in failing:
+        lines.append(f"  {f.check:<18} fix: {f.fix or 'see the check above'}")
     return "\n".join(lines)
 
 
@@ -283,6 +290,8 @@ def history_table(events: Sequence[AuditEvent], style: Style) -> str:
                 detail += f" {key}={e.detail[key]}"
         if "why" in e.detail:
             detail += f" ({e.detail['why']})"
+        elif e.detail.get("rule") == "never" or e.detail.get("max_attempts") in (0, "0"):
+            detail += f' (rule "{e.detail.get("rule")}": never retried)'
         elif "rule" in e.detail and "max_attempts" in e.detail:
             rule = e.detail["rule"]
             detail += f' (rule "{rule}": {e.detail.get("episode_attempt")} of '

@@ -31,7 +31,14 @@ README = INFRA_DIR / "README.md"
 # Where the clone has the example (terraform runs there) and the module.
 RUN_IN = EXAMPLE_DIR.relative_to(ROOT)
 MODULE = TF_DIR.relative_to(ROOT)
-STUBBED = ("docker", "terraform")
+STUBBED = ("docker", "terraform", "aws")
+DIGEST = "sha256:" + "ab" * 32
+# What the stand-ins answer, by the start of their arguments (nothing otherwise).
+ANSWERS = {
+    "aws sts get-caller-identity": "123456789012",
+    "aws ecr get-login-password": "token",
+    "aws ecr describe-images": DIGEST,
+}
 
 
 def deploying_section(text: str) -> str:
@@ -66,7 +73,16 @@ def fresh_clone(destination: Path) -> Path:
 
 def stub(directory: Path, name: str, log: Path) -> None:
     path = directory / name
-    path.write_text(f'#!/bin/sh\necho "$PWD|{name} $*" >> "{log}"\n')
+    answers = "".join(
+        f'  "{command.removeprefix(name + " ")}"*) echo "{answer}" ;;\n'
+        for command, answer in ANSWERS.items()
+        if command.startswith(name + " ")
+    )
+    path.write_text(
+        f'#!/bin/sh\necho "$PWD|{name} $*" >> "{log}"\ncase "$*" in\n{answers}'
+        # As docker login does: the password is read to its end (the pipe never breaks).
+        "  *--password-stdin*) cat >/dev/null ;;\nesac\n"
+    )
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
@@ -88,8 +104,7 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[P
     env = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ECR_REPO": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/remediator",
-        "VERSION": "walkthrough",
+        "EDITOR": "true",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
     if shutil.which("python3.11", path=env["PATH"]) is None:
@@ -113,18 +128,29 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[P
 
 def test_the_steps_call_docker_and_terraform_where_they_must(walked):
     clone, calls = walked
-    commands = [command for _, command in calls]
-    assert commands[:2] == [
-        "docker build -t 123456789012.dkr.ecr.eu-west-1.amazonaws.com/remediator:walkthrough .",
-        "docker push 123456789012.dkr.ecr.eu-west-1.amazonaws.com/remediator:walkthrough",
-    ]
-    assert calls[0][0] == clone
+    docker = [(where, c) for where, c in calls if c.startswith("docker")]
+    repo = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    login, build, push = (c for _, c in docker)
+    assert login == f"docker login --username AWS --password-stdin {repo}"
+    tag = build.removeprefix(f"docker build -t {repo}/remediator:").removesuffix(" .")
+    assert re.fullmatch(r"\d{8}-\d{6}", tag), build
+    assert push == f"docker push {repo}/remediator:{tag}"
+    assert all(where == clone for where, _ in docker)
     assert (clone / "Dockerfile").is_file()
+    read_back = [c for _, c in calls if c.startswith("aws ecr describe-images")]
+    assert read_back, "the digest is read back from ECR"
+    assert f"imageTag={tag}" in read_back[0]
     terraform = [(where, command) for where, command in calls if command.startswith("terraform")]
-    assert [command for _, command in terraform][:2] == ["terraform init", "terraform apply"]
+    assert [command for _, command in terraform][:3] == [
+        "terraform init",
+        "terraform plan -out remediator.tfplan",
+        "terraform apply remediator.tfplan",
+    ]
     for where, _ in terraform:
         assert where == clone / RUN_IN, "terraform runs in the example root"
         assert (where / "terraform.tfvars").is_file(), "the variables were copied first"
+    tfvars = parse(clone / RUN_IN / "terraform.tfvars")
+    assert tfvars["image"] == f"{repo}/remediator@{DIGEST}", "the pushed digest is deployed"
 
 
 def test_the_zip_is_where_the_variables_say_and_holds_a_working_router(walked):

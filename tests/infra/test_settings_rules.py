@@ -37,6 +37,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "breaker_window_seconds": (1, None),
     "breaker_pause_seconds": (1, None),
     "trigger_attempts": (1, 20),
+    "trigger_refusals": (1, 100),
     "trigger_timeout_seconds": (0, 600),
 }
 # Refused at plan although the settings take them, on purpose: the 30 s stopTimeout needs

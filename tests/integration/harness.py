@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 import zipfile
 from collections import Counter
@@ -345,6 +346,8 @@ class DemoKeep:
         self._errors = self.workdir / "demo-stderr"
         self.proc: subprocess.Popen[str] | None = None
         self.exit_code: int | None = None
+        self._said = threading.Condition()
+        self._reader: threading.Thread | None = None
 
     def told(self) -> str:
         """What the demo said so far, for the message of any failing assertion."""
@@ -376,8 +379,27 @@ class DemoKeep:
                 name, value = line.strip().removeprefix("export ").split("=", 1)
                 self.exports[name] = value
             if "Press Ctrl-C" in line:
+                self._reader = threading.Thread(target=self._read, daemon=True)
+                self._reader.start()
                 return self
         raise AssertionError("demo --keep ended early:\n" + self.told())
+
+    def _read(self) -> None:
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._said:
+                self.seen.append(line)
+                self._said.notify_all()
+
+    def wait_for(self, needle: str, after: int, timeout: float = 20) -> str:
+        """The first line from line `after` on that holds `needle`, waiting for it to be said."""
+        with self._said:
+            found = self._said.wait_for(
+                lambda: any(needle in line for line in self.seen[after:]), timeout
+            )
+        assert found, f"{needle!r} not said within {timeout} s:\n" + self.told()
+        return next(line for line in self.seen[after:] if needle in line)
 
     def stop(self, timeout: float = 15) -> int:
         import signal

@@ -192,7 +192,8 @@ def test_missing_table_is_one_line_and_debug_shows_the_trace(moto_endpoint):
 def test_unknown_job_is_one_line(resources, moto_endpoint):
     one_line_error(cli("status", "nobody", **configured(resources, moto_endpoint)), "nobody")
     one_line_error(
-        cli("history", "nobody", "b", **configured(resources, moto_endpoint)), "nobody/b"
+        cli("history", "nobody", "b", **configured(resources, moto_endpoint)),
+        "no job named 'nobody'",
     )
 
 

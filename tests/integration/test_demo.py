@@ -34,6 +34,8 @@ def test_make_demo_from_another_directory_tells_the_whole_story_in_under_a_minut
     assert done.returncode == 0, done.stdout + done.stderr
     assert elapsed < 60
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    # uv installs the package: no setuptools editable-install warning before the story.
+    assert "setuptools" not in done.stdout + done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []  # nothing created where it was run from
     out = done.stdout
     assert "2024-05  FAILED" in out
@@ -47,6 +49,7 @@ def test_make_demo_from_another_directory_tells_the_whole_story_in_under_a_minut
     assert 'rule "warehouse": 1 of 3 attempts' in out
     assert "2024-09  EXHAUSTED         attempt 1  BadRecord is never retried (batch policy)" in out
     assert "\033[" not in out  # piped: no colour
+    assert "not_due: the remediator looked" in out  # the trace's words are explained
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("2024-")}
     assert rows["2024-05"][1:3] == ["SUCCESS", "2"]
     assert rows["2024-09"][1:3] == ["EXHAUSTED", "1"]
@@ -103,4 +106,19 @@ def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
             "['Table']['TableStatus'])",
         )
         assert plain.stdout.strip() == "ACTIVE", plain.stderr
+        assert demo.stop() == 0, demo.told()
+
+
+def test_demo_keep_tells_what_another_shell_does_as_it_happens(tmp_path):
+    with DemoKeep(tmp_path) as demo:
+        told = len(demo.seen)
+        replay = run(
+            demo.env, "-m", "remediator", "replay", "ingest-sales", "2024-09", "--yes",
+            "--reason", "row fixed",
+        )  # fmt: skip
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        # The replay, the worker's re-run, its failure and the alert, in the demo's shell.
+        demo.wait_for("2024-09  STARTED", after=told)
+        demo.wait_for("2024-09  EXHAUSTED", after=told)
+        assert "stand-ins" in demo.wait_for("ALERT", after=told)
         assert demo.stop() == 0, demo.told()

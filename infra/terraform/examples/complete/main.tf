@@ -42,6 +42,7 @@ module "remediator" {
   breaker_window_seconds             = var.breaker_window_seconds
   breaker_pause_seconds              = var.breaker_pause_seconds
   trigger_attempts                   = var.trigger_attempts
+  trigger_refusals                   = var.trigger_refusals
   trigger_timeout_seconds            = var.trigger_timeout_seconds
   shutdown_grace_seconds             = var.shutdown_grace_seconds
   trigger_queue_arns                 = var.trigger_queue_arns

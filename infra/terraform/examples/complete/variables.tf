@@ -225,6 +225,12 @@ variable "trigger_attempts" {
   default     = 4
 }
 
+variable "trigger_refusals" {
+  description = "REMEDIATOR_TRIGGER_REFUSALS: refusals for good (not found, denied, invalid) of one attempt's re-trigger before the batch is EXHAUSTED."
+  type        = number
+  default     = 3
+}
+
 variable "trigger_timeout_seconds" {
   description = "REMEDIATOR_TRIGGER_TIMEOUT_SECONDS: time bound of one re-trigger, retries included."
   type        = number

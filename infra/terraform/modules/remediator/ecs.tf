@@ -48,6 +48,7 @@ locals {
     { name = "REMEDIATOR_BREAKER_WINDOW_SECONDS", value = tostring(var.breaker_window_seconds) },
     { name = "REMEDIATOR_BREAKER_PAUSE_SECONDS", value = tostring(var.breaker_pause_seconds) },
     { name = "REMEDIATOR_TRIGGER_ATTEMPTS", value = tostring(var.trigger_attempts) },
+    { name = "REMEDIATOR_TRIGGER_REFUSALS", value = tostring(var.trigger_refusals) },
     { name = "REMEDIATOR_TRIGGER_TIMEOUT_SECONDS", value = tostring(var.trigger_timeout_seconds) },
     { name = "REMEDIATOR_SHUTDOWN_GRACE_SECONDS", value = tostring(var.shutdown_grace_seconds) },
     { name = "REMEDIATOR_HEALTH_PORT", value = tostring(var.health_port) },

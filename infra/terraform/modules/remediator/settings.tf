@@ -60,6 +60,10 @@ locals {
       ok    = var.breaker_pause_seconds >= 1
       limit = "breaker_pause_seconds (${var.breaker_pause_seconds}) must be at least 1"
     }
+    trigger_refusals = {
+      ok    = var.trigger_refusals >= 1 && var.trigger_refusals <= 100 && floor(var.trigger_refusals) == var.trigger_refusals
+      limit = "trigger_refusals (${var.trigger_refusals}) must be a whole number from 1 to 100"
+    }
     trigger_attempts = {
       ok    = var.trigger_attempts >= 1 && var.trigger_attempts <= 20 && floor(var.trigger_attempts) == var.trigger_attempts
       limit = "trigger_attempts (${var.trigger_attempts}) must be a whole number from 1 to 20"
