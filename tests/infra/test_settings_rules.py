@@ -38,6 +38,8 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "breaker_pause_seconds": (1, None),
     "trigger_attempts": (1, 20),
     "trigger_refusals": (1, 100),
+    "policy_cache_seconds": (0, 3600),
+    "pause_refresh_seconds": (0, 300),
     "trigger_timeout_seconds": (0, 600),
 }
 # Refused at plan although the settings take them, on purpose: the 30 s stopTimeout needs

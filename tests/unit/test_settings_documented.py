@@ -17,11 +17,10 @@ MODULE = ROOT / "infra" / "terraform" / "modules" / "remediator"
 # Not set by the deployment, on purpose: each task's own name (host-pid), and the health
 # listener's address (the container's loopback, where its health check runs).
 PER_PROCESS = {"REMEDIATOR_REPLICA_ID", "REMEDIATOR_HEALTH_HOST"}
-# Left at the code's default by the module for now: a deployment cannot change them yet.
+# Left at the code's default by the module: it has none to give (see below).
 NOT_YET_IN_TERRAFORM = {
+    # No default (None: no age limit): a job's policy sets it where a job needs one.
     "REMEDIATOR_MAX_AGE_SECONDS",
-    "REMEDIATOR_PAUSE_REFRESH_SECONDS",
-    "REMEDIATOR_POLICY_CACHE_SECONDS",
 }
 
 

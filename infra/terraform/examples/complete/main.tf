@@ -43,6 +43,8 @@ module "remediator" {
   breaker_pause_seconds              = var.breaker_pause_seconds
   trigger_attempts                   = var.trigger_attempts
   trigger_refusals                   = var.trigger_refusals
+  policy_cache_seconds               = var.policy_cache_seconds
+  pause_refresh_seconds              = var.pause_refresh_seconds
   trigger_timeout_seconds            = var.trigger_timeout_seconds
   shutdown_grace_seconds             = var.shutdown_grace_seconds
   trigger_queue_arns                 = var.trigger_queue_arns

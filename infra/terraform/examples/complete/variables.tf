@@ -225,6 +225,18 @@ variable "trigger_attempts" {
   default     = 4
 }
 
+variable "policy_cache_seconds" {
+  description = "REMEDIATOR_POLICY_CACHE_SECONDS: how long a job's stored policy is cached by each producer and replica (a change reaches them within it)."
+  type        = number
+  default     = 60
+}
+
+variable "pause_refresh_seconds" {
+  description = "REMEDIATOR_PAUSE_REFRESH_SECONDS: how often each replica re-reads the pauses (a pause is honoured within it)."
+  type        = number
+  default     = 5
+}
+
 variable "trigger_refusals" {
   description = "REMEDIATOR_TRIGGER_REFUSALS: refusals for good (not found, denied, invalid) of one attempt's re-trigger before the batch is EXHAUSTED."
   type        = number

@@ -60,6 +60,14 @@ locals {
       ok    = var.breaker_pause_seconds >= 1
       limit = "breaker_pause_seconds (${var.breaker_pause_seconds}) must be at least 1"
     }
+    policy_cache_seconds = {
+      ok    = var.policy_cache_seconds >= 0 && var.policy_cache_seconds <= 3600
+      limit = "policy_cache_seconds (${var.policy_cache_seconds}) must be 0 to 3600"
+    }
+    pause_refresh_seconds = {
+      ok    = var.pause_refresh_seconds >= 0 && var.pause_refresh_seconds <= 300
+      limit = "pause_refresh_seconds (${var.pause_refresh_seconds}) must be 0 to 300"
+    }
     trigger_refusals = {
       ok    = var.trigger_refusals >= 1 && var.trigger_refusals <= 100 && floor(var.trigger_refusals) == var.trigger_refusals
       limit = "trigger_refusals (${var.trigger_refusals}) must be a whole number from 1 to 100"
