@@ -142,6 +142,7 @@ def test_quick_start_and_worker_heal_month_5_against_demo_keep(tmp_path: Path):
         again = python("pipeline.py", cwd=tmp_path, env=env)
         assert again.returncode == 0
         assert "loaded" not in again.stdout  # pending() found nothing left to do
+        assert "ingest-orders: all 12 months succeeded; nothing to run" in again.stdout
         assert demo.stop() == 0, demo.told()
 
 
