@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["SECTIONS", "BenchConfig", "parse"]
 
-SECTIONS = ("costs", "producer", "ttr", "sweep", "scale", "jobs")
+SECTIONS = ("costs", "producer", "ttr", "sweep", "scale", "jobs", "operations")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class BenchConfig:
     contention_batches: int = 60
     jobs_count: int = 50
     jobs_batches: int = 2_000
+    operations_batches: int = 10_000
+    operations_run: int = 200
     profile: bool = False
     out: Path = Path(__file__).parent / "out" / "latest.json"
 
@@ -58,6 +60,8 @@ _HELP = {
     "contention_batches": "batches signalled twice and drained by 3 replicas (lost claims)",
     "jobs_count": "jobs in the table `remediator jobs` lists",
     "jobs_batches": "batch items per job in that table",
+    "operations_batches": "EXHAUSTED batches a bulk replay selects and stores",
+    "operations_run": "of those, how many the service's steps carry out (the rest: same cost)",
 }
 
 
