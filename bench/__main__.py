@@ -81,6 +81,12 @@ def _jobs(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str,
     return jobs.run(server.url, cfg.jobs_count, cfg.jobs_batches)
 
 
+def _operations(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str, Any]]:
+    from bench import operations
+
+    return operations.run(server.url, cfg.operations_batches, cfg.operations_run)
+
+
 SECTIONS: dict[str, Section] = {
     "costs": _costs,
     "producer": _producer,
@@ -89,6 +95,7 @@ SECTIONS: dict[str, Section] = {
     "sweep": _sweep,
     "scale": _scale,
     "jobs": _jobs,
+    "operations": _operations,
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["SECTIONS", "BenchConfig", "parse"]
 
-SECTIONS = ("costs", "producer", "coldstart", "ttr", "sweep", "scale", "jobs")
+SECTIONS = ("costs", "producer", "coldstart", "ttr", "sweep", "scale", "jobs", "operations")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class BenchConfig:
     jobs_count: int = 50
     jobs_batches: int = 2_000
     cold_pairs: int = 7
+    operations_batches: int = 10_000
+    operations_run: int = 200
     profile: bool = False
     out: Path = Path(__file__).parent / "out" / "latest.json"
 
@@ -60,6 +62,8 @@ _HELP = {
     "jobs_count": "jobs in the table `remediator jobs` lists",
     "jobs_batches": "batch items per job in that table",
     "cold_pairs": "alternated pairs of fresh processes (library / yardstick), each cold figure",
+    "operations_batches": "EXHAUSTED batches a bulk replay selects and stores",
+    "operations_run": "of those, how many the service's steps carry out (the rest: same cost)",
 }
 
 

@@ -108,6 +108,7 @@ class AuditStore:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._clients = clients
+        self.clients = clients  # for the readers of the table's other items
         self.table_name = table_name
         self._sleep = sleep
         self._checker: AwsClients | None = None
@@ -340,11 +341,21 @@ class AuditStore:
         except (ClientError, BotoCoreError) as exc:
             self._raise(exc, "Query")
 
-    def states(self, job_id: str, now: datetime) -> Iterator[BatchState]:
-        """Every live state item of a job, in batch id order (one paginated Query)."""
+    def states(
+        self, job_id: str, now: datetime, *, between: tuple[str, str] | None = None
+    ) -> Iterator[BatchState]:
+        """Every live state item of a job, in batch id order (one paginated Query); with
+        `between` (first, last batch id), only those ids, bounds included (a sort-key range)."""
+        if between is None:
+            condition = "pk = :pk AND begins_with(sk, :prefix)"
+            values = {":pk": job_pk(job_id), ":prefix": state_prefix()}
+        else:
+            condition = "pk = :pk AND sk BETWEEN :first AND :last"
+            first, last = (f"{state_prefix()}{b}" for b in between)
+            values = {":pk": job_pk(job_id), ":first": first, ":last": last}
         for item in self._query(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=_ser({":pk": job_pk(job_id), ":prefix": state_prefix()}),
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=_ser(values),
             ConsistentRead=True,
         ):
             if not is_expired(item, now):

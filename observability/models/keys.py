@@ -50,6 +50,9 @@ __all__ = [
     "live_partition",
     "live_partitions",
     "meta_key",
+    "operation_chunk_key",
+    "operation_key",
+    "operations_partition",
     "pauses_key",
     "registry_key",
     "registry_partition",
@@ -191,6 +194,21 @@ def registry_partition() -> str:
 
 def registry_key(job_id: str) -> tuple[str, str]:
     return (registry_partition(), f"{_JOB}{job_id}")
+
+
+def operations_partition() -> str:
+    """Bulk replays (remediator operations): one header item each, listed by one Query."""
+    return "OPS"
+
+
+def operation_key(operation_id: str) -> tuple[str, str]:
+    return (operations_partition(), f"OP{DELIMITER}{operation_id}")
+
+
+def operation_chunk_key(operation_id: str, chunk: int) -> tuple[str, str]:
+    """One slice of an operation's batch list, in the operation's own partition (written
+    once, never changed): the list is cut so that no item nears DynamoDB's 400 KB."""
+    return (f"OP{DELIMITER}{operation_id}", f"CHUNK{DELIMITER}{chunk:05d}")
 
 
 def breaker_key(job_id: str) -> tuple[str, str]:

@@ -8,9 +8,8 @@ import sys
 import threading
 
 from observability.clients import AwsClients
-from observability.errors import ConfigError
+from observability.errors import ConfigError, InvalidInput
 from observability.logger import configure_logging
-from observability.models import BatchState
 from observability.models.keys import validate_id
 from observability.settings import load_settings
 from observability.telemetry.metrics import Metrics
@@ -24,7 +23,9 @@ from remediator.cli.context import (
     parse_since,
     remediator_settings,
 )
+from remediator.cli.operations import cmd_bulk_replay
 from remediator.cli.pausing import held_batches, pause_lines
+from remediator.ops import backfill
 from remediator.ops import replay as replaying
 from remediator.ops.failed import failed
 from remediator.ops.history import history
@@ -155,57 +156,82 @@ def cmd_failed(ctx: Context) -> int:
 
 
 def cmd_replay(ctx: Context) -> int:
-    settings = remediator_settings(ctx)
     args = ctx.args
+    if args.all_jobs or args.jobs:
+        return cmd_bulk_replay(ctx)  # a stored operation, carried out by the service
+    settings = remediator_settings(ctx)
+    if args.job is None:
+        raise UsageError("name a JOB, or select across jobs with --all-jobs or --job JOB")
     job = validate_id("job_id", args.job)
-    if bool(args.batches) == bool(args.all_failed):
-        raise UsageError("name the batches to replay, or pass --all-failed (not both)")
+    if bool(args.batches or args.range) == bool(args.all_failed):
+        raise UsageError("name the batches (or a --range), or pass --all-failed (not both)")
     if (args.since or args.error_type) and not args.all_failed:
         raise UsageError("--since and --error-type select among --all-failed")
+    if args.create and not args.batches:
+        raise UsageError("--create backfills batch ids named on the command line")
     now = ctx.now()
     since = parse_since(args.since, now) if args.since else None
+    store = ctx.store()
+    try:
+        between = replaying.parse_range(args.range) if args.range else None
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
     try:
         chosen = replaying.select(
-            ctx.store(), job, now, batch_ids=args.batches, since=since, error_type=args.error_type
-        )
-    except replaying.NotReplayable as exc:
+            store, job, now, batch_ids=args.batches, since=since, error_type=args.error_type,
+            include_success=args.include_success, between=between, skip_unrecorded=args.create,
+        )  # fmt: skip
+        new = replaying.unrecorded(store, job, args.batches, now) if args.create else []
+        if new:
+            backfill.default_trigger(store, job)  # refused in one line when the job has none
+    except (replaying.NotReplayable, backfill.NoDefaultTrigger) as exc:
         raise CommandFailed(str(exc)) from None
     if not chosen and not args.batches:
-        check_job(ctx.clients(), ctx.store(), job, now)
+        check_job(ctx.clients(), store, job, now)
         if args.error_type:
-            others = replaying.select(ctx.store(), job, now, since=since)
+            others = replaying.select(store, job, now, since=since)
             if others:
                 check_name("error type", args.error_type, {s.error_type or "" for s in others})
+    plan = replaying.plan(chosen) + [
+        {"job_id": job, "batch_id": b, "status": None, "attempt": 0, "next_attempt": 1,
+         "backfill": True} for b in new
+    ]  # fmt: skip
     if args.output == "json" and args.dry_run:
-        ctx.json({"dry_run": True, "plan": replaying.plan(chosen)})
+        ctx.json({"dry_run": True, "plan": plan})
         return EXIT_OK
     if args.output != "json":
         ctx.print(replay_plan(chosen, ctx.style()))
-    if not chosen:
+        for batch_id in new:
+            ctx.print(f"{batch_id}: never recorded: backfilled through the job's default trigger")
+    if not plan:
         return EXIT_OK
     if args.dry_run:
         ctx.print("dry run: nothing was written or triggered")
         return EXIT_OK
     actor = ctx.actor()  # before the question: a caller who cannot be named is refused first
-    if not args.yes and not confirm(f"re-trigger {len(chosen)} batch(es) of {job}?"):
+    if not args.yes and not confirm(f"re-trigger {len(plan)} batch(es) of {job}?"):
         raise CommandFailed(
             "not confirmed; nothing was triggered (pass --yes to skip the question)"
         )
     # EMF lines belong to the service's log stream, not to a person's terminal.
     remediator = Remediator(settings, clients=ctx.clients(), metrics=Metrics(enabled=False))
-    progress = Progress(len(chosen), sys.stderr, show=len(chosen) > 10 and sys.stderr.isatty())
+    progress = Progress(len(plan), sys.stderr, show=len(plan) > 10 and sys.stderr.isatty())
 
-    def done(state: BatchState, outcome: Outcome) -> None:
+    def done(batch_id: str, outcome: Outcome) -> None:
         progress.step()
         if args.output != "json" and not progress.show:
-            ctx.print(
-                f"{state.batch_id}: {outcome.kind} {' '.join(outcome.detail.values())}".rstrip()
-            )
+            ctx.print(f"{batch_id}: {outcome.kind} {' '.join(outcome.detail.values())}".rstrip())
 
     results = replaying.replay_all(
-        remediator, chosen, actor=actor, reason=args.reason,
-        max_attempts=args.max_attempts, rate=args.rate, done=done,
+        remediator, chosen, actor=actor, reason=args.reason, max_attempts=args.max_attempts,
+        include_success=args.include_success, rate=args.rate or 5.0,
+        done=lambda state, outcome: done(state.batch_id, outcome),
     )  # fmt: skip
+    for batch_id in new:
+        outcome = backfill.backfill(remediator, job, batch_id, actor=actor, reason=args.reason)
+        done(batch_id, outcome)
+        results.append({"batch_id": batch_id, "outcome": outcome.kind, "backfill": "true",
+                        **outcome.detail})  # fmt: skip
     if args.output == "json":
         ctx.json(
             {"dry_run": False, "actor": actor.arn, "operator": actor.operator, "results": results}

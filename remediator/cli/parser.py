@@ -22,6 +22,7 @@ from remediator.cli.commands import (
 )
 from remediator.cli.context import EXIT_USAGE, Context
 from remediator.cli.explaining import add_explain, cmd_policy_or_test
+from remediator.cli.operations import add_bulk_flags, add_operations_command
 from remediator.cli.pausing import cmd_jobs, cmd_pause, cmd_resume
 
 __all__ = ["build_parser"]
@@ -171,9 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
         "re-trigger FAILED or EXHAUSTED batches now, recorded with the caller's AWS identity",
         "remediator replay ingest-sales 2024-05 2024-09 --reason 'schema fixed' --yes",
     )
-    p.add_argument("job")
+    p.add_argument("job", nargs="?", help="the job (or select across jobs: --all-jobs, --job)")
     p.add_argument("batches", nargs="*", metavar="BATCH")
     p.add_argument("--all-failed", action="store_true", help="every FAILED/EXHAUSTED batch of JOB")
+    p.add_argument("--include-success", action="store_true", help="reprocess SUCCESS batches too")
+    p.add_argument("--range", metavar="FIRST..LAST", help="the recorded batches between two ids")
+    p.add_argument("--create", action="store_true", help="run named batches never recorded "
+                   "through the job's default trigger (a backfill)")  # fmt: skip
+    add_bulk_flags(p)
     p.add_argument("--dry-run", action="store_true", help="show the plan; write nothing")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--reason", help="why, for the audit trail")
@@ -181,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="with --all-failed: updated since (ISO 8601, or 30m, 6h, 2d)")
     p.add_argument("--error-type", help="with --all-failed: only this error type")
     p.add_argument(
-        "--rate", type=_positive, default=5.0, help="re-triggers per second at most (default 5)"
-    )
+        "--rate", type=_positive, help="re-triggers per second at most for JOB (default 5); "
+        "with --all-jobs/--job, starts per minute (default: no limit but --max-in-flight)",
+    )  # fmt: skip
     p.add_argument(
         "--max-attempts",
         type=_attempts,
@@ -211,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_explain(command, _output)
     _pausing(command)
+    add_operations_command(command, _output)
     return parser
 
 

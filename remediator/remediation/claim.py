@@ -36,8 +36,10 @@ class Claimer:
         require_due: bool,
         attempt_floor: int | None = None,
         cap_override: int | None = None,
+        operation: str | None = None,
     ) -> BatchState | None:
-        """The batch as claimed by this replica, or None if another has it or it moved on."""
+        """The batch as claimed by this replica, or None if another has it or it moved on;
+        `operation` stamps the bulk operation the claim is made for on the item."""
         c = self.context
         write = claims.claim(
             state,
@@ -48,6 +50,7 @@ class Claimer:
             require_due=require_due,
             attempt_floor=attempt_floor,
             cap_override=cap_override,
+            operation=operation,
         )
         try:
             return c.store.update(write)

@@ -46,8 +46,11 @@ def claim(
     require_due: bool = True,
     attempt_floor: int | None = None,
     cap_override: int | None = None,
+    operation: str | None = None,
 ) -> Write:
     """Take the batch for `lease_seconds`, on condition that it is exactly as `state` says.
+    With `operation`, the bulk operation it is taken for is stamped on the item: that
+    operation then knows the batch as its own, and never starts it again.
 
     From FAILED or EXHAUSTED it becomes RETRYING (version + 1, the event's slot); a RETRYING
     batch whose lease ran out is taken over as it is, for the same attempt.
@@ -85,6 +88,8 @@ def claim(
         fields["attempt_floor"] = attempt_floor
     if cap_override is not None:
         fields["cap_override"] = cap_override
+    if operation is not None:
+        fields["operation"] = operation
     return Write(key=state.key, condition=condition, values=values, set=fields, remove=remove)
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from observability.models.keys import failed_partitions, live_partitions
+from remediator.bulk.runner import Runner
 from remediator.remediation import Remediator
 
 __all__ = ["Sweeper"]
@@ -23,6 +24,7 @@ class Sweeper:
     def __init__(self, remediator: Remediator, *, rng: random.Random | None = None) -> None:
         self.remediator = remediator
         self._rng = rng or random.Random(remediator.replica)
+        self.operations = Runner(remediator)  # the stored bulk replays
 
     def partitions(self) -> list[str]:
         # Stale runs first: marking them FAILED makes them due in the same sweep. Each replica
@@ -51,4 +53,6 @@ class Sweeper:
                     return seen
                 progress()
                 seen[self.remediator.remediate(state).kind] += 1
+        progress()
+        seen.update(self.operations.advance())
         return seen

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from observability import AuditTrail, SqsTrigger
+from observability.audit import AuditStore
 from observability.clients import AwsClients
 from observability.models import Status
 from observability.settings import Settings
@@ -30,6 +31,8 @@ from observability.triggers import (
 )
 from remediator.alerts.destinations import Destinations
 from remediator.alerts.settings import AlertSettings
+from remediator.bulk.items import OperationItems
+from remediator.ops import operations
 from remediator.ops.identity import Actor
 from remediator.ops.replay import replay
 from remediator.stack.provision import bootstrap
@@ -305,6 +308,18 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
     assert replayed.kind == "triggered", replayed
     assert trail.pending(job, ["sqs", "lambda", "done"]) == ["sqs", "lambda", "done"]
     assert trail.history(job, "sqs")
+
+    # A person stores a bulk replay; the service lists it, starts its batches, reads them.
+    people = AwsClients(region=REGION, endpoint_url=moto_endpoint)
+    flt = operations.Filter(jobs=(job,), statuses=frozenset({Status.EXHAUSTED}))
+    table = stack.settings.table_name
+    chosen = operations.select(AuditStore(people, table), clock(), flt, shards=8)
+    assert chosen
+    operations.create(
+        OperationItems(people, table), chosen, flt, actor=Actor(MOTO_ARN), now=clock(),
+        max_in_flight=2, rate=None, reason=None, max_attempts=None, ttl_days=1,
+    )  # fmt: skip
+    assert stack.service.run_once().outcomes.get("triggered") == 2
     return Cycle(stack, recorder, tf)
 
 

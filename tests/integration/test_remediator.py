@@ -326,6 +326,8 @@ def test_replay_gives_a_fresh_budget_and_records_the_operator(stack: Stack):
         "reason": "schema fixed",
         "response_id": replayed.detail["response_id"],
         "trigger": "sqs",
+        "was": "EXHAUSTED",
+        "episode_from": "1",  # the new episode's attempts count after attempt 1
     }
     messages = stack.work()
     assert [m["attempt"] for m in messages] == ["2"]

@@ -53,7 +53,8 @@ data "aws_iam_policy_document" "task" {
   statement {
     # Claims and leases (UpdateItem), transitions with their events (TransactWriteItems of
     # Put and Update items), breaker and budget items, the state of one batch. The service
-    # reads the table only by key: it queries nothing but the due index.
+    # reads batches by key; it queries the due index, and the table only for the stored
+    # bulk operations (below).
     sid = "AuditTable"
     actions = [
       "dynamodb:GetItem",
@@ -67,6 +68,14 @@ data "aws_iam_policy_document" "task" {
     sid       = "SweepDueIndex"
     actions   = ["dynamodb:Query"]
     resources = ["${aws_dynamodb_table.audit.arn}/index/${local.due_index}"]
+  }
+
+  statement {
+    # Bulk replays stored in the table: the list of operations (one Query of the OPS
+    # partition) and the items of each operation's batches in flight (BatchGetItem).
+    sid       = "StoredOperations"
+    actions   = ["dynamodb:Query", "dynamodb:BatchGetItem"]
+    resources = [aws_dynamodb_table.audit.arn]
   }
 
   statement {
