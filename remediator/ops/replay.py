@@ -106,7 +106,7 @@ def select(
     if missing and not skip_unrecorded:
         raise NotReplayable(
             f"no record of batch(es) {', '.join(missing)} in job {job!r} "
-            "(--create runs them through the job's default trigger)"
+            "(--create runs them through the job's default trigger): nothing was replayed"
         )
     chosen = [found[k.batch_id] for k in keys if k.batch_id in found]
     refused = [s for s in chosen if s.status not in allowed]
