@@ -42,18 +42,21 @@ def _what(response: dict[str, Any], content_type: str) -> str:
     return f"HTTP {response.get('status_code')} {content_type or 'with no content type'}{shown}"
 
 
-def _body_shaped(expected: str, response: dict[str, Any]) -> bool:
+def _start(response: dict[str, Any]) -> bytes:
+    """The first bytes of the body, lower-cased: enough to tell a document's kind."""
     body = response.get("body")
-    start = bytes(body[:40]).lstrip().lower() if isinstance(body, bytes) else b""
+    return bytes(body[:40]).lstrip().lower() if isinstance(body, bytes) else b""
+
+
+def _body_shaped(expected: str, response: dict[str, Any]) -> bool:
+    start = _start(response)
     if expected == "json":
         return start.startswith(b"{")
     return start.startswith(b"<") and not start.startswith((b"<!doctype", b"<html"))
 
 
 def _error_shaped(response: dict[str, Any]) -> bool:
-    body = response.get("body")
-    start = bytes(body[:40]).lstrip().lower() if isinstance(body, bytes) else b""
-    return start.startswith((b"{", b"<?xml", b"<error"))
+    return _start(response).startswith((b"{", b"<?xml", b"<error"))
 
 
 def check_reply(

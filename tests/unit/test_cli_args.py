@@ -1,4 +1,4 @@
-"""The command line's global options work in any position (remediator/cli.py). No AWS."""
+"""The command line's global options work in any position (remediator/cli/parser.py). No AWS."""
 
 from __future__ import annotations
 

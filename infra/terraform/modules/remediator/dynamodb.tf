@@ -2,7 +2,7 @@
 # history, and the sparse due-index.
 
 locals {
-  # The names the code reads and writes: observability.keys and
+  # The names the code reads and writes: observability.models.keys and
   # remediator.stack.provision.table_definition. tests/infra fails when they drift apart.
   hash_key      = "pk"
   range_key     = "sk"
@@ -10,7 +10,7 @@ locals {
   due_pk        = "due_pk"
   due_at        = "due_at"
   ttl_attribute = "expires_at"
-  # observability.keys.DUE_INDEX_PROJECTION: only what the sweep reads, so that an index
+  # observability.models.keys.DUE_INDEX_PROJECTION: only what the sweep reads, so that an index
   # write stays at one write unit however long a batch's history grows.
   due_index_projection = [
     "status",
@@ -83,9 +83,9 @@ resource "aws_dynamodb_table" "audit" {
   }
 }
 
-# The table's own record (observability.keys.meta_key, observability.shape): its layout and
-# the retry index's shard count, which every process reads once and must agree with. The
-# same item `remediator bootstrap` writes.
+# The table's own record (observability.models.keys.meta_key, observability.audit.shape):
+# its layout and the retry index's shard count, which every process reads once and must
+# agree with. The same item `remediator bootstrap` writes.
 resource "aws_dynamodb_table_item" "meta" {
   table_name = aws_dynamodb_table.audit.name
   hash_key   = aws_dynamodb_table.audit.hash_key
