@@ -48,8 +48,8 @@ def _uv() -> str:
     return found
 
 
-def _run(*args: str) -> str:
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+def _run(*args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(args, cwd=ROOT, input=stdin, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args[:3])} ... failed:\n{done.stderr.strip()}")
     return done.stdout
@@ -89,15 +89,13 @@ def _export(uv: str, *extras: str) -> str:
     )  # fmt: skip
 
 
-def _compile_stdin(uv: str, source: str, flags: tuple[str, ...]) -> str:
-    args = [
+def _compile(uv: str, source: str, flags: tuple[str, ...]) -> str:
+    """A hashed lock of `source` (requirement lines), for every platform."""
+    return _run(
         uv, "pip", "compile", "-", "--quiet", "--universal", "--generate-hashes",
         "--no-header", "--no-annotate", f"--python-version={PYTHON_VERSION}", *flags,
-    ]  # fmt: skip
-    done = subprocess.run(args, cwd=ROOT, input=source, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"uv pip compile failed:\n{done.stderr.strip()}")
-    return done.stdout
+        stdin=source,
+    )  # fmt: skip
 
 
 def _build_requires() -> str:
@@ -145,11 +143,11 @@ def write(uv: str) -> None:
     _run(uv, "lock", f"--python={PYTHON_VERSION}")
     for path, text in exports(uv).items():
         path.write_text(text)
-    build = _compile_stdin(uv, _build_requires(), ())
+    build = _compile(uv, _build_requires(), ())
     (LOCKS / "build.txt").write_text(HEADER.format(source="[build-system]") + build)
     for tool, flags in TOOLS.items():
         source = (LOCKS / f"{tool}.in").read_text()
-        text = _compile_stdin(uv, source, flags)
+        text = _compile(uv, source, flags)
         (LOCKS / f"{tool}.txt").write_text(HEADER.format(source=f"locks/{tool}.in") + text)
 
 

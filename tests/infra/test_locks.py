@@ -72,15 +72,16 @@ def _packages() -> dict[str, dict[str, Any]]:
 # -- the locks agree with their sources -------------------------------------------------------
 
 
-def test_every_lock_is_current():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "lock.py"), "--check"],
+def _check(root: Path) -> subprocess.CompletedProcess[str]:
+    """`scripts/lock.py --check` of the checkout at `root`."""
+    return subprocess.run(
+        [sys.executable, str(root / "scripts" / "lock.py"), "--check"],
         env={**os.environ, "UV": _uv()}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
 
 
-def test_a_lock_that_no_longer_satisfies_pyproject_is_refused(tmp_path: Path):
+def _scratch(tmp_path: Path) -> Path:
+    """A copy of what the lock check reads: the project's metadata, its locks, the script."""
     for name in ("pyproject.toml", "uv.lock", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "locks", tmp_path / "locks")
@@ -88,30 +89,29 @@ def test_a_lock_that_no_longer_satisfies_pyproject_is_refused(tmp_path: Path):
     for package in ("observability", "remediator"):
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    pyproject = tmp_path / "pyproject.toml"
+    return tmp_path
+
+
+def test_every_lock_is_current():
+    done = _check(ROOT)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_lock_that_no_longer_satisfies_pyproject_is_refused(tmp_path: Path):
+    pyproject = _scratch(tmp_path) / "pyproject.toml"
     text = pyproject.read_text()
     assert '"tenacity>=8.2"' in text
     pyproject.write_text(text.replace('"tenacity>=8.2"', '"tenacity>=8.2", "attrs>=23"'))
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "scripts" / "lock.py"), "--check"],
-        env={**os.environ, "UV": _uv()}, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = _check(tmp_path)
     assert done.returncode == 1
     assert "uv.lock does not satisfy pyproject.toml" in done.stderr
 
 
 def test_an_export_edited_by_hand_is_refused(tmp_path: Path):
-    for name in ("pyproject.toml", "uv.lock", "README.md"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "locks", tmp_path / "locks")
-    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
-    runtime = tmp_path / "locks" / "runtime.txt"
+    runtime = _scratch(tmp_path) / "locks" / "runtime.txt"
     version = locked(runtime)["boto3"][0]
     runtime.write_text(runtime.read_text().replace(f"boto3=={version}", "boto3==1.34.150"))
-    done = subprocess.run(
-        [sys.executable, str(tmp_path / "scripts" / "lock.py"), "--check"],
-        env={**os.environ, "UV": _uv()}, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = _check(tmp_path)
     assert done.returncode == 1
     assert "locks/runtime.txt differs from uv.lock" in done.stderr
 
