@@ -129,3 +129,27 @@ def test_a_replica_sees_another_process_pause_within_the_refresh_interval(stack:
     assert summary.outcomes.get("paused") == 6
     assert stack.work() == []
     assert watch.reads == reads + 1  # one read of the pauses for three batches, not three
+
+
+def test_resume_closes_the_jobs_open_circuit_and_only_an_open_one(stack: Stack, clients: Any):
+    from datetime import UTC, datetime, timedelta
+
+    from observability.models.keys import breaker_key
+    from observability.models.records import iso
+
+    job, calm = new_id(), new_id()
+    pk, sk = breaker_key(job)
+    until = iso(datetime.now(UTC) + timedelta(hours=1))  # the CLI runs on the real clock
+    clients.dynamodb().put_item(
+        TableName=stack.settings.table_name,
+        Item={"pk": {"S": pk}, "sk": {"S": sk}, "open_until": {"S": until}},
+    )
+    for name in (job, calm):
+        cli(stack, "pause", name, "--reason", "downstream down", "--yes")
+
+    assert cli(stack, "resume", job, "--yes")["circuit_closed"] is True
+    item = clients.dynamodb().get_item(
+        TableName=stack.settings.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}}
+    )["Item"]
+    assert "open_until" not in item  # its failures are counted afresh from here
+    assert cli(stack, "resume", calm, "--yes")["circuit_closed"] is False
