@@ -183,3 +183,32 @@ def test_cancel_stops_an_operation_midway_and_nothing_new_is_triggered(stack: St
     assert statuses == {Status.EXHAUSTED}
     again = stack_cli(stack, "operations", "cancel", op_id, "--yes")
     assert again.returncode == 1
+
+
+def test_batches_resolved_or_paused_after_selection_are_skipped_and_counted(stack: Stack):
+    fixed, held = new_id(), new_id()
+    exhaust(stack, [fixed, held], 2)
+    created = stack_cli(
+        stack, "replay", "--job", fixed, "--job", held, "--max-in-flight", "10", "--yes",
+        "-o", "json",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    op_id = json.loads(created.stdout)["operation_id"]
+    # After the selection: a person closes one batch and pauses the other job.
+    resolved = stack_cli(stack, "resolve", fixed, "b000", "--note", "fixed by hand", "--yes")
+    assert resolved.returncode == 0, resolved.stderr
+    paused = stack_cli(stack, "pause", held, "--reason", "maintenance", "--yes")
+    assert paused.returncode == 0, paused.stderr
+
+    triggered: Counter[tuple[str, str]] = Counter()
+    for _ in range(3):
+        stack.service.run_once()
+        work(stack, triggered)
+    assert set(triggered) == {(fixed, "b001")}
+    shown = operation(stack, op_id)
+    assert shown["progress"]["skipped"] == 3
+    assert shown["progress"]["done"] == 1
+    assert stack.trail.get(fixed, "b000").status is Status.RESOLVED  # type: ignore[union-attr]
+    assert {stack.trail.get(held, b).status for b in ("b000", "b001")} == {  # type: ignore[union-attr]
+        Status.EXHAUSTED
+    }
