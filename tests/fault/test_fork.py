@@ -103,6 +103,8 @@ def test_a_fork_pool_after_the_parent_used_the_trail(served: tuple[str, str]):
     assert errors == []
     assert stuck == []
     assert len(states) == ROUNDS * (CHILDREN + 2)
-    # Sharing the parent's sockets stalled a batch for a read timeout (about 10 s); on a quiet
-    # machine the slowest batch takes about 1.1 s, on a loaded one up to about 2.7 s.
-    assert max(stalls) < 5.0
+    # Sharing the parent's sockets stalled a batch for a read timeout (about 10 s) in 10 of 12
+    # rounds. Alone the slowest batch takes about 0.3 s; beside other suites a scheduler
+    # hiccup has held one batch for 6 s, once: more than two slow batches is the defect.
+    slow = [t for t in stalls if t > 2.0]
+    assert len(slow) <= 2, slow
