@@ -23,27 +23,29 @@ WORKDIR /src
 # are exports of uv.lock (`make lock`), the versions the test suite ran against. Without
 # --no-deps, pip also fails the build if a dependency is missing from the lock. The image
 # has the `traces` extra (OpenTelemetry SDK, OTLP/HTTP exporter): it exports spans when
-# the OTEL_* variables say so (see README.md, Traces).
-COPY locks/build.txt locks/runtime.txt locks/traces.txt locks/
+# the OTEL_* variables say so (see README.md, Traces); and the `console` extra (Starlette,
+# Jinja2, uvicorn), so `docker run -p 127.0.0.1:8765:8765 remediator console --host 0.0.0.0`
+# serves the console from the image.
+COPY locks/build.txt locks/runtime.txt locks/traces.txt locks/console.txt locks/
 RUN python -m venv /opt/build \
     && /opt/build/bin/pip install --require-hashes --only-binary=:all: \
        -r locks/build.txt \
     && python -m venv --without-pip /opt/venv \
     && pip --python /opt/venv/bin/python install --require-hashes --only-binary=:all: \
-       -r locks/runtime.txt -r locks/traces.txt
+       -r locks/runtime.txt -r locks/traces.txt -r locks/console.txt
 
 COPY pyproject.toml README.md ./
 COPY observability/ observability/
 COPY remediator/ remediator/
 
 # The project's own wheel, built against the pinned backend alone (no isolation: nothing
-# unpinned is fetched), then installed offline with its `traces` extra: its requirements
+# unpinned is fetched), then installed offline with its extras: their requirements
 # must already be met by the locked dependencies. (DL3013 asks for a pinned version: this
 # is the wheel just built, installed with --no-index.)
 # hadolint ignore=DL3013
 RUN /opt/build/bin/pip wheel --no-build-isolation --no-deps --wheel-dir /wheels . \
     && for wheel in /wheels/*.whl; do \
-         pip --python /opt/venv/bin/python install --no-index "${wheel}[traces]"; \
+         pip --python /opt/venv/bin/python install --no-index "${wheel}[traces,console]"; \
        done
 
 

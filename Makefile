@@ -30,11 +30,11 @@ $(UV): $(ROOT)/locks/uv.txt
 sync-dev: $(UV)
 	$(SYNC) --extra dev
 
-# The demo needs the package, the embedded local AWS and the tracing SDK (it draws the
-# trace of the healed batch), not the dev tools; --inexact leaves the dev tools of a
-# virtualenv that has them (a test suite running from it) in place.
+# The demo needs the package, the embedded local AWS, the tracing SDK (it draws the trace
+# of the healed batch) and the console (`--keep` serves it), not the dev tools; --inexact
+# leaves the dev tools of a virtualenv that has them (a test suite running from it) in place.
 demo: $(UV)
-	$(SYNC) --inexact --extra local --extra traces
+	$(SYNC) --inexact --extra local --extra traces --extra console
 	$(BIN)/remediator demo
 
 # After a change to pyproject.toml's dependencies, or to refresh the pins: rewrites uv.lock

@@ -7,6 +7,7 @@ tests ran:
 
     locks/runtime.txt   the runtime dependencies (the image, the alert router's Lambda)
     locks/traces.txt    what the `traces` extra adds to them (the image)
+    locks/console.txt   what the `console` extra adds to both (the image)
     locks/build.txt     the build backend of the image's wheel ([build-system] requires)
 
 The tools that cannot share the project's environment (uv itself, checkov, the provider
@@ -107,9 +108,11 @@ def exports(uv: str) -> dict[Path, str]:
     """The image's requirement files as the current uv.lock gives them."""
     runtime = _export(uv)
     traces = subtract(_export(uv, "traces"), runtime)
+    console = subtract(_export(uv, "console"), runtime + traces)
     return {
         LOCKS / "runtime.txt": HEADER.format(source="uv.lock") + runtime,
         LOCKS / "traces.txt": HEADER.format(source="uv.lock (the traces extra)") + traces,
+        LOCKS / "console.txt": HEADER.format(source="uv.lock (the console extra)") + console,
     }
 
 

@@ -20,6 +20,7 @@ from remediator.cli.commands import (
     cmd_run,
     cmd_status,
 )
+from remediator.cli.console import add_console_command
 from remediator.cli.context import EXIT_USAGE, Context
 from remediator.cli.explaining import add_explain, cmd_policy_or_test
 from remediator.cli.operations import add_bulk_flags, add_operations_command
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_explain(command, _output)
     _pausing(command)
     add_operations_command(command, _output)
+    add_console_command(command)
     return parser
 
 

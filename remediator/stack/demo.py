@@ -37,6 +37,7 @@ from remediator.remediation import Remediator
 from remediator.service import Service
 from remediator.service.consumer import SignalConsumer
 from remediator.settings import RemediatorSettings
+from remediator.stack.demo_console import CONSOLE_HINT, start_console
 from remediator.stack.local import LOCAL_CREDENTIALS, LOCAL_REGION, LocalAws
 from remediator.stack.provision import Resources, bootstrap
 from remediator.stack.timeline import Timeline, draw_trace, recording
@@ -329,7 +330,10 @@ def run_demo(
         result = DemoResult(healed, exhausted, len(demo.alerts), seconds)
         _print_trace(out, demo, recorder)
         if keep:
-            _print_keep(out, demo, endpoint)
+            console = start_console(demo.settings, demo.clients, recorder)
+            if console is not None:
+                scope.callback(console.stop)
+            _print_keep(out, demo, endpoint, console.url if console else None)
             _daemon(demo.live, "live")
             if wait_forever:
                 wait_forever()
@@ -366,7 +370,7 @@ def keep_exports(resources: Resources, settings: Settings, endpoint: str) -> lis
     return lines
 
 
-def _print_keep(out: TextIO, demo: Demo, endpoint: str) -> None:
+def _print_keep(out: TextIO, demo: Demo, endpoint: str, console: str | None) -> None:
     lines = keep_exports(demo.resources, demo.settings, endpoint)
     out.write(
         "\nThe local AWS and the remediator keep running. In another shell:\n\n"
@@ -377,6 +381,7 @@ def _print_keep(out: TextIO, demo: Demo, endpoint: str) -> None:
         "  remediator failed\n"
         f"  remediator replay {JOB} {BROKEN} --dry-run\n\n"
         "Every new event of the job and every alert is printed below as it happens.\n"
-        "Press Ctrl-C to stop.\n"
+        + (f"The console: {console}\n" if console else f"The console: {CONSOLE_HINT}.\n")
+        + "Press Ctrl-C to stop.\n"
     )
     out.flush()

@@ -14,7 +14,7 @@ from observability.telemetry import tracing
 from remediator.views.render import Style
 from remediator.views.waterfall import SpanLine, waterfall
 
-__all__ = ["LEGEND", "Timeline", "draw_trace", "recording"]
+__all__ = ["LEGEND", "Timeline", "draw_trace", "recording", "span_lines"]
 
 # The words of the trace and the timeline that are the code's, not English.
 LEGEND = (
@@ -86,7 +86,8 @@ def recording() -> Iterator[Any]:
     provider.shutdown()
 
 
-def _lines(exporter: Any, trace_id: str) -> list[SpanLine]:
+def span_lines(exporter: Any, trace_id: str) -> list[SpanLine]:
+    """The finished spans of one trace, as the waterfall draws them."""
     return [
         SpanLine(
             name=span.name,
@@ -114,8 +115,9 @@ def draw_trace(
         return
     if not trace_id:
         return
+    drawn = waterfall(trace_id, span_lines(exporter, trace_id))
     out.write(
         f"\n{style.bold(f'The trace of {batch_id}')}, as the OpenTelemetry SDK recorded it "
-        "(! ended in error):\n\n" + waterfall(trace_id, _lines(exporter, trace_id)) + "\n" + LEGEND
+        "(! ended in error):\n\n" + drawn + "\n" + LEGEND
     )
     out.flush()

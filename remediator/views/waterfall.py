@@ -13,7 +13,7 @@ from typing import Any
 
 from observability.models.traceids import is_trace_id, to_xray
 
-__all__ = ["SpanLine", "label", "waterfall"]
+__all__ = ["SpanLine", "label", "ordered", "waterfall"]
 
 _BAR = 32
 
@@ -66,7 +66,8 @@ def label(line: SpanLine) -> str:
     return line.name
 
 
-def _order(spans: Sequence[SpanLine]) -> list[tuple[int, SpanLine]]:
+def ordered(spans: Sequence[SpanLine]) -> list[tuple[int, SpanLine]]:
+    """Each span with its depth, under its parent, siblings in time order."""
     ids = {s.span_id for s in spans}
     children: dict[str | None, list[SpanLine]] = {}
     for s in spans:
@@ -93,7 +94,7 @@ def waterfall(trace_id: str, spans: Sequence[SpanLine], *, width: int = _BAR) ->
     start = min(s.start_ns for s in spans)
     total = max(max(s.end_ns for s in spans) - start, 1)
     rows = []
-    for depth, s in _order(spans):
+    for depth, s in ordered(spans):
         text = "  " * depth + label(s) + (" !" if s.error else "")
         left = int((s.start_ns - start) * width / total)
         length = max(1, round((s.end_ns - s.start_ns) * width / total))

@@ -69,8 +69,9 @@ def test_dependencies_install_from_the_locks_with_hashes():
     assert "--require-hashes" in builder
     assert "-r locks/runtime.txt" in builder
     assert "-r locks/traces.txt" in builder
+    assert "-r locks/console.txt" in builder
     assert "-r locks/build.txt" in builder
-    assert '"${wheel}[traces]"' in builder, "the project itself with its traces extra"
+    assert '"${wheel}[traces,console]"' in builder, "the project itself with its image's extras"
     assert "--no-build-isolation" in builder, "the wheel builds with the pinned backend only"
 
 

@@ -140,7 +140,9 @@ def test_the_lock_resolves_every_extra_of_the_project():
     assert set(project.get("optional-dependencies", {})) == declared
 
 
-@pytest.mark.parametrize("name", ["runtime.txt", "traces.txt", "build.txt", "checkov.txt"])
+@pytest.mark.parametrize(
+    "name", ["runtime.txt", "traces.txt", "console.txt", "build.txt", "checkov.txt"]
+)
 def test_every_pin_carries_sha256_hashes(name: str):
     pins = locked(LOCKS / name)
     assert pins
@@ -152,7 +154,7 @@ def test_every_pin_carries_sha256_hashes(name: str):
 def test_the_image_has_a_wheel_for_both_of_its_platforms():
     """Every runtime pin has a pure wheel, or a CPython 3.11 manylinux wheel per architecture."""
     packages = _packages()
-    for name in ("runtime.txt", "traces.txt"):
+    for name in ("runtime.txt", "traces.txt", "console.txt"):
         for package, (version, hashes) in locked(LOCKS / name).items():
             entry = packages[package]
             assert entry["version"] == version, package
@@ -183,7 +185,8 @@ def image_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
     subprocess.run([uv, "venv", "--quiet", "--python", python, str(venv)], check=True)
     subprocess.run(
         [uv, "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"),
-         "--require-hashes", str(LOCKS / "runtime.txt"), str(LOCKS / "traces.txt")],
+         "--require-hashes", str(LOCKS / "runtime.txt"), str(LOCKS / "traces.txt"),
+         str(LOCKS / "console.txt")],
         check=True, timeout=300,
     )  # fmt: skip
     dump = (
@@ -195,7 +198,8 @@ def image_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
     ).stdout
     # The project's own code imports against that set alone, as in the image.
     subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import observability, remediator.service"],
+        [str(venv / "bin" / "python"), "-c",
+         "import observability, remediator.service, remediator.console.server"],
         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60,
     )  # fmt: skip
     return {canonicalize_name(name): info for name, info in json.loads(out).items()}
@@ -237,6 +241,17 @@ def test_the_traces_lock_pins_exactly_what_the_extra_adds(image_env: dict[str, A
     closure = _closure(extra, image_env)
     added = {name for name in closure if name not in base}
     assert added == set(pins)
+    for name, req in closure.items():
+        pinned = pins[name][0] if name in pins else base[name][0]
+        assert image_env[name]["version"] == pinned, f"{name} installed off its pin"
+        assert req.specifier.contains(pinned, prereleases=True), f"{name}=={pinned} vs {req}"
+
+
+def test_the_console_lock_pins_exactly_what_the_extra_adds(image_env: dict[str, Any]):
+    base = locked(LOCKS / "runtime.txt") | locked(LOCKS / "traces.txt")
+    pins = locked(LOCKS / "console.txt")
+    closure = _closure(PYPROJECT["project"]["optional-dependencies"]["console"], image_env)
+    assert {name for name in closure if name not in base} == set(pins)
     for name, req in closure.items():
         pinned = pins[name][0] if name in pins else base[name][0]
         assert image_env[name]["version"] == pinned, f"{name} installed off its pin"

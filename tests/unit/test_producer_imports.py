@@ -46,8 +46,8 @@ def test_the_check_sees_rich_where_it_is_loaded() -> None:
 
 
 # What a pipeline's first batch never needs: the tracing SDK (only a configured exporter
-# loads it), the test endpoint, the remediator and its renderer.
-DENIED = ("opentelemetry.sdk", "moto", "remediator", "rich")
+# loads it), the test endpoint, the remediator, its renderer and its console's web stack.
+DENIED = ("opentelemetry.sdk", "moto", "remediator", "rich", "starlette", "jinja2", "uvicorn")
 
 _TRAIL = (
     "import json, sys\n"

@@ -1,0 +1,154 @@
+"""The console over HTTP on the demo's stack: what a page shows, and what a write needs
+(a token from the console's own page, its own Origin and Host). Refused writes write
+nothing; a GET never writes; a read-only console shows and does no action."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from remediator.stack.demo import BROKEN, FLAKY, JOB
+from tests.integration.console_stack import DemoConsole, demo_console, request
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[DemoConsole]:
+    with demo_console() as made:
+        yield made
+
+
+def _token(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the confirmation page carries the token"
+    return found.group(1)
+
+
+def _confirm(stack: DemoConsole) -> tuple[str, dict[str, str]]:
+    """The replay's confirmation page of month 9: its form's token and fields."""
+    page = request(f"{stack.url}confirm/replay?job={JOB}&batches={BROKEN}&reason=fixed")
+    assert page.status == 200, page.body
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.body))
+    assert fields["job"] == JOB
+    assert fields["batches"] == BROKEN
+    return _token(page.body), fields
+
+
+def test_the_jobs_page_lists_the_demo_job(stack: DemoConsole) -> None:
+    page = request(stack.url)
+    assert page.status == 200
+    assert f'data-job="{JOB}"' in page.body
+    assert "arn:aws:sts::123456789012:user/moto" in page.body  # the caller, in the header
+
+
+def test_the_grid_shows_each_month_with_its_status(stack: DemoConsole) -> None:
+    page = request(f"{stack.url}jobs/{JOB}")
+    cells = dict(re.findall(r'data-batch="([^"]+)" data-status="(\w+)"', page.body))
+    assert len(cells) == 12
+    assert cells[BROKEN] == "EXHAUSTED"
+    assert cells[FLAKY] == "SUCCESS"
+    only = request(f"{stack.url}jobs/{JOB}?status=EXHAUSTED")
+    assert re.findall(r'data-batch="([^"]+)"', only.body) == [BROKEN]
+    by_text = request(f"{stack.url}jobs/{JOB}?error=quantity+is+negative")
+    assert re.findall(r'data-batch="([^"]+)"', by_text.body) == [BROKEN]
+
+
+def test_a_batch_page_tells_its_story_and_trace(stack: DemoConsole) -> None:
+    page = request(f"{stack.url}jobs/{JOB}/batches/{FLAKY}")
+    assert page.body.count('class="ev ') == 5  # STARTED FAILED RETRY_TRIGGERED STARTED SUCCESS
+    assert "RETRY_TRIGGERED" in page.body
+    assert "batch run 2024-05 attempt 2 (worker): SUCCESS" in page.body  # the waterfall
+    assert "sqs/v3/home?region=" in page.body  # the trigger's queue in the AWS console
+    assert "xray:traces/1-" in page.body
+
+
+def test_an_unknown_job_is_named_not_shown_empty(stack: DemoConsole) -> None:
+    page = request(f"{stack.url}jobs/no-such-job")
+    assert page.status == 404
+    assert "no batches recorded for job &#39;no-such-job&#39;" in page.body
+
+
+def test_the_confirmation_page_writes_nothing(stack: DemoConsole) -> None:
+    before = stack.state()
+    _confirm(stack)
+    assert stack.state().version == before.version
+
+
+@pytest.mark.parametrize(
+    ("drop", "headers", "why"),
+    [
+        ("csrf", {}, "token is missing or wrong"),
+        (None, {"Origin": "http://evil.example"}, "not from this console"),
+        (None, {"Origin": "null"}, "not from this console"),
+        (None, {"Host": "evil.example"}, "is not this console"),
+    ],
+)
+def test_a_post_not_from_the_console_is_refused_and_writes_nothing(
+    stack: DemoConsole, drop: str | None, headers: dict[str, str], why: str
+) -> None:
+    token, fields = _confirm(stack)
+    before = stack.state()
+    origin = stack.url.rstrip("/")
+    sent = {**fields, "csrf": token}
+    if drop:
+        sent.pop(drop)
+    reply = request(f"{stack.url}act/replay", sent, **{"Origin": origin, **headers})
+    assert reply.status == 403, reply.body
+    assert why in reply.body
+    assert stack.state().version == before.version  # nothing written
+    assert stack.state().status.value == "EXHAUSTED"
+
+
+def test_a_wrong_token_is_refused(stack: DemoConsole) -> None:
+    _, fields = _confirm(stack)
+    reply = request(
+        f"{stack.url}act/replay", {**fields, "csrf": "x" * 43}, Origin=stack.url.rstrip("/")
+    )
+    assert reply.status == 403
+
+
+def test_no_cors_header_and_no_framing(stack: DemoConsole) -> None:
+    reply = request(stack.url, Origin="http://evil.example")
+    lowered = {k.lower(): v for k, v in reply.headers.items()}
+    assert not [k for k in lowered if k.startswith("access-control-")]
+    assert "frame-ancestors 'none'" in lowered["content-security-policy"]
+    assert lowered["x-frame-options"] == "DENY"
+
+
+def test_a_read_only_console_shows_no_action_and_refuses_posts(stack: DemoConsole) -> None:
+    token, fields = _confirm(stack)
+    console = stack.serve(read_only=True)
+    try:
+        for path in ("", f"jobs/{JOB}", f"jobs/{JOB}/batches/{BROKEN}", "failures"):
+            page = request(f"{console.url}{path}")
+            assert page.status == 200
+            assert "/confirm/" not in page.body, path
+            assert "read-only" in page.body
+        assert request(f"{console.url}confirm/replay?job={JOB}&batches={BROKEN}").status == 403
+        before = stack.state()
+        sent = {**fields, "csrf": console.guard.token}
+        reply = request(f"{console.url}act/replay", sent, Origin=console.url.rstrip("/"))
+        assert reply.status == 403
+        assert "read-only" in reply.body
+        assert stack.state().version == before.version
+    finally:
+        console.stop()
+    assert token != console.guard.token  # a token per process
+
+
+def test_failures_select_what_replay_would(stack: DemoConsole) -> None:
+    page = request(f"{stack.url}failures")
+    assert re.findall(r'batches/([^"]+)"', page.body) == [BROKEN]
+    assert "/confirm/bulk" in page.body
+    none = request(f"{stack.url}failures?status=FAILED")
+    assert "0 batch(es)" in none.body
+
+
+def test_bad_input_is_named_in_one_line(stack: DemoConsole) -> None:
+    reply = request(f"{stack.url}jobs/{JOB}?status=BOGUS")
+    assert reply.status == 400
+    assert "status &#39;BOGUS&#39;: one of" in reply.body
+    reply = request(f"{stack.url}confirm/resolve?job={JOB}&batches={BROKEN}&note=")
+    assert reply.status == 400
+    assert "--note" in reply.body
