@@ -4,6 +4,7 @@ credentials and identity (those a command would use); Ctrl-C stops it."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Callable
 
 from remediator.cli.context import EXIT_OK, CommandFailed, Context, remediator_settings
@@ -30,7 +31,9 @@ def cmd_console(ctx: Context) -> int:
     who = backend.identity or f"nobody ({backend.identity_error})"
     ctx.print(f"console: {console.url} ({mode}, as {who}); Ctrl-C stops it")
     ctx.out.flush()
-    console.serve()
+    # uvicorn stops on Ctrl-C, then raises it again: the console is done, and that is all.
+    with contextlib.suppress(KeyboardInterrupt):
+        console.serve()
     return EXIT_OK
 
 

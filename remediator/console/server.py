@@ -26,6 +26,7 @@ class Console:
         self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
+        self.sock.listen(128)  # a browser that connects before uvicorn runs is queued, not refused
         self.host, self.port = host, self.sock.getsockname()[1]
         self.guard = Guard(port=self.port, read_only=read_only, host=host)
         config = uvicorn.Config(

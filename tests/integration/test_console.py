@@ -152,3 +152,43 @@ def test_bad_input_is_named_in_one_line(stack: DemoConsole) -> None:
     reply = request(f"{stack.url}confirm/resolve?job={JOB}&batches={BROKEN}&note=")
     assert reply.status == 400
     assert "--note" in reply.body
+
+
+def test_the_bench_section_times_the_page_against_status(moto_endpoint: str) -> None:
+    from bench.console import run
+
+    figures, details = run(moto_endpoint, 120, 1)
+    assert [f.key for f in figures] == [
+        "console_job_page_time_vs_status",
+        "console_job_page_bytes_vs_status",
+    ]
+    assert details["batches"] == 120
+    assert 0 < details["page_bytes"] < details["status_bytes"]
+    assert all(f.value and f.value > 0 for f in figures)
+
+
+def test_the_console_command_serves_with_this_shell_settings(stack: DemoConsole) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from remediator.stack.demo import keep_exports
+
+    lines = keep_exports(stack.demo.resources, stack.demo.settings, stack.demo.endpoint)
+    env = {**os.environ, **dict(line.removeprefix("export ").split("=", 1) for line in lines)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "remediator", "console", "--port", "0", "--read-only"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        said = proc.stdout.readline()
+        assert "read-only, as arn:aws:sts::123456789012:user/moto" in said, said
+        url = said.split()[1]
+        page = request(f"{url}jobs/{JOB}")
+        assert f'data-batch="{BROKEN}"' in page.body
+        assert "/confirm/" not in page.body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0, proc.stderr.read() if proc.stderr else ""

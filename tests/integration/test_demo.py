@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,12 @@ def test_demo_keep_leaves_an_endpoint_to_try_every_command(tmp_path):
             "['Table']['TableStatus'])",
         )
         assert plain.stdout.strip() == "ACTIVE", plain.stderr
+        # It ends by naming the console it serves, on the same table.
+        [said] = [line for line in demo.seen if line.startswith("The console: ")]
+        url = said.split()[-1]
+        assert url.startswith("http://127.0.0.1:"), said
+        with urllib.request.urlopen(f"{url}jobs/ingest-sales", timeout=30) as page:  # noqa: S310
+            assert 'data-batch="2024-09" data-status="EXHAUSTED"' in page.read().decode()
         assert demo.stop() == 0, demo.told()
 
 
