@@ -4,13 +4,19 @@ nothing; a GET never writes; a read-only console shows and does no action."""
 
 from __future__ import annotations
 
+import html
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from remediator.bulk.items import OperationItems
+from remediator.ops import pause as pausing
 from remediator.stack.demo import BROKEN, FLAKY, JOB
-from tests.integration.console_stack import DemoConsole, demo_console, request
+from tests.conftest import MOTO_ARN
+from tests.integration.console_stack import DemoConsole, Reply, demo_console, request
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +158,54 @@ def test_bad_input_is_named_in_one_line(stack: DemoConsole) -> None:
     reply = request(f"{stack.url}confirm/resolve?job={JOB}&batches={BROKEN}&note=")
     assert reply.status == 400
     assert "--note" in reply.body
+
+
+def _act(stack: DemoConsole, verb: str, query: str) -> Reply:
+    """The verb as a person does it: its confirmation page, then that page's form posted."""
+    page = request(f"{stack.url}confirm/{verb}?{query}")
+    assert page.status == 200, page.body
+    hidden = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.body)
+    fields = {k: html.unescape(v) for k, v in hidden}
+    return request(f"{stack.url}act/{verb}", fields, Origin=stack.url.rstrip("/"))
+
+
+def test_pause_and_resume_from_the_job_page(stack: DemoConsole) -> None:
+    held = lambda: pausing.pauses(stack.demo.clients, stack.demo.settings.table_name)  # noqa: E731
+    try:
+        done = _act(stack, "pause", f"job={JOB}&reason=warehouse+maintenance&until=2h")
+        assert done.status == 200, done.body
+        pause = held().job(JOB, datetime.now(UTC))
+        assert pause is not None
+        assert (pause.actor, pause.reason) == (MOTO_ARN, "warehouse maintenance")
+        page = request(f"{stack.url}jobs/{JOB}")
+        assert "PAUSED</span> by <code>arn:aws:sts::123456789012:user/moto</code>" in page.body
+        assert "/confirm/resume" in page.body
+    finally:
+        done = _act(stack, "resume", f"job={JOB}")
+    assert done.status == 200, done.body
+    assert held().job(JOB, datetime.now(UTC)) is None
+    assert "/confirm/pause" in request(f"{stack.url}jobs/{JOB}").body
+
+
+def test_a_bulk_replay_is_stored_and_its_page_follows_it(stack: DemoConsole) -> None:
+    reply = _act(stack, "bulk", f"job={JOB}&reason=row+checked")
+    assert reply.status == 200, reply.body  # the operation's page, after a 303
+    [op_id] = re.findall(r"<h1>Operation ([\w-]+)</h1>", reply.body)
+    items = OperationItems(stack.demo.clients, stack.demo.settings.table_name)
+    op = items.get(op_id, datetime.now(UTC))
+    assert (op.total, op.created_by, op.reason) == (1, MOTO_ARN, "row checked")
+    deadline = time.monotonic() + 30
+    while items.get(op_id, datetime.now(UTC)).state != "DONE":
+        assert time.monotonic() < deadline, "the service did not carry the operation out"
+        time.sleep(0.3)
+    page = request(f"{stack.url}operations/{op_id}")
+    assert 'id="op-state">DONE' in page.body
+    # Month 9's record is still bad: its re-run fails and, never retried, is EXHAUSTED again.
+    while stack.state().status.value != "EXHAUSTED":
+        assert time.monotonic() < deadline + 30
+        time.sleep(0.3)
+    events = [e.event.value for e in stack.demo.pipeline.history(JOB, BROKEN)]
+    assert "REPLAY_TRIGGERED" in events
 
 
 def test_the_bench_section_times_the_page_against_status(moto_endpoint: str) -> None:
