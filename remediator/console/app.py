@@ -46,13 +46,23 @@ _HEADERS = {
 _READ_ERRORS = (InvalidInput, UsageError, RemediatorError, ObservabilityError)
 
 
-class _Headers:
-    """Every response gets the console's security headers (and never a CORS header)."""
+class _Shield:
+    """A request must name the console's own Host (a DNS name rebound to loopback cannot
+    read a page either); every response gets the security headers, never a CORS header."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
         self.app = app
+        self.hosts = hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host not in self.hosts:
+                refused = Response(f"Host {host!r} is not this console's\n", status_code=403,
+                                   media_type="text/plain", headers=_HEADERS)  # fmt: skip
+                await refused(scope, receive, send)
+                return
+
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [
@@ -194,5 +204,5 @@ def build_app(backend: Backend, guard: Guard) -> Starlette:
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(_Headers)
+    app.add_middleware(_Shield, hosts=guard.hosts())
     return app

@@ -84,7 +84,7 @@ def request(url: str, data: dict[str, str] | None = None, **headers: str) -> Rep
     from urllib.parse import urlencode
 
     body = urlencode(data).encode() if data is not None else None
-    assert url.startswith("http://127.0.0.1:"), url
+    assert url.startswith(("http://127.0.0.1:", "http://localhost:")), url
     req = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - loopback
     try:
         with urllib.request.urlopen(req, timeout=30) as reply:  # noqa: S310 - loopback

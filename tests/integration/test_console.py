@@ -114,6 +114,13 @@ def test_a_wrong_token_is_refused(stack: DemoConsole) -> None:
     assert reply.status == 403
 
 
+def test_a_page_asked_for_under_another_host_name_is_refused(stack: DemoConsole) -> None:
+    reply = request(f"{stack.url}jobs/{JOB}", Host="rebound.example")
+    assert reply.status == 403
+    assert JOB not in reply.body
+    assert request(stack.url.replace("127.0.0.1", "localhost")).status == 200
+
+
 def test_no_cors_header_and_no_framing(stack: DemoConsole) -> None:
     reply = request(stack.url, Origin="http://evil.example")
     lowered = {k.lower(): v for k, v in reply.headers.items()}
