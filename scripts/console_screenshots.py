@@ -26,7 +26,6 @@ __all__ = ["SHOTS", "main"]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # file name -> the console's path, and the width of the window it is taken in
 SHOTS = {
-    "console-jobs.png": ("", 1200),
     "console-grid.png": (f"jobs/{JOB}", 1200),
     "console-batch.png": (f"jobs/{JOB}/batches/{FLAKY}", 1200),
 }

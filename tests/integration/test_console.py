@@ -60,6 +60,27 @@ def test_the_grid_shows_each_month_with_its_status(stack: DemoConsole) -> None:
     assert re.findall(r'data-batch="([^"]+)"', by_text.body) == [BROKEN]
 
 
+def test_a_large_job_is_paged_and_filtered(stack: DemoConsole) -> None:
+    from bench.console import JOB as LARGE
+    from bench.console import _fill
+
+    _fill(stack.demo.clients, stack.demo.settings.table_name, datetime.now(UTC), 1_100)
+    first = request(f"{stack.url}jobs/{LARGE}")
+    assert first.status == 200
+    assert first.body.count('class="cell ') == 500
+    assert "500 of 1100 shown" not in first.body  # the count is of the filter, not the page
+    assert "1100 of 1100 shown, page 1 of 3" in first.body
+    last = request(f"{stack.url}jobs/{LARGE}?page=3")
+    assert re.findall(r'data-batch="([^"]+)"', last.body)[:1] == ["001000"]
+    assert last.body.count('class="cell ') == 100
+    exhausted = request(f"{stack.url}jobs/{LARGE}?status=EXHAUSTED")
+    assert re.findall(r'data-batch="([^"]+)"', exhausted.body) == [
+        f"{n:06d}" for n in range(0, 1_100, 200)
+    ]
+    for chip in ("EXHAUSTED 6", "FAILED 16", "SUCCESS 1078"):  # the whole job's counts
+        assert f">{chip}<" in exhausted.body
+
+
 def test_a_batch_page_tells_its_story_and_trace(stack: DemoConsole) -> None:
     page = request(f"{stack.url}jobs/{JOB}/batches/{FLAKY}")
     assert page.body.count('class="ev ') == 5  # STARTED FAILED RETRY_TRIGGERED STARTED SUCCESS
