@@ -4,6 +4,7 @@ AWS of its own), and the console served on it, as `remediator demo --keep` serve
 from __future__ import annotations
 
 import io
+import os
 import threading
 import time
 import urllib.error
@@ -17,7 +18,7 @@ from observability.models import Status
 from remediator.console.server import Console
 from remediator.stack.demo import BROKEN, FLAKY, JOB, Demo
 from remediator.stack.demo_console import start_console
-from remediator.stack.local import LocalAws
+from remediator.stack.local import LOCAL_CREDENTIALS, LocalAws
 from remediator.stack.timeline import recording
 from remediator.views.render import Style
 
@@ -53,6 +54,9 @@ def _start(demo: Demo, recorder: Any, *, read_only: bool = False) -> Console:
 def demo_console(timeout: float = 60.0) -> Iterator[DemoConsole]:
     """The demo's story told to nobody; yields once month 5 healed and month 9 is EXHAUSTED."""
     with ExitStack() as scope:
+        # LocalAws sets the demo's fake credentials in this process: the suite's come back.
+        saved = {k: os.environ.get(k) for k in (*LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION")}
+        scope.callback(_restore, saved)
         local = LocalAws()
         endpoint = local.start()
         scope.callback(local.stop)
@@ -70,6 +74,14 @@ def demo_console(timeout: float = 60.0) -> Iterator[DemoConsole]:
         console = _start(demo, recorder)
         scope.callback(console.stop)
         yield DemoConsole(demo, console, recorder)
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @dataclass
