@@ -109,10 +109,14 @@ class Pages:
         return HTMLResponse(page, status_code=status)
 
     def refused(self, message: str, status: int = 400) -> HTMLResponse:
-        return self.render("refused.html", status=status, message=message)
+        title = {404: "Not found", 503: "AWS could not be read"}.get(status, "Refused")
+        return self.render("refused.html", status=status, message=message, title=title)
 
     async def jobs(self, request: Request) -> Response:
-        rows = await run_in_threadpool(reads.job_rows, self.backend, self.sparks)
+        try:
+            rows = await run_in_threadpool(reads.job_rows, self.backend, self.sparks)
+        except _READ_ERRORS as exc:
+            return self.refused(str(exc), status=503)
         return self.render("jobs.html", rows=rows)
 
     async def job(self, request: Request) -> Response:
@@ -149,7 +153,10 @@ class Pages:
 
     async def operations(self, request: Request) -> Response:
         items = self.backend.operations()
-        found = await run_in_threadpool(items.all, self.backend.now())
+        try:
+            found = await run_in_threadpool(items.all, self.backend.now())
+        except _READ_ERRORS as exc:
+            return self.refused(str(exc), status=503)
         return self.render("operations.html", ops=found)
 
     async def operation(self, request: Request) -> Response:

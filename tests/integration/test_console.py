@@ -236,6 +236,21 @@ def test_a_bulk_replay_is_stored_and_its_page_follows_it(stack: DemoConsole) -> 
     assert "REPLAY_TRIGGERED" in events
 
 
+def test_a_table_that_cannot_be_read_is_named_in_one_line(stack: DemoConsole) -> None:
+    from remediator.console.backend import Backend
+    from remediator.console.server import Console
+
+    settings = stack.demo.settings.model_copy(update={"table_name": "no-such-table"})
+    console = Console(Backend(settings, stack.demo.clients)).start()
+    try:
+        for path in ("", "operations", f"jobs/{JOB}", "failures"):
+            reply = request(f"{console.url}{path}")
+            assert reply.status in (400, 404, 503), (path, reply.status)
+            assert "no-such-table" in reply.body or "no batches recorded" in reply.body, path
+    finally:
+        console.stop()
+
+
 def test_the_bench_section_times_the_page_against_status(moto_endpoint: str) -> None:
     from bench.console import run
 
