@@ -29,6 +29,7 @@ __all__ = [
     "WaitUntil",
     "adjust",
     "merge_patch",
+    "told",
 ]
 
 _FACTOR = re.compile(r"^x(\d+(?:\.\d+)?)$")
@@ -92,7 +93,15 @@ class EcsScale:
         return cpu, memory
 
     def capped(self, step: int) -> bool:
-        return self.at_step(step) == self.at_step(step + 1) and step > 0
+        """Whether a ceiling holds a size of the `step`-th overridden attempt down."""
+        top = dict(self.ceiling)
+        return any(
+            base * factor**step > top[name]
+            for name, base, factor in (
+                ("cpu", self.cpu, self.cpu_factor), ("memory", self.memory, self.memory_factor),
+            )
+            if name in top
+        )  # fmt: skip
 
     @classmethod
     def from_dict(cls, where: str, data: object) -> EcsScale:
@@ -188,26 +197,39 @@ def adjust(
     step = overrides.step(episode_attempt) if overrides else 0
     if overrides is None or step == 0:
         return Adjusted(trigger)
-    said = []
     out = trigger
+    field = type(trigger_from_dict(trigger)).payload_field
     if overrides.patch is not None:
-        field = type(trigger_from_dict(trigger)).payload_field
         out = {**trigger, field: merge_patch(trigger.get(field), overrides.patch)}
         try:
             trigger_from_dict(out)
         except InvalidInput as exc:
             raise InvalidInput(f"retry rule {rule!r}.overrides.patch", f"makes {exc}") from None
-        said.append(f"{field} patched")
-    size = None
-    if overrides.ecs is not None and trigger.get("kind") == "ecs":
-        scale = overrides.ecs
-        size = scale.at_step(step)
-        top = ", at its ceiling" if scale.capped(step) else ""
+    ecs = overrides.ecs is not None and trigger.get("kind") == "ecs"
+    size = overrides.ecs.at_step(step) if overrides.ecs is not None and ecs else None
+    return Adjusted(out, size, told(rule, overrides, episode_attempt, field=field, ecs=ecs))
+
+
+def told(
+    rule: str, overrides: Overrides, episode_attempt: int, *, field: str = "payload",
+    ecs: bool = True,
+) -> str:  # fmt: skip
+    """What episode attempt `episode_attempt` runs with, for people: `memory 8192 (x2 from
+    rule oom)` ("" when the overrides do not apply to it). `field` is what a patch changes;
+    `ecs` whether the trigger is an ECS task's (else its sizes are not said)."""
+    step = overrides.step(episode_attempt)
+    if step == 0:
+        return ""
+    said = [f"{field} patched (from rule {rule})"] if overrides.patch is not None else []
+    scale = overrides.ecs
+    if scale is not None and ecs:
+        cpu, memory = scale.at_step(step)
+        top = f", at its ceiling, from rule {rule}" if scale.capped(step) else f" from rule {rule}"
         if scale.cpu_factor != 1.0:
-            said.append(f"cpu {size[0]} (x{scale.cpu_factor:g}{top})")
+            said.append(f"cpu {cpu} (x{scale.cpu_factor:g}{top})")
         if scale.memory_factor != 1.0:
-            said.append(f"memory {size[1]} (x{scale.memory_factor:g}{top})")
-    return Adjusted(out, size, f"{', '.join(said)} from rule {rule}" if said else "")
+            said.append(f"memory {memory} (x{scale.memory_factor:g}{top})")
+    return ", ".join(said)
 
 
 @dataclass(frozen=True, slots=True)

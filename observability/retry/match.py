@@ -8,10 +8,11 @@ field is one function and one entry.
 Regular expressions are user input run against error text at 3 a.m., so their cost is
 bounded twice: the text is at most the stored message's length, and a pattern whose
 backtracking could blow up is refused when the rule is built (Python's `re` has no
-timeout): only a single character or class may repeat (a group may only be optional, so no
-nested quantifiers and no `(a|aa)*`), and at most two repeats of variable length appear in all
-(`.*` on 1024 characters costs microseconds; two cost a few hundred milliseconds at worst,
-three would cost minutes).
+timeout, so no match is run with one): only a single character or class may repeat (a
+group may only be optional: no nested quantifiers, no `(a|aa)*`), and the ways the
+repeats can split a text, multiplied (a `*` counts as the message's length, `{1,3}` as 3),
+stay within `_MAX_SPLITS`. One `.*` with a few small repeats is fine (milliseconds on 1024
+characters); two `.*` cost a second at worst, three minutes, twenty `a?` hours: refused.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ __all__ = [
 MAX_PATTERN_CHARS = 256
 MAX_CODE_CHARS = 64
 MAX_CODES = 20
-_MAX_VARIABLE_REPEATS = 2
+_MAX_SPLITS = MAX_ERROR_CHARS * 64
 _CODE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 # Where an HTTP client keeps the status of the reply an error is about.
 _STATUS_PATHS = (("response", "status_code"), ("response", "status"), ("status_code",), ("status",))
@@ -104,15 +105,17 @@ _SINGLE = (
 )
 
 
-def _variable_repeats(where: str, pattern: str, parsed: Any) -> int:
-    """The repeats of variable length in `parsed`; InvalidInput for a quantified group."""
-    count = 0
+def _splits(where: str, pattern: str, parsed: Any) -> int:
+    """How many ways the repeats in `parsed` can split a text, multiplied (the factor a
+    backtracking match can cost); InvalidInput for a quantified group."""
+    count = 1
     for op, value in parsed:
         if op in _REPEATS:
             low, high, body = value
             items = list(body)
+            span = min(high - low, MAX_ERROR_CHARS) + 1
             if high <= 1:  # optional (`(ab)?`): no repetition, only what it holds
-                count += _variable_repeats(where, pattern, body)
+                count *= span * _splits(where, pattern, body)
                 continue
             if len(items) != 1 or items[0][0] not in _SINGLE:
                 at = _position(pattern)
@@ -123,13 +126,13 @@ def _variable_repeats(where: str, pattern: str, parsed: Any) -> int:
                     + ": only a single character or class may repeat (nested quantifiers "
                     "can backtrack for hours)",
                 )
-            count += high != low
+            count *= span
         elif op is sre_constants.SUBPATTERN:
-            count += _variable_repeats(where, pattern, value[-1])
+            count *= _splits(where, pattern, value[-1])
         elif op is sre_constants.BRANCH:
-            count += sum(_variable_repeats(where, pattern, b) for b in value[1])
+            count *= sum(_splits(where, pattern, b) for b in value[1])
         elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-            count += _variable_repeats(where, pattern, value[1])
+            count *= _splits(where, pattern, value[1])
     return count
 
 
@@ -145,11 +148,11 @@ def check_pattern(where: str, pattern: object) -> str:
     except re.error as exc:
         problem = f"is not a regular expression: {exc.msg} at position {exc.pos}"
         raise InvalidInput(where, problem) from None
-    if _variable_repeats(where, pattern, parsed) > _MAX_VARIABLE_REPEATS:
+    if _splits(where, pattern, parsed) > _MAX_SPLITS:
         raise InvalidInput(
             where,
-            f"has more than {_MAX_VARIABLE_REPEATS} quantifiers of variable length (*, +, "
-            "{m,n}): each one multiplies the cost of a match",
+            "repeats too much to match in bounded time: at most one unbounded quantifier "
+            "(*, +, {m,}) and a few small ones (?, {1,3})",
         )
     return pattern
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from observability.errors import InvalidInput, NonRetryableError
 from observability.models.records import iso
+from observability.retry.actions import adjust
 from observability.retry.backoff import (
     Exhaust,
     Governed,
@@ -89,6 +90,13 @@ class RetryPolicy:
             raise InvalidInput(
                 "retry", f"is {size} bytes as JSON; the limit is {MAX_POLICY_BYTES} bytes"
             )
+
+    def check_trigger(self, trigger: dict[str, Any]) -> None:
+        """InvalidInput, naming the rule, when a rule's overrides would take `trigger` past
+        its target's limits (checked where a policy and its trigger meet, before any write)."""
+        for rule in (*self.rules, *((self.default,) if self.default else ())):
+            if rule.overrides is not None:
+                adjust(trigger, rule.name, rule.overrides, rule.overrides.from_attempt)
 
     def find(self, name: str) -> RetryRule | None:
         if self.default is not None and self.default.name == name:

@@ -100,7 +100,8 @@ def test_a_bad_regex_is_refused_naming_the_rule_and_the_position() -> None:
         (r"(a+)+b", "quantifies a group at position 4"),
         (r"(\w+\s?)*$", "quantifies a group at position 8"),
         (r"(a|aa)*b", "quantifies a group at position 6"),
-        (r"a.*b.*c.*d", "more than 2 quantifiers of variable length"),
+        (r"a.*b.*c", "repeats too much to match in bounded time"),
+        ("a?" * 20 + "a" * 20, "repeats too much to match in bounded time"),
     ],
 )
 def test_a_pattern_that_could_backtrack_for_ever_is_refused(pattern: str, why: str) -> None:
@@ -109,14 +110,14 @@ def test_a_pattern_that_could_backtrack_for_ever_is_refused(pattern: str, why: s
 
 
 def test_an_accepted_pattern_costs_little_on_the_longest_stored_message() -> None:
-    # Two variable repeats are the most allowed: the worst text of the stored length.
-    rule = RetryRule("slow", message=r"\s*\s*x")
+    # One unbounded repeat and small ones: the worst text, longer than the stored length.
+    rule = RetryRule("slow", message=r"\s*\d{1,3}x?y")
     text = " " * (MAX_ERROR_CHARS * 50)  # longer than stored: matched on its first 1024
     started = time.perf_counter()
     found = decide_rule(ErrorFacts(("E",), text), ("job", RetryPolicy(rules=(rule,))),
                         fallback=FALLBACK)  # fmt: skip
     assert found.name == "default"
-    assert time.perf_counter() - started < 5.0
+    assert time.perf_counter() - started < 1.0
     for fine in ("out of memory", r"status (429|5\d\d)", r"Quota .* exceeded", r"\d{3}", "(ab)?c"):
         assert check_pattern("m", fine) == fine
 
@@ -150,16 +151,16 @@ def test_a_patch_applies_from_its_attempt_on() -> None:
     assert adjust(SQS, "small", overrides, 1).trigger == SQS
     second = adjust(SQS, "small", overrides, 2)
     assert second.trigger["body"] == {"month": 5, "chunk": 100}
-    assert second.ran_with == "body patched from rule small"
+    assert second.ran_with == "body patched (from rule small)"
 
 
 def test_ecs_memory_doubles_per_attempt_up_to_its_ceiling() -> None:
     overrides = Overrides.from_dict("o", OOM)
     sizes = [adjust(ECS, "oom", overrides, n).task_size for n in (1, 2, 3, 4)]
     assert sizes == [None, (1024, 4096), (1024, 8192), (1024, 8192)]
-    assert adjust(ECS, "oom", overrides, 2).ran_with == "memory 4096 (x2) from rule oom"
+    assert adjust(ECS, "oom", overrides, 2).ran_with == "memory 4096 (x2 from rule oom)"
     assert adjust(ECS, "oom", overrides, 4).ran_with == (
-        "memory 8192 (x2, at its ceiling) from rule oom"
+        "memory 8192 (x2, at its ceiling, from rule oom)"
     )
     # Not an ECS trigger: the sizes do not apply.
     assert adjust(SQS, "oom", overrides, 3).task_size is None
