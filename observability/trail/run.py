@@ -358,6 +358,7 @@ class RunWrites:
             message,
             extra={
                 "error_type": error_type,
+                "error_code": code,
                 "retryable": retryable,
                 "rule": governed.rule,
                 "why": governed.why,

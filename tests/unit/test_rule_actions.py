@@ -21,6 +21,7 @@ from observability.retry.backoff import Exhaust, RetryAt, RetryRule
 from observability.retry.match import ErrorFacts, check_pattern, error_code
 from observability.triggers import MAX_TRIGGER_BYTES
 from observability.triggers.sizes import FARGATE_SIZES, sized_overrides
+from remediator.ops.schedule import parse_error
 from tests.strict.limits import FARGATE_TASK_SIZES
 
 FALLBACK = RetryRule(max_attempts=3)
@@ -247,3 +248,10 @@ def test_new_fields_survive_the_stored_form() -> None:
     again = RetryRule.from_dict(rule.to_dict())
     assert again == rule
     assert again.to_dict()["overrides"]["ecs"]["memory"] == "x2"
+
+
+def test_policy_test_reads_the_code_it_is_given() -> None:
+    spec = parse_error("ClientError: Rate exceeded", "ThrottlingException")
+    assert spec.facts() == ErrorFacts(("ClientError",), "Rate exceeded", "ThrottlingException")
+    with pytest.raises(ValueError, match=r"^--code 'not a code': expected 1 to 64 of"):
+        parse_error("ClientError: x", "not a code")
