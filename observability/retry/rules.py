@@ -270,7 +270,7 @@ def judge(
     cap = cap_override or rule.max_attempts
     if rule.quarantine:
         why = f'rule "{rule.name}": quarantined, never retried'
-        return Exhaust("quarantined"), Governed(rule.name, cap, episode, None, why)
+        return Exhaust("quarantined"), Governed(rule.name, episode, episode, None, why)
     first = first_failed_at or now
     deadline = (
         iso(first + timedelta(seconds=rule.max_age_seconds)) if rule.max_age_seconds else None

@@ -143,7 +143,8 @@ def explain(
     rule = found.rule
     cap = state.cap or (rule.max_attempts if rule else 0)
     failures = _episode(state, events)
-    pending = delays(rule, state.episode_attempt, cap) if rule else []
+    retried = rule is not None and not rule.quarantine
+    pending = delays(rule, state.episode_attempt, cap) if rule and retried else []
     next_at = state.next_retry_at
     ends = None
     if rule is not None:
