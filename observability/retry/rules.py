@@ -33,6 +33,7 @@ from observability.retry.backoff import (
     _error_name,
 )
 from observability.retry.match import ErrorFacts, matches
+from observability.triggers import Trigger
 
 if TYPE_CHECKING:
     from observability.settings import Settings
@@ -91,12 +92,14 @@ class RetryPolicy:
                 "retry", f"is {size} bytes as JSON; the limit is {MAX_POLICY_BYTES} bytes"
             )
 
-    def check_trigger(self, trigger: dict[str, Any]) -> None:
+    def check_trigger(self, trigger: dict[str, Any] | Trigger) -> None:
         """InvalidInput, naming the rule, when a rule's overrides would take `trigger` past
-        its target's limits (checked where a policy and its trigger meet, before any write)."""
+        its target's limits (checked where a policy and its trigger meet, before any write;
+        a policy without overrides costs nothing here)."""
         for rule in (*self.rules, *((self.default,) if self.default else ())):
             if rule.overrides is not None:
-                adjust(trigger, rule.name, rule.overrides, rule.overrides.from_attempt)
+                stored = trigger.to_dict() if isinstance(trigger, Trigger) else trigger
+                adjust(stored, rule.name, rule.overrides, rule.overrides.from_attempt)
 
     def find(self, name: str) -> RetryRule | None:
         if self.default is not None and self.default.name == name:

@@ -141,7 +141,7 @@ class AuditTrail(RunWrites):
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidInput("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
         if retry is not None and trigger is not None:
-            retry.check_trigger(trigger.to_dict())
+            retry.check_trigger(trigger)
         if self.publish_failures:
             self.notifier.require_topic()
         return Batch(self, key, trigger, retry, parent)

@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from observability import AuditTrail, RetryPolicy, RetryRule, Status
+from observability.errors import InvalidInput
 from observability.models import from_iso
 from observability.triggers import EcsTaskTrigger, SqsTrigger, Trigger
 from tests.conftest import Clock, drain, new_id
@@ -264,6 +265,14 @@ def test_a_bad_regex_and_an_override_past_the_targets_limits_are_refused_in_one_
     assert refused.returncode == 1
     assert "retry rule 'pad'.overrides.patch: makes trigger.body: is " in refused.stderr
     assert "\n" not in refused.stderr.strip()
+    # The same check where a pipeline brings both: before the batch's first write.
+    pad = RetryPolicy.from_dict(
+        {"rules": [{"name": "pad", "errors": ["E"], "overrides": {"patch": {"pad": "x" * 3000}}}]}
+    )
+    with pytest.raises(InvalidInput, match=r"^retry rule 'pad'.overrides.patch: makes trigger"):
+        stack.trail.batch(job, "b", trigger=SqsTrigger(queue_url=stack.work_queue,
+                                                       body=wide["body"]), retry=pad)  # fmt: skip
+    assert stack.trail.get(job, "b") is None
 
 
 def test_policy_test_shows_the_rule_a_code_gets_and_what_the_attempts_run_with(
