@@ -115,4 +115,5 @@ def parse_signal(body: str) -> Signal:
         cap=_int(data, "cap", 0) or None,
         deadline=_moment(data, "deadline"),
         rule=_text(data, "rule", 64),
+        error_code=_text(data, "error_code", 64),
     )

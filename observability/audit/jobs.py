@@ -134,6 +134,13 @@ def change_policy(
             changes.append(change)
     if not sets and not remove:
         raise InvalidInput("policy", "name what to set or clear: retry, trigger, or both")
+    after = current.retry if retry is _UNSET else retry
+    kept_trigger = sets.get("trigger", current.trigger if trigger is _UNSET else None)
+    if isinstance(after, RetryPolicy) and kept_trigger:
+        # A rule's overrides never take the job's trigger past its target's limits.
+        after.check_trigger(
+            json.loads(kept_trigger) if isinstance(kept_trigger, str) else kept_trigger
+        )
     kept = [*current.changes, *changes][-MAX_CHANGES:]
     return Write(
         key=BatchKey(current.job_id, POLICY_SK),

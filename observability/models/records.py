@@ -188,6 +188,7 @@ class BatchState:
     updated_at: str | None = None
     duration_ms: int | None = None
     error_type: str | None = None
+    error_code: str | None = None  # the error's code (observability.retry.match.error_code)
     error_message: str | None = None
     retryable: bool = True
     trigger: dict[str, Any] | None = None
@@ -303,6 +304,7 @@ class BatchState:
             "updated_at": self.updated_at,
             "duration_ms": self.duration_ms,
             "error_type": self.error_type,
+            "error_code": self.error_code,
             "error_message": self.error_message,
             "retryable": self.retryable,
             "next_retry_at": self.next_retry_at,

@@ -59,6 +59,7 @@ class Signal:
     cap: int | None = None
     deadline: str | None = None
     rule: str | None = None
+    error_code: str | None = None
     note: str | None = None  # a person's words (why a batch was resolved by hand)
     v: int = SCHEMA_VERSION
 
@@ -92,6 +93,7 @@ class Signal:
             cap=state.cap,
             deadline=state.deadline,
             rule=state.rule,
+            error_code=state.error_code,
         )
 
     def body(self) -> str:

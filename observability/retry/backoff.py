@@ -22,6 +22,8 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from observability.errors import InvalidInput
+from observability.retry.actions import Overrides, WaitUntil
+from observability.retry.match import check_codes, check_pattern
 
 if TYPE_CHECKING:
     from observability.settings import Settings
@@ -112,6 +114,12 @@ class RetryRule:
     attempt n is `base_seconds * backoff_rate^(n-1)`, capped at `max_seconds`, drawn
     uniformly below that bound with full jitter; `max_age_seconds` stops retrying that long
     after the episode's first failure.
+
+    Besides `errors`, a rule can match the error's `message` (a regular expression, see
+    observability.retry.match) and its `code` (any of them); every field given must match.
+    Its actions: `overrides` change the trigger from an attempt on, `wait_until` (a time of
+    day in a zone) holds a retry until then if its backoff ends sooner, and `quarantine`
+    retries nothing and alerts at once, naming the rule.
     """
 
     name: str = "default"
@@ -122,6 +130,11 @@ class RetryRule:
     backoff_rate: float = 2.0
     jitter: str = "full"
     max_age_seconds: float | None = None
+    message: str | None = None
+    code: tuple[str, ...] = ()
+    overrides: Overrides | None = None
+    wait_until: WaitUntil | None = None
+    quarantine: bool = False
 
     def __post_init__(self) -> None:
         where = f"retry rule {self.name!r}" if isinstance(self.name, str) else "retry rule"
@@ -152,6 +165,30 @@ class RetryRule:
         if self.max_age_seconds is not None:
             age = _number(f"{where}.max_age_seconds", self.max_age_seconds, 1, MAX_AGE_LIMIT)
             object.__setattr__(self, "max_age_seconds", age)
+        self._check_actions(where)
+
+    def _check_actions(self, where: str) -> None:
+        """What else the rule matches by (message, code), and what it does besides backoff."""
+        if self.message is not None:
+            check_pattern(f"{where}.message", self.message)
+        object.__setattr__(self, "code", check_codes(f"{where}.code", self.code))
+        if self.overrides is not None:
+            overrides = Overrides.from_dict(f"{where}.overrides", self.overrides)
+            object.__setattr__(self, "overrides", overrides)
+        if self.wait_until is not None:
+            wait = WaitUntil.parse(f"{where}.wait_until", self.wait_until)
+            object.__setattr__(self, "wait_until", wait)
+        if not isinstance(self.quarantine, bool):
+            raise InvalidInput(f"{where}.quarantine", "must be true or false")
+        if self.quarantine and (self.overrides is not None or self.wait_until is not None):
+            raise InvalidInput(
+                f"{where}.quarantine", "retries nothing: it takes no overrides or wait_until"
+            )
+
+    @property
+    def matches_any(self) -> bool:
+        """Whether the rule names something to match by (a default rule matches anything)."""
+        return bool(self.errors or self.message or self.code)
 
     def delay_bound(self, attempt: int) -> float:
         """Upper bound of the delay after failed attempt `attempt` of the episode."""
@@ -210,6 +247,16 @@ class RetryRule:
             out["jitter"] = self.jitter
         if self.max_age_seconds is not None:
             out["max_age_seconds"] = self.max_age_seconds
+        if self.message is not None:
+            out["message"] = self.message
+        if self.code:
+            out["code"] = list(self.code)
+        if self.overrides is not None:
+            out["overrides"] = self.overrides.to_dict()
+        if self.wait_until is not None:
+            out["wait_until"] = str(self.wait_until)
+        if self.quarantine:
+            out["quarantine"] = True
         return out
 
     @classmethod
@@ -221,8 +268,9 @@ class RetryRule:
         if unknown:
             raise InvalidInput(where, f"unknown fields {unknown}; known: {sorted(known)}")
         values = dict(data)
-        if "errors" in values and isinstance(values["errors"], list):
-            values["errors"] = tuple(values["errors"])
+        for name in ("errors", "code"):
+            if name in values and isinstance(values[name], list):
+                values[name] = tuple(values[name])
         return cls(**values)
 
     @classmethod

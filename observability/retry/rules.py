@@ -2,7 +2,8 @@
 
 A `RetryPolicy` is an ordered list of `RetryRule`s, names that are never retried, and an
 optional default rule. An error is matched by the names of its class and every base class
-(a subclass matches), as `Name` or `module.Name`; the first rule that matches wins.
+(a subclass matches), as `Name` or `module.Name`, and by its message and code where a rule
+gives them (observability.retry.match); the first rule that matches wins.
 
 Three layers decide, first match wins: the batch's own policy, the job's (set by an
 operator with `remediator policy set`), then the settings of the process that recorded the
@@ -22,7 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 from observability.errors import InvalidInput, NonRetryableError
 from observability.models.records import iso
-from observability.retry.backoff import Exhaust, Governed, RetryRule, Verdict, _error_name
+from observability.retry.actions import adjust
+from observability.retry.backoff import (
+    Exhaust,
+    Governed,
+    RetryAt,
+    RetryRule,
+    Verdict,
+    _error_name,
+)
+from observability.retry.match import ErrorFacts, matches
+from observability.triggers import Trigger
 
 if TYPE_CHECKING:
     from observability.settings import Settings
@@ -58,10 +69,11 @@ class RetryPolicy:
         if len(rules) > MAX_RULES:
             raise InvalidInput("retry.rules", f"has {len(rules)} rules; the limit is {MAX_RULES}")
         for rule in rules:
-            if not rule.errors:
+            if not rule.matches_any:
                 raise InvalidInput(
                     f"retry rule {rule.name!r}.errors",
-                    "must name at least one error (a rule for every error is `default`)",
+                    "must name at least one error, message or code (a rule for every error "
+                    "is `default`)",
                 )
         names = [r.name for r in rules]
         if len(set(names)) != len(names):
@@ -79,6 +91,15 @@ class RetryPolicy:
             raise InvalidInput(
                 "retry", f"is {size} bytes as JSON; the limit is {MAX_POLICY_BYTES} bytes"
             )
+
+    def check_trigger(self, trigger: dict[str, Any] | Trigger) -> None:
+        """InvalidInput, naming the rule, when a rule's overrides would take `trigger` past
+        its target's limits (checked where a policy and its trigger meet, before any write;
+        a policy without overrides costs nothing here)."""
+        for rule in (*self.rules, *((self.default,) if self.default else ())):
+            if rule.overrides is not None:
+                stored = trigger.to_dict() if isinstance(trigger, Trigger) else trigger
+                adjust(stored, rule.name, rule.overrides, rule.overrides.from_attempt)
 
     def find(self, name: str) -> RetryRule | None:
         if self.default is not None and self.default.name == name:
@@ -153,7 +174,7 @@ class Decision:
 
     rule: RetryRule | None
     source: str
-    matched: str = ""  # the error name that matched ("" for a default rule)
+    matched: str = ""  # how the error matched (`RuntimeError, code X`; "" for a default rule)
 
     @property
     def name(self) -> str:
@@ -187,18 +208,22 @@ class StoredRetry:
 
 
 def decide_rule(
-    names: Sequence[str], *layers: tuple[str, RetryPolicy | None], fallback: RetryRule
+    error: Sequence[str] | ErrorFacts,
+    *layers: tuple[str, RetryPolicy | None],
+    fallback: RetryRule,
 ) -> Decision:
     """The first matching rule across `layers` (name, policy), in order; each layer's rules,
-    then its never list. No match: the first layer's default rule, else `fallback`."""
-    if NonRetryableError.__name__ in names:
+    then its never list. No match: the first layer's default rule, else `fallback`. `error`
+    is the error's facts, or only its class names."""
+    facts = error if isinstance(error, ErrorFacts) else ErrorFacts(tuple(error))
+    if NonRetryableError.__name__ in facts.names:
         return Decision(None, "code", NonRetryableError.__name__)
-    wanted = set(names)
+    wanted = set(facts.names)
     for source, policy in layers:
         if policy is None:
             continue
         for rule in policy.rules:
-            hit = next((e for e in rule.errors if e in wanted), None)
+            hit = matches(rule, facts)
             if hit is not None:
                 return Decision(rule, source, hit)
         hit = next((e for e in policy.never if e in wanted), None)
@@ -213,7 +238,7 @@ def decide_rule(
 def judge(
     *,
     stored: str | None,
-    names: Sequence[str],
+    names: Sequence[str] | ErrorFacts,
     job: RetryPolicy | None,
     fallback: RetryRule,
     attempt: int,
@@ -228,7 +253,9 @@ def judge(
 
     `stored` is the batch's stored policy (`StoredRetry` JSON); `fallback` the deciding
     process's settings, for a batch recorded without one. A replay's `cap_override`
-    replaces the rule's cap for that episode.
+    replaces the rule's cap for that episode. `names` is the error's facts (or only its
+    class names). A quarantine rule exhausts at once (`quarantined`); a rule's `wait_until`
+    moves the retry to that time of day when its backoff ends sooner.
     """
     kept = StoredRetry.from_json(stored)
     decision = decide_rule(
@@ -244,6 +271,9 @@ def judge(
         why = f"{decision.matched} is never retried ({decision.source} policy)"
         return Exhaust("non_retryable"), Governed("never", 0, episode, None, why)
     cap = cap_override or rule.max_attempts
+    if rule.quarantine:
+        why = f'rule "{rule.name}": quarantined, never retried'
+        return Exhaust("quarantined"), Governed(rule.name, episode, episode, None, why)
     first = first_failed_at or now
     deadline = (
         iso(first + timedelta(seconds=rule.max_age_seconds)) if rule.max_age_seconds else None
@@ -260,6 +290,8 @@ def judge(
         age_seconds=max(0.0, (now - first).total_seconds()),
         attempt_floor=attempt_floor,
     )
+    if isinstance(verdict, RetryAt) and rule.wait_until is not None:
+        verdict = RetryAt(max(verdict.at, rule.wait_until.next_after(now)), verdict.attempt)
     if isinstance(verdict, Exhaust) and verdict.reason == "max_age":
         why = f'rule "{rule.name}": older than {rule.max_age_seconds:g} s'
     else:

@@ -24,12 +24,13 @@ from observability.errors import (
     RunSuperseded,
     StoreUnavailable,
 )
-from observability.models.describe import describe_exception
+from observability.models.describe import describe_exception, truncate
 from observability.models.keys import BatchKey
 from observability.models.records import BatchState, Status, from_iso, iso
 from observability.models.signals import EXHAUSTED, FAILED, RECOVERED, Signal
 from observability.notifier import Notifier
 from observability.retry.backoff import Exhaust, RetryRule
+from observability.retry.match import ErrorFacts, error_code
 from observability.retry.rules import RetryPolicy, StoredRetry, error_names, judge
 from observability.settings import Settings
 from observability.telemetry.metrics import Metrics
@@ -304,9 +305,13 @@ class RunWrites:
         now = self.now()
         job = self._job_retry(run.job_id)
         state = run.state
+        error_type, message = describe_exception(exc)
+        message = shapes.exit_message(exc) or message
+        # Read once, here: the code is stored beside the type, for the remediator and explain.
+        code = error_code(exc)
         verdict, governed = judge(
             stored=state.retry,
-            names=error_names(exc),
+            names=ErrorFacts(error_names(exc), truncate(message), code),
             job=job.retry if job else None,
             fallback=self._fallback,
             attempt=state.attempt,
@@ -317,14 +322,13 @@ class RunWrites:
             now=now,
             rng=self._rng,
         )
-        retryable = governed.rule != "never"
-        error_type, message = describe_exception(exc)
-        message = shapes.exit_message(exc) or message
+        retryable = governed.rule != "never" and verdict != Exhaust("quarantined")
 
         def plan(prev: BatchState) -> Write:
             return failure(
                 prev, self.table, now=now, actor=self.actor, error_type=error_type,
                 error_message=message, retryable=retryable, verdict=verdict, governed=governed,
+                error_code=code,
             )  # fmt: skip
 
         try:
@@ -354,6 +358,7 @@ class RunWrites:
             message,
             extra={
                 "error_type": error_type,
+                "error_code": code,
                 "retryable": retryable,
                 "rule": governed.rule,
                 "why": governed.why,

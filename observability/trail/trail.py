@@ -140,6 +140,8 @@ class AuditTrail(RunWrites):
             raise InvalidInput("trigger", f"must be a Trigger, got {type(trigger).__name__}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidInput("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
+        if retry is not None and trigger is not None:
+            retry.check_trigger(trigger)
         if self.publish_failures:
             self.notifier.require_topic()
         return Batch(self, key, trigger, retry, parent)

@@ -75,6 +75,7 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
                 "due_pk",
                 "due_at",
                 "error_type",
+                "error_code",
                 "error_message",
                 "first_failed_at",
                 "alerted",
@@ -149,6 +150,7 @@ def failure(
     retryable: bool,
     verdict: Verdict,
     governed: Governed | None = None,
+    error_code: str | None = None,
 ) -> Write:
     """FAILED (indexed for its retry) or, when no retry is allowed, FAILED then EXHAUSTED.
 
@@ -159,6 +161,8 @@ def failure(
     message = truncate(error_message)
     condition, values = _own_run_condition(run, now)
     failed_detail: dict[str, Any] = {"retryable": retryable}
+    if error_code:
+        failed_detail["error_code"] = error_code
     if isinstance(verdict, RetryAt):
         failed_detail["next_retry_at"] = iso(verdict.at)
     if governed is not None:
@@ -206,6 +210,10 @@ def failure(
     }
     hole = unrecorded_trigger(run)
     remove: tuple[str, ...] = ("pending_trigger",) if hole else ()
+    if error_code:
+        fields["error_code"] = error_code
+    elif run.error_code:
+        remove = (*remove, "error_code")
     if governed is not None:
         fields.update(rule=governed.rule, cap=governed.cap)
         if governed.deadline:

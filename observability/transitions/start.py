@@ -170,6 +170,7 @@ def start_again(
                 "finished_at",
                 "duration_ms",
                 "error_type",
+                "error_code",
                 "error_message",
                 "lease_owner",
                 "lease_expires_at",

@@ -18,6 +18,7 @@ __all__ = ["parse_body", "unwrap"]
 _BATCH_OPTIONAL = frozenset({CIRCUIT_OPEN, RECOVERED})
 _OPTIONAL_TEXT = (
     "error_type",
+    "error_code",
     "error_message",
     "trace_id",
     "next_retry_at",

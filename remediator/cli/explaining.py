@@ -60,9 +60,9 @@ def cmd_explain(ctx: Context) -> int:
 
 def cmd_policy_test(ctx: Context) -> int:
     if not ctx.args.error:
-        raise UsageError('policy test: give --error "Type: message"')
+        raise UsageError('policy test: give --error "Type: message" [--code CODE]')
     try:
-        error = parse_error(ctx.args.error)
+        error = parse_error(ctx.args.error, ctx.args.code)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     job_id = validate_id("job_id", ctx.args.job)

@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trigger-only", action="store_true", help="clear: only the trigger")
     p.add_argument("--operator", help=_OPERATOR_HELP)
     p.add_argument("--error", help='test: the error, as "Type: message"')
+    p.add_argument("--code", help="test: the error's code (ThrottlingException, ECONNRESET, 503)")
     _output(p)
 
     add_explain(command, _output)

@@ -17,6 +17,7 @@ from observability.audit.jobs import JobPolicy
 from observability.models import AuditEvent, BatchState, EventType, Status, from_iso
 from observability.retry import RetryPolicy, StoredRetry
 from observability.retry.backoff import RetryRule
+from observability.retry.match import ErrorFacts
 from remediator.ops.schedule import (
     Delay,
     ErrorSpec,
@@ -27,6 +28,7 @@ from remediator.ops.schedule import (
     give_up,
     match,
     names_of,
+    runs_with,
 )
 from remediator.ops.why import Holds, Reason, why_not_now
 
@@ -65,6 +67,7 @@ class Explanation:
     reasons: tuple[Reason, ...]
     has_trigger: bool
     notes: tuple[str, ...] = field(default=())
+    runs: tuple[str, ...] = ()  # what the next attempts run with, by the rule's overrides
 
     def as_dict(self) -> dict[str, Any]:
         s = self.state
@@ -73,6 +76,7 @@ class Explanation:
             "batch_id": s.batch_id,
             "status": s.status.value,
             "error_type": s.error_type,
+            "error_code": s.error_code,
             "error_message": s.error_message,
             "rule": self.found.name,
             "layer": self.found.layer.value,
@@ -86,6 +90,7 @@ class Explanation:
             },
             "next_retry_at": self.next_retry_at,
             "next_attempts": [d.as_dict() for d in self.delays],
+            "runs_with": list(self.runs),
             "gives_up": self.ends.as_dict() if self.ends else None,
             "has_trigger": self.has_trigger,
             "why_not_now": [r.as_dict() for r in self.reasons],
@@ -125,7 +130,7 @@ def explain(
     kept = StoredRetry.from_json(state.retry)
     names = names_of(state.error_type) if state.error_type else ()
     found = match(
-        names,
+        ErrorFacts(names, state.error_message or "", state.error_code),
         batch=kept.own if kept else None,
         job=job.retry if job else None,
         settings=kept.env if kept else None,
@@ -138,7 +143,8 @@ def explain(
     rule = found.rule
     cap = state.cap or (rule.max_attempts if rule else 0)
     failures = _episode(state, events)
-    pending = delays(rule, state.episode_attempt, cap) if rule else []
+    retried = rule is not None and not rule.quarantine
+    pending = delays(rule, state.episode_attempt, cap) if rule and retried else []
     next_at = state.next_retry_at
     ends = None
     if rule is not None:
@@ -155,7 +161,9 @@ def explain(
         )
         if after and not pending[1:]:
             ends = GiveUp(ends.cap, ends.deadline, ends.max_age_seconds, next_at)
-    has_trigger = bool(state.trigger or (job and job.trigger))
+    trigger = state.trigger or (job.trigger if job else None)
+    has_trigger = bool(trigger)
+    runs = runs_with(rule, trigger, range(state.episode_attempt + 1, cap + 1)) if rule else []
     reason, why = _exhausted(events) if state.status is Status.EXHAUSTED else (None, None)
     reasons = why_not_now(
         state,
@@ -169,7 +177,7 @@ def explain(
     )
     return Explanation(
         state, found, cap, failures, next_at, tuple(pending), ends, tuple(reasons),
-        has_trigger, tuple(notes),
+        has_trigger, tuple(notes), tuple(runs),
     )  # fmt: skip
 
 
@@ -183,18 +191,21 @@ class RuleTest:
     found: Match
     delays: tuple[Delay, ...]
     ends: GiveUp | None
+    runs: tuple[str, ...] = ()  # what the next attempts run with, by the rule's overrides
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id,
             "error_type": self.error.type,
             "error_message": self.error.message,
+            "error_code": self.error.code,
             "matched_names": list(self.names),
             "rule": self.found.name,
             "layer": self.found.layer.value,
             "matched": self.found.matched or None,
             "retry_rule": _rule_dict(self.found),
             "next_attempts": [d.as_dict() for d in self.delays],
+            "runs_with": list(self.runs),
             "gives_up": self.ends.as_dict() if self.ends else None,
         }
 
@@ -209,12 +220,13 @@ def try_error(
 ) -> RuleTest:
     """The rule a first failure with `error` gets in a batch of the job that brings no
     policy of its own, recorded by a process with these `settings`."""
-    names = names_of(error.type)
-    found = match(names, batch=None, job=job.retry if job else None, settings=settings,
+    facts = error.facts()
+    found = match(facts, batch=None, job=job.retry if job else None, settings=settings,
                   fallback=fallback)  # fmt: skip
     rule = found.rule
-    if rule is None:
-        return RuleTest(job_id, error, names, found, (), None)
+    if rule is None or rule.quarantine:
+        return RuleTest(job_id, error, facts.names, found, (), None)
     pending = delays(rule, 1, rule.max_attempts)
     ends = give_up(rule, rule.max_attempts, first_failed=None, last_failed=None, pending=())
-    return RuleTest(job_id, error, names, found, tuple(pending), ends)
+    runs = runs_with(rule, job.trigger if job else None, range(2, rule.max_attempts + 1))
+    return RuleTest(job_id, error, facts.names, found, tuple(pending), ends, tuple(runs))

@@ -16,9 +16,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from observability.errors import InvalidInput
 from observability.models import iso
 from observability.retry import RetryPolicy, decide_rule
+from observability.retry.actions import adjust, told
 from observability.retry.backoff import RetryRule
+from observability.retry.match import ErrorFacts
 
 __all__ = [
     "Delay",
@@ -31,8 +34,10 @@ __all__ = [
     "match",
     "names_of",
     "parse_error",
+    "runs_with",
 ]
 
+_CODE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 _TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -48,13 +53,19 @@ class Layer(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ErrorSpec:
-    """An error as a person types it: `Type: message` (the message is optional)."""
+    """An error as a person types it: `Type: message` (the message is optional), and the
+    code it carries (`--code`)."""
 
     type: str
     message: str = ""
+    code: str | None = None
+
+    def facts(self) -> ErrorFacts:
+        """The error as rules see it (a built-in type brings its bases: `names_of`)."""
+        return ErrorFacts(names_of(self.type), self.message, self.code)
 
 
-def parse_error(text: str) -> ErrorSpec:
+def parse_error(text: str, code: str | None = None) -> ErrorSpec:
     """`TimeoutError: read timed out` -> ErrorSpec; ValueError with one line on what is wrong."""
     kind, _, message = text.partition(":")
     kind = kind.strip()
@@ -63,7 +74,9 @@ def parse_error(text: str) -> ErrorSpec:
             f"--error {text!r}: expected 'Type: message', Type an exception class name "
             "(TimeoutError, botocore.exceptions.ReadTimeoutError)"
         )
-    return ErrorSpec(kind, message.strip())
+    if code is not None and not _CODE.match(code):
+        raise ValueError(f"--code {code!r}: expected 1 to 64 of A-Z a-z 0-9 _ . : / -")
+    return ErrorSpec(kind, message.strip(), code)
 
 
 def names_of(error_type: str) -> tuple[str, ...]:
@@ -96,7 +109,7 @@ class Match:
 
 
 def match(
-    names: Sequence[str],
+    names: Sequence[str] | ErrorFacts,
     *,
     batch: RetryPolicy | None,
     job: RetryPolicy | None,
@@ -104,9 +117,10 @@ def match(
     fallback: RetryRule,
     recorded: str | None = None,
 ) -> Match:
-    """The rule the layers give `names`. With `recorded` (the rule name a failure was judged
-    by, which governs it even if a policy changed since), that rule: found by the names when
-    they lead to it, else by its name in the first layer that has it."""
+    """The rule the layers give the error (its facts, or its class names). With `recorded`
+    (the rule name a failure was judged by, which governs it even if a policy changed
+    since), that rule: found by the error when it leads to it, else by its name in the
+    first layer that has it."""
     layers = ((Layer.BATCH, batch), (Layer.JOB, job), (Layer.SETTINGS, settings))
     decision = decide_rule(names, *((str(k), p) for k, p in layers), fallback=fallback)
     found = Match(decision.rule, Layer(decision.source), decision.matched)
@@ -184,3 +198,24 @@ def give_up(
         if deadline is not None:
             latest = min(latest, deadline)
     return GiveUp(cap, deadline, rule.max_age_seconds, latest)
+
+
+def runs_with(rule: RetryRule, trigger: dict[str, Any] | None, attempts: range) -> list[str]:
+    """What each of `attempts` (episode attempts) runs with under the rule's overrides:
+    `attempt 3: memory 8192 (x2) from rule oom`. With the trigger known, as the service will
+    build it (a patch that would break the target's limits says so); else the overrides."""
+    overrides = rule.overrides
+    if overrides is None:
+        return []
+    out = []
+    for attempt in attempts:
+        if trigger:
+            try:
+                said = adjust(trigger, rule.name, overrides, attempt).ran_with
+            except InvalidInput as exc:
+                said = f"refused: {exc}"
+        else:
+            said = told(rule.name, overrides, attempt)
+        if said:
+            out.append(f"attempt {attempt}: {said}")
+    return out

@@ -3,11 +3,15 @@ releases the claim for a backoff, or exhausts the batch once the target refused 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from observability.clients import AwsClients
+from observability.errors import InvalidInput
 from observability.models import BatchState, EventType
+from observability.retry.actions import Adjusted, adjust
 from observability.transitions import truncate
 from remediator.errors import TriggerError, TriggerRejected
 from remediator.guards.alarms import Alarms
@@ -59,9 +63,15 @@ class Firer:
         trigger = c.trigger_of(claimed)  # the batch's own, else its job's
         now = c.now()
         try:
+            run = self._as_run(claimed, trigger, event)
+        except InvalidInput as refused:
+            return self._failed(claimed, target_of(trigger), now, TriggerRejected(str(refused)))
+        if run.task_size is not None:
+            ctx = dataclasses.replace(ctx, task_size=run.task_size)
+        try:
             response_id = fire(
                 self.clients,
-                trigger,
+                run.trigger or trigger,
                 ctx,
                 attempts=c.settings.trigger_attempts,
                 timeout_seconds=c.settings.trigger_timeout_seconds,
@@ -73,6 +83,8 @@ class Firer:
         fired_at = now
         kind = str((trigger or {}).get("kind", ""))
         detail = {"response_id": response_id, "trigger": kind, **(detail or {})}
+        if run.ran_with:
+            detail["ran_with"] = run.ran_with  # shown by history and explain
         if not self.recorder.record(claimed, fired_at, event=event, actor=actor, detail=detail):
             return Outcome("triggered_unrecorded", key, attempt, {"response_id": response_id})
         c.metrics.emit(claimed.job_id, {"RemediationTriggered": 1})
@@ -81,6 +93,16 @@ class Firer:
             extra={"attempt": attempt, "response_id": response_id, "trigger": kind},
         )
         return Outcome("triggered", key, attempt, {"response_id": response_id})
+
+    def _as_run(
+        self, claimed: BatchState, trigger: dict[str, Any] | None, event: EventType
+    ) -> Adjusted:
+        """The trigger as this attempt runs it: a retry's with the overrides of the rule
+        that governs the failure (a replay starts a new episode: the stored trigger)."""
+        if not trigger or event is not EventType.RETRY_TRIGGERED:
+            return Adjusted(trigger or {})
+        rule = self.context.rule_of(claimed)
+        return adjust(trigger, rule.name, rule.overrides, claimed.episode_attempt + 1)
 
     def _failed(
         self, claimed: BatchState, target: str, now: datetime, exc: TriggerError | TriggerRejected

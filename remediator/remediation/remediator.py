@@ -64,6 +64,7 @@ def hint_of(signal: Signal) -> BatchState:
         deadline=signal.deadline,
         rule=signal.rule,
         error_type=signal.error_type,
+        error_code=signal.error_code,
         error_message=signal.error_message,
     )
 

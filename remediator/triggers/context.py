@@ -25,6 +25,8 @@ class TriggerContext:
     incarnation: str = ""
     # W3C context of the re-trigger: the re-run joins the failure's trace with it.
     traceparent: str | None = None
+    # An ECS task's size for this attempt (cpu units, memory MiB), from its rule's overrides.
+    task_size: tuple[int, int] | None = None
 
     @property
     def idempotency_key(self) -> str:

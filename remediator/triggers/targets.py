@@ -25,6 +25,7 @@ from observability.triggers import (
     ecs_overrides,
     overrides_chars,
 )
+from observability.triggers.sizes import sized_overrides
 from remediator.errors import TriggerRejected
 from remediator.triggers.context import TriggerContext
 
@@ -203,6 +204,8 @@ def send_eventbridge(clients: AwsClients, spec: EventBridgeTrigger, ctx: Trigger
 def send_ecs(clients: AwsClients, spec: EcsTaskTrigger, ctx: TriggerContext) -> str:
     environment = ecs_environment(spec, ctx.fields(), ctx.trace_id, ctx.traceparent)
     overrides = ecs_overrides(spec, environment)
+    if ctx.task_size is not None:
+        overrides = sized_overrides(overrides, *ctx.task_size)
     size = overrides_chars(overrides)
     if size > MAX_ECS_OVERRIDES_CHARS:  # checked when built, with room for any batch fields
         raise TriggerRejected(

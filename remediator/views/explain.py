@@ -35,6 +35,10 @@ def describe_rule(rule: RetryRule) -> str:
     text += ", full jitter" if rule.jitter == "full" else ", no jitter"
     if rule.max_age_seconds:
         text += f", max age {_seconds(rule.max_age_seconds)}"
+    if rule.wait_until is not None:
+        text += f", and not before the next {rule.wait_until}"
+    if rule.quarantine:
+        return "quarantined: never retried; an alert names the rule"
     return text
 
 
@@ -70,7 +74,8 @@ def explanation(e: Explanation, now: datetime, style: Style) -> str:
     head += f"{s.episode_attempt} of {e.cap} in this episode" if failing else f"{s.attempt}"
     lines = [head]
     if s.error_type:
-        lines.append(_line("error", f"{s.error_type}: {s.error_message or ''}".rstrip(": ")))
+        code = f" [{s.error_code}]" if s.error_code else ""
+        lines.append(_line("error", f"{s.error_type}{code}: {s.error_message or ''}".rstrip(": ")))
     lines.append(_line("rule", _found(e.found)))
     if e.found.rule is not None:
         lines.append(_line("", describe_rule(e.found.rule)))
@@ -86,6 +91,9 @@ def explanation(e: Explanation, now: datetime, style: Style) -> str:
     if later:
         lines.append(_line("then" if e.next_retry_at else "delays", _delay(later[0], e.cap)))
         lines += _more([_delay(d, e.cap) for d in later[1:]])
+    if e.runs:
+        lines.append(_line("runs with", e.runs[0]))
+        lines += _more(e.runs[1:])
     if e.ends is not None and s.status.value == "FAILED":
         first, *rest = _ends(e.ends, now)
         lines.append(_line("gives up", first))
@@ -102,10 +110,12 @@ def explanation(e: Explanation, now: datetime, style: Style) -> str:
 
 def rule_test(t: RuleTest) -> str:
     head = f"job {t.job_id}, a first failure with {t.error.type}"
+    if t.error.code:
+        head += f" [{t.error.code}]"
     if t.error.message:
         head += f": {t.error.message}"
     lines = [head, _line("rule", _found(t.found))]
-    if t.found.rule is None:
+    if t.found.rule is None or t.found.rule.quarantine:
         lines.append(_line("then", "EXHAUSTED at once, and an alert"))
         return "\n".join(lines)
     lines.append(_line("", describe_rule(t.found.rule)))
@@ -113,6 +123,9 @@ def rule_test(t: RuleTest) -> str:
     if t.delays:
         lines.append(_line("delays", _delay(t.delays[0], cap)))
         lines += _more([_delay(d, cap) for d in t.delays[1:]])
+    if t.runs:
+        lines.append(_line("runs with", t.runs[0]))
+        lines += _more(t.runs[1:])
     if t.ends is not None:
         first, *rest = _ends(t.ends, None)
         lines.append(_line("gives up", first))

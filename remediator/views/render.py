@@ -288,6 +288,10 @@ def history_table(events: Sequence[AuditEvent], style: Style) -> str:
         for key in ("reason", "note", "response_id", "next_retry_at", "operator", "max_attempts"):
             if key in e.detail and not (key == "max_attempts" and "rule" in e.detail):
                 detail += f" {key}={e.detail[key]}"
+        if "error_code" in e.detail:
+            detail += f" [{e.detail['error_code']}]"
+        if "ran_with" in e.detail:
+            detail += f" ran with {e.detail['ran_with']}"
         if "why" in e.detail:
             detail += f" ({e.detail['why']})"
         elif e.detail.get("rule") == "never" or e.detail.get("max_attempts") in (0, "0"):

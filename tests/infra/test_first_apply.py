@@ -22,6 +22,7 @@ from observability.telemetry.metrics import UNITS
 from remediator.alerts import AlertSettings, JsonPoster
 from remediator.settings import RemediatorSettings
 from tests.infra.terraform import TF_DIR, TFVARS_EXAMPLE, Terraform, parse, scratch_copy
+from tests.strict.limits import FARGATE_TASK_SIZES
 
 EXAMPLE = parse(TFVARS_EXAMPLE)
 # Any file that exists: the package's own path is checked by the deploy walk-through.
@@ -336,17 +337,8 @@ def check_security_group_takes_prefix_lists(tf: Terraform) -> list[str]:
     return []
 
 
-# Fargate's task sizes, as AWS documents them: cpu -> the memory sizes (MiB) it takes.
-# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
-FARGATE_SIZES: dict[int, set[int]] = {
-    256: {512, 1024, 2048},
-    512: set(range(1024, 4096 + 1, 1024)),
-    1024: set(range(2048, 8192 + 1, 1024)),
-    2048: set(range(4096, 16384 + 1, 1024)),
-    4096: set(range(8192, 30720 + 1, 1024)),
-    8192: set(range(16384, 61440 + 1, 4096)),
-    16384: set(range(32768, 122880 + 1, 8192)),
-}
+# Fargate's task sizes, as AWS documents them (the strict layer's table, the same for RunTask).
+FARGATE_SIZES = FARGATE_TASK_SIZES
 
 
 def check_fargate_sizes_are_checked_at_plan(tf: Terraform) -> list[str]:

@@ -31,7 +31,10 @@ _BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 _FILE = re.compile(r"# ([\w-]+\.py)")
 _NOT_RUN = re.compile(r"# not run: \S.*")
 # Every file block, and the test below that runs it.
-RUN_HERE = {"pipeline.py", "worker.py", "handler.py", "task.py", "retry_policy.py", "pool.py"}
+RUN_HERE = {
+    "pipeline.py", "worker.py", "handler.py", "task.py", "retry_policy.py", "pool.py",
+    "error_rules.py",
+}  # fmt: skip
 JOB = "ingest-orders"  # the quick start's job
 
 
@@ -237,6 +240,47 @@ def test_the_retry_policy_example_prints_a_policy_the_cli_takes(tmp_path: Path, 
     stored = stack.trail.job_policy(job)
     assert stored is not None
     assert stored.retry == policy
+
+
+def test_the_error_rules_example_sets_and_picks_a_rule_per_code_and_message(
+    tmp_path: Path, stack: Stack
+):
+    import os
+
+    from observability import RetryPolicy
+    from tests.integration.harness import run_cli
+
+    save(tmp_path)
+    done = python("error_rules.py", cwd=tmp_path, env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    policy = RetryPolicy.from_json(done.stdout)
+    assert [r.name for r in policy.rules] == [
+        "throttled", "denied", "unavailable", "oom", "smaller", "quota",
+    ]  # fmt: skip
+    (tmp_path / "rules.json").write_text(done.stdout)
+    job = f"ingest-sales-{uuid.uuid4().hex[:6]}"
+    set_ = run_cli(stack.endpoint, stack.settings, "policy", "set", job, "--retry",
+                   f"@{tmp_path}/rules.json")  # fmt: skip
+    assert set_.returncode == 0, set_.stderr
+
+    def rule_for(*args: str) -> dict[str, Any]:
+        done = run_cli(stack.endpoint, stack.settings, "policy", "test", job, *args,
+                       "--output", "json")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    throttled = rule_for("--error", "ClientError: Rate exceeded", "--code", "ThrottlingException")
+    assert throttled["rule"] == "throttled"
+    assert rule_for("--error", "ClientError: no", "--code", "AccessDeniedException")["rule"] == (
+        "denied"
+    )
+    assert rule_for("--error", "HTTPError: bad gateway", "--code", "502")["rule"] == "unavailable"
+    oom = rule_for("--error", "RuntimeError: worker ran out of memory")
+    assert (oom["rule"], oom["runs_with"][0]) == (
+        "oom", "attempt 2: memory 4096 (x2 from rule oom)",
+    )  # fmt: skip
+    assert rule_for("--error", "TimeoutError: read timed out")["rule"] == "smaller"
+    assert rule_for("--error", "QuotaError: daily quota exceeded")["rule"] == "quota"
 
 
 def test_the_fork_pool_recipe_records_every_month(tmp_path: Path, stack: Stack):

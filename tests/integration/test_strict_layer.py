@@ -74,6 +74,15 @@ def test_a_malformed_table_request_its_client_no_longer_validates_is_caught(
             "ecs-fargate-awsvpc",
         ),
         (
+            lambda c: c.client("ecs").run_task(
+                taskDefinition="t",
+                launchType="FARGATE",
+                overrides={"cpu": "1024", "memory": "16384"},
+                networkConfiguration={"awsvpcConfiguration": {"subnets": ["s"]}},
+            ),
+            "ecs-fargate-task-size",
+        ),
+        (
             lambda c: c.sqs().send_message(
                 QueueUrl="https://sqs.us-east-1.amazonaws.com/123456789012/q",
                 MessageBody="x",

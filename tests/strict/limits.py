@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EMF_RULES", "REQUEST_RULES", "Rule"]
+__all__ = ["EMF_RULES", "FARGATE_TASK_SIZES", "REQUEST_RULES", "Rule"]
 
 _SQS_SEND = (
     "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html"
@@ -24,6 +24,9 @@ _SNS_ATTRIBUTES = "https://docs.aws.amazon.com/sns/latest/dg/sns-message-attribu
 _ECS_RUN_TASK = "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html"
 _ECS_AWSVPC = (
     "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-networking.html"
+)
+_FARGATE_SIZES = (
+    "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html"
 )
 _SFN_START = (
     "https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html"
@@ -186,6 +189,29 @@ def _fargate_network(params: dict[str, Any]) -> Iterator[str]:
             yield "a FARGATE task needs networkConfiguration.awsvpcConfiguration.subnets"
 
 
+# Fargate's task sizes, as AWS documents them: cpu -> the memory sizes (MiB) it takes.
+FARGATE_TASK_SIZES: dict[int, set[int]] = {
+    256: {512, 1024, 2048},
+    512: set(range(1024, 4096 + 1, 1024)),
+    1024: set(range(2048, 8192 + 1, 1024)),
+    2048: set(range(4096, 16384 + 1, 1024)),
+    4096: set(range(8192, 30720 + 1, 1024)),
+    8192: set(range(16384, 61440 + 1, 4096)),
+    16384: set(range(32768, 122880 + 1, 8192)),
+}
+
+
+def _fargate_size(params: dict[str, Any]) -> Iterator[str]:
+    overrides = params.get("overrides") or {}
+    cpu, memory = overrides.get("cpu"), overrides.get("memory")
+    fargate = params.get("launchType") == "FARGATE" and cpu is not None and memory is not None
+    if fargate and int(memory) not in FARGATE_TASK_SIZES.get(int(cpu), set()):
+        yield f"overrides.cpu {cpu} with overrides.memory {memory} is not a Fargate task size"
+    for container in overrides.get("containerOverrides") or []:
+        if memory is not None and int(container.get("memory", 0)) > int(memory):
+            yield f"container memory {container['memory']} is above the task's {memory} MiB"
+
+
 _SFN_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
@@ -246,6 +272,13 @@ REQUEST_RULES: list[Rule] = [
         _ECS_RUN_TASK,
         _ops("ecs", "RunTask"),
         _overrides,
+    ),
+    Rule(
+        "ecs-fargate-task-size",
+        "Fargate runs only its documented cpu/memory pairs; a container fits in its task",
+        _FARGATE_SIZES,
+        _ops("ecs", "RunTask"),
+        _fargate_size,
     ),
     Rule(
         "ecs-fargate-awsvpc",

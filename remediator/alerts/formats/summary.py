@@ -67,6 +67,9 @@ def facts(signal: Signal) -> dict[str, str]:
         "Attempt": str(signal.attempt) if signal.attempt else "",
         "Reason": signal.reason or "",
         "Error type": signal.error_type or "",
+        "Error code": signal.error_code or "",
+        # The rule that decided it (a quarantine rule names itself here).
+        "Rule": signal.rule or "",
         "Trace id": signal.trace_id or "",
         # A paused job resumes on its own at this time unless someone intervenes.
         "Paused until": (signal.next_retry_at or "") if signal.event == CIRCUIT_OPEN else "",
