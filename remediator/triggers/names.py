@@ -2,7 +2,8 @@
 the triggers stored with batches and jobs. Pure.
 
 A target is named as its console shows it: a queue's URL or ARN, a function's name or ARN, a
-state machine's ARN, a cluster's name or ARN, an event bus, a custom trigger's name, or the
+state machine's ARN, a cluster's name or ARN, an event bus, a custom trigger's name, a
+Glue job's name, an EMR Serverless application's id, a Batch job queue, or the
 circuit breaker's `kind|...` name (`target_of`). A URL or an ARN is matched exactly (a queue's
 URL and ARN name the same queue); a bare name matches any target of that name.
 """
@@ -64,6 +65,9 @@ def target_keys(trigger: dict[str, Any] | None) -> frozenset[str]:
         "event_bus_name",
         "cluster",
         "name",
+        "job_name",
+        "application_id",
+        "job_queue",
     ):
         value = trigger.get(field)
         if isinstance(value, str) and value:
