@@ -2,7 +2,8 @@
 
 AssumeRole (with the trigger's ExternalId) answers temporary credentials and when they
 expire; they are kept, per role and external id, and used until `refresh_seconds` before
-that moment, then assumed again. A replica firing a thousand batches at one account calls
+that moment (their lifetime counted on STS's clock, from its reply's Date, then on the
+remediator's), then assumed again. A replica firing a thousand batches at one account calls
 STS once an hour, not a thousand times. IAM lets the remediator assume only the roles its
 deployment lists (Terraform's `assumable_role_arns`).
 """
@@ -10,9 +11,11 @@ deployment lists (Terraform's `assumable_role_arns`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 from observability.clients import AwsClients
 
@@ -64,10 +67,25 @@ class AssumedRoles:
             kwargs["ExternalId"] = external_id
         reply = self._clients.client("sts").assume_role(DurationSeconds=self._duration, **kwargs)
         credentials = reply["Credentials"]
-        expires = credentials["Expiration"]
-        if expires.tzinfo is None:  # botocore parses it aware; kept aware whatever it gets
-            expires = expires.replace(tzinfo=UTC)
         clients = self._clients.with_credentials(
             credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
         )
-        return _Held(clients, expires.astimezone(UTC))
+        return _Held(clients, self._clock() + _lifetime(reply))
+
+
+def _lifetime(reply: Mapping[str, Any]) -> timedelta:
+    """How long the credentials last, by STS's own clock: Expiration less the reply's `Date`
+    (a local clock off by minutes neither keeps expired credentials nor re-assumes at every
+    call). Without a Date header, by the local clock."""
+    expires = _aware(reply["Credentials"]["Expiration"])
+    date = reply.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        issued = _aware(parsedate_to_datetime(date)) if date else datetime.now(UTC)
+    except (TypeError, ValueError):
+        issued = datetime.now(UTC)
+    return max(expires - issued, timedelta(0))
+
+
+def _aware(moment: datetime) -> datetime:
+    # botocore parses Expiration aware; a naive one is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
