@@ -15,11 +15,16 @@ from observability.triggers import BatchJobTrigger, EmrServerlessTrigger, GlueJo
 from remediator.errors import TriggerError
 from remediator.triggers import TriggerContext, fire
 from tests.conftest import Clock, new_id
+from tests.integration.engine_targets import (
+    ACCOUNT,
+    EMR_ROLE,
+    batch_queue,
+    emr_application,
+    glue_job,
+)
 from tests.integration.harness import Stack
 from tests.strict.checker import StrictAws, StrictAwsViolation
 from tests.strict.engines import ENGINE_RULES
-
-ACCOUNT = "123456789012"
 
 
 class Boom(Exception):
@@ -62,12 +67,7 @@ def healed(stack: Stack, job: str, batch: str, environ: dict[str, str]) -> None:
 
 def test_a_glue_job_heals_a_batch_with_the_batch_in_its_arguments(stack: Stack):
     glue = stack.clients.client("glue")
-    name = new_id("glue")
-    glue.create_job(
-        Name=name,
-        Role=f"arn:aws:iam::{ACCOUNT}:role/glue",
-        Command={"Name": "glueetl", "ScriptLocation": "s3://scripts/load.py"},
-    )
+    name = glue_job(stack.clients)
     job = new_id()
     trigger = GlueJobTrigger(job_name=name, arguments={"--month": "2024-05"})
     fail_with(stack, job, "2024-05", trigger)
@@ -96,13 +96,7 @@ def test_glue_concurrent_runs_exceeded_is_transient_not_a_failure(clients):
     from moto.moto_api import state_manager
 
     glue = clients.client("glue")
-    name = new_id("glue")
-    glue.create_job(
-        Name=name,
-        Role=f"arn:aws:iam::{ACCOUNT}:role/glue",
-        Command={"Name": "glueetl", "ScriptLocation": "s3://scripts/load.py"},
-        ExecutionProperty={"MaxConcurrentRuns": 1},
-    )
+    name = glue_job(clients, ExecutionProperty={"MaxConcurrentRuns": 1})
     # The moto server runs in this process: its job runs stay RUNNING until told otherwise.
     state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 99})
     try:
@@ -125,13 +119,11 @@ def _key(job: str, batch: str) -> Any:
 
 def test_an_emr_serverless_run_heals_a_batch_with_its_client_token(stack: Stack):
     emr = stack.clients.client("emr-serverless")
-    app = emr.create_application(name=new_id("app"), releaseLabel="emr-7.0.0", type="SPARK")[
-        "applicationId"
-    ]
+    app = emr_application(stack.clients)
     job = new_id()
     trigger = EmrServerlessTrigger(
         application_id=app,
-        execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/emr-job",
+        execution_role_arn=EMR_ROLE,
         job_driver={"sparkSubmit": {"entryPoint": "s3://scripts/load.py"}},
     )
     fail_with(stack, job, "2024-05", trigger)
@@ -157,12 +149,10 @@ def test_a_repeated_emr_start_of_one_attempt_carries_the_same_token(clients):
     """EMR Serverless answers a repeated clientToken with the first run; moto does not model
     that (it starts another run), so this shows the request AWS deduplicates on."""
     emr = clients.client("emr-serverless")
-    app = emr.create_application(name=new_id("app"), releaseLabel="emr-7.0.0", type="SPARK")[
-        "applicationId"
-    ]
+    app = emr_application(clients)
     stored = EmrServerlessTrigger(
         application_id=app,
-        execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/emr-job",
+        execution_role_arn=EMR_ROLE,
         job_driver={"hive": {"query": "select 1"}},
     ).to_dict()
     tokens: list[str] = []
@@ -177,31 +167,10 @@ def test_a_repeated_emr_start_of_one_attempt_carries_the_same_token(clients):
     assert tokens[0].startswith("ventes--t--2024-05-3-")  # 'é' and '#' are not token characters
 
 
-def _batch_queue(clients: Any) -> tuple[str, str]:
-    iam, batch = clients.client("iam"), clients.client("batch")
-    role = iam.create_role(RoleName=new_id("batch"), AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    environment = batch.create_compute_environment(
-        computeEnvironmentName=new_id("ce"), type="UNMANAGED", state="ENABLED", serviceRole=role
-    )["computeEnvironmentArn"]
-    queue = batch.create_job_queue(
-        jobQueueName=new_id("queue"),
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
-    )["jobQueueName"]
-    definition = batch.register_job_definition(
-        jobDefinitionName=new_id("load"),
-        type="container",
-        containerProperties={"image": "load:1", "vcpus": 1, "memory": 512, "command": ["load"]},
-        retryStrategy={"attempts": 3},  # overridden by every SubmitJob of the remediator
-    )["jobDefinitionName"]
-    return queue, definition
-
-
 def test_an_aws_batch_job_heals_a_batch_with_batch_retries_off(stack: Stack):
     """moto starts the submitted job in Docker, absent here: its run fails in moto, which
     does not matter; the run is played from the environment the job was given."""
-    queue, definition = _batch_queue(stack.clients)
+    queue, definition = batch_queue(stack.clients)
     job = new_id()
     trigger = BatchJobTrigger(job_queue=queue, job_definition=definition, parameters={"m": "5"})
     fail_with(stack, job, "2024-05", trigger)
