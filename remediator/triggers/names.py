@@ -37,6 +37,10 @@ def _arn_key(arn: str) -> str:
         return f"name:{resource.removeprefix('cluster/')}"
     if service == "events" and resource.startswith("event-bus/"):
         return f"name:{resource.removeprefix('event-bus/')}"
+    # The data engines' triggers store a job name, an application id, a queue name.
+    for prefix in ("job/", "/applications/", "job-queue/"):
+        if service in ("glue", "emr-serverless", "batch") and resource.startswith(prefix):
+            return f"name:{resource.removeprefix(prefix).split('/')[0]}"
     return f"arn:{arn}"
 
 

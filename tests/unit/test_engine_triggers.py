@@ -221,6 +221,13 @@ def test_the_engines_targets_are_named_for_breakers_and_pauses() -> None:
     assert target_key("load sales") in target_keys(SAMPLES[0].to_dict())
     assert target_key("00f1abc") in target_keys(SAMPLES[1].to_dict())
     assert target_key("etl") in target_keys(SAMPLES[3].to_dict())
+    # As the console shows them: the job's, the application's, the queue's ARN.
+    glue_arn = "arn:aws:glue:eu-west-1:123456789012:job/load sales"
+    emr_arn = "arn:aws:emr-serverless:eu-west-1:123456789012:/applications/00f1abc"
+    queue_arn = "arn:aws:batch:eu-west-1:123456789012:job-queue/etl"
+    assert target_key(glue_arn) in target_keys(SAMPLES[0].to_dict())
+    assert target_key(emr_arn) in target_keys(SAMPLES[1].to_dict())
+    assert target_key(queue_arn) in target_keys(SAMPLES[3].to_dict())
 
 
 def test_glue_concurrent_runs_exceeded_is_transient() -> None:
