@@ -111,6 +111,33 @@ def test_glue_concurrent_runs_exceeded_is_transient_not_a_failure(clients):
     assert len(naps) == 2  # retried as transient, within its attempts
 
 
+def test_a_glue_job_at_its_concurrent_run_limit_holds_the_batch_back_not_fails_it(
+    stack: Stack, clock: Clock
+):
+    from moto.moto_api import state_manager
+
+    glue = stack.clients.client("glue")
+    name = glue_job(stack.clients, ExecutionProperty={"MaxConcurrentRuns": 1})
+    job = new_id()
+    state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 99})
+    try:
+        running = glue.start_job_run(JobName=name)["JobRunId"]  # another run holds the slot
+        fail_with(stack, job, "2024-05", GlueJobTrigger(job_name=name))
+        stack.service.run_once()
+        state = stack.trail.get(job, "2024-05")
+        assert state is not None
+        # Not started, not refused: the batch waits its backoff, its refusals untouched.
+        assert (state.status.value, state.attempt, state.refusals) == ("RETRYING", 1, 0)
+        assert "RETRY_TRIGGERED" not in [e for e, _ in events(stack, job, "2024-05")]
+    finally:
+        state_manager.unset_transition("glue::job_run")
+    glue.get_job_run(JobName=name, RunId=running)  # moto moves the run on: the slot is free
+    clock.advance(3600)
+    stack.service.run_once()
+    assert ("RETRY_TRIGGERED", 2) in events(stack, job, "2024-05")
+    assert len(glue.get_job_runs(JobName=name)["JobRuns"]) == 2
+
+
 def _key(job: str, batch: str) -> Any:
     from observability.models.keys import BatchKey
 
