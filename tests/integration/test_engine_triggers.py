@@ -63,6 +63,10 @@ def healed(stack: Stack, job: str, batch: str, environ: dict[str, str]) -> None:
         ("STARTED", 2),
         ("SUCCESS", 2),
     ]
+    # A second run of the same attempt (a start repeated where the engine has no token) is
+    # a duplicate: nothing runs.
+    again = run_task(stack.producer(), lambda b: pytest.fail("ran twice"), environ=environ)
+    assert again is None
 
 
 def test_a_glue_job_heals_a_batch_with_the_batch_in_its_arguments(stack: Stack):
