@@ -5,6 +5,10 @@ queue below exists only in the other account."""
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +17,7 @@ from observability import SqsTrigger
 from remediator.triggers.roles import REFRESH_SECONDS
 from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import Stack
+from tests.proxy import FaultProxy, Request
 
 OTHER_ACCOUNT = "222222222222"
 ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/pipelines-retrigger"
@@ -23,13 +28,45 @@ class Boom(Exception):
     pass
 
 
+_KEY = re.compile(r"Credential=([^/]+)/")
+
+
+class CallCountingProxy(FaultProxy):
+    """The fault proxy, counting the requests that reach the endpoint by operation, and the
+    access keys each operation was signed with."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.calls: Counter[str] = Counter()
+        self.keys: dict[str, set[str]] = {}
+        self._calls_lock = threading.Lock()
+
+    def _answer(self, request: Request) -> Any:
+        key = _KEY.search(request.header("Authorization"))
+        with self._calls_lock:
+            self.calls[request.operation] += 1
+            self.keys.setdefault(request.operation, set()).add(key.group(1) if key else "")
+        return super()._answer(request)
+
+
 @pytest.fixture
-def stack(settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock) -> Stack:
-    return Stack(settings_kwargs, clients, moto_endpoint, clock)
+def proxy(moto_endpoint: str) -> Iterator[CallCountingProxy]:
+    counting = CallCountingProxy(moto_endpoint)
+    counting.start()
+    yield counting
+    counting.stop()
+
+
+@pytest.fixture
+def stack(
+    settings_kwargs: dict[str, Any], clients: Any, proxy: CallCountingProxy, clock: Clock
+) -> Stack:
+    # The remediator's re-triggers (AssumeRole included) go through the counting proxy.
+    return Stack(settings_kwargs, clients, proxy.url, clock)
 
 
 def test_a_cross_account_trigger_assumes_its_role_once_per_credential_lifetime(
-    stack: Stack, clock: Clock
+    stack: Stack, clock: Clock, proxy: CallCountingProxy
 ):
     setup = stack.clients.client("sts").assume_role(RoleArn=ROLE, RoleSessionName="setup")
     keys = setup["Credentials"]
@@ -52,8 +89,13 @@ def test_a_cross_account_trigger_assumes_its_role_once_per_credential_lifetime(
     for batch in ("b1", "b2", "b3"):
         fail(batch)
     stack.service.run_once()
-    # Three re-triggers, one AssumeRole, with the external id the role's trust asks for.
+    # Three re-triggers, one AssumeRole (counted where it reaches STS), with the external id
+    # the role's trust asks for; the sends are signed with the role's key, not ours.
+    assert proxy.calls["AssumeRole"] == 1
+    assert proxy.calls["SendMessage"] == 3
     assert [(a["RoleArn"], a["ExternalId"]) for a in assumed] == [(ROLE, EXTERNAL_ID)]
+    [own_key] = proxy.keys["AssumeRole"]
+    assert own_key not in proxy.keys["SendMessage"]
     messages = drain(theirs.sqs(), url)
     assert sorted(m["MessageAttributes"]["batch_id"]["StringValue"] for m in messages) == [
         "b1",
@@ -68,13 +110,15 @@ def test_a_cross_account_trigger_assumes_its_role_once_per_credential_lifetime(
     clock.advance(3600 - REFRESH_SECONDS - 120)
     fail("b4")
     stack.service.run_once()
-    assert len(assumed) == 1
+    assert proxy.calls["AssumeRole"] == 1
     # Past it: assumed again, once, for the next hour's triggers.
     clock.advance(180)
     for batch in ("b5", "b6"):
         fail(batch)
     stack.service.run_once()
-    assert len(assumed) == 2
+    assert proxy.calls["AssumeRole"] == 2
+    assert proxy.calls["SendMessage"] == 6
+    assert len(proxy.keys["SendMessage"]) == 2  # the second hour's credentials sign them
     assert len(drain(theirs.sqs(), url)) == 3
 
 
