@@ -129,7 +129,9 @@ _TRANSIENT_BOTOCORE = (
 
 def target_of(stored: dict[str, Any] | None) -> str:
     """The target a stored trigger fires at, as one stable name (its circuit breaker's):
-    the queue, function, state machine, bus, cluster and task definition, or custom name."""
+    the queue, function, state machine, bus, cluster and task definition, Glue job, EMR
+    Serverless application, Batch queue and job definition, or custom name (and the role a
+    target in another account is reached through)."""
     if not stored:
         return "none"
     kind = str(stored.get("kind", ""))
@@ -144,7 +146,9 @@ def target_of(stored: dict[str, Any] | None) -> str:
         "emrserverless": ("application_id",),
         "batch": ("job_queue", "job_definition"),
     }.get(kind, ())
-    return "|".join([kind, *(str(stored.get(f, "")) for f in fields)])
+    # A target reached through a role is that role's account's: its circuit is its own.
+    role = [str(stored["role_arn"])] if stored.get("role_arn") else []
+    return "|".join([kind, *(str(stored.get(f, "")) for f in fields), *role])
 
 
 def classify(exc: BaseException, what: str) -> TriggerError | TriggerRejected:

@@ -218,6 +218,8 @@ def test_the_engines_targets_are_named_for_breakers_and_pauses() -> None:
     assert target_of(SAMPLES[0].to_dict()) == "glue|load sales"
     assert target_of(SAMPLES[1].to_dict()) == "emrserverless|00f1abc"
     assert target_of(SAMPLES[3].to_dict()) == "batch|etl|load:3"
+    # The same application in another account is another target, with a circuit of its own.
+    assert target_of(SAMPLES[2].to_dict()) == f"emrserverless|00f1abc|{ROLE}"
     assert target_key("load sales") in target_keys(SAMPLES[0].to_dict())
     assert target_key("00f1abc") in target_keys(SAMPLES[1].to_dict())
     assert target_key("etl") in target_keys(SAMPLES[3].to_dict())
