@@ -23,14 +23,17 @@ RESERVED_PREFIXES = (ENV_PREFIX, TRACEPARENT_ENV)
 def pipeline_variables(
     batch: Mapping[str, Any], trace_id: str | None, traceparent: str | None = None
 ) -> dict[str, str]:
-    """PIPELINE_JOB_ID, PIPELINE_BATCH_ID, PIPELINE_ATTEMPT, PIPELINE_TRACE_ID, and the W3C
-    trace context (TRACEPARENT) the re-run joins."""
+    """PIPELINE_JOB_ID, PIPELINE_BATCH_ID, PIPELINE_ATTEMPT, and when there are some,
+    PIPELINE_TRACE_ID and the W3C trace context (TRACEPARENT) the re-run joins. No value is
+    empty: EMR Serverless refuses a blank property, and Glue hands a script `--NAME` with
+    nothing after it."""
     variables = {
         f"{ENV_PREFIX}JOB_ID": str(batch["job_id"]),
         f"{ENV_PREFIX}BATCH_ID": str(batch["batch_id"]),
         f"{ENV_PREFIX}ATTEMPT": str(batch["attempt"]),
-        f"{ENV_PREFIX}TRACE_ID": trace_id or "",
     }
+    if trace_id:
+        variables[f"{ENV_PREFIX}TRACE_ID"] = trace_id
     if traceparent:
         variables[TRACEPARENT_ENV] = traceparent
     return variables

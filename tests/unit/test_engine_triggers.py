@@ -195,6 +195,16 @@ def test_each_engine_carries_the_batch_where_its_run_reads_it() -> None:
     assert {e["name"]: e["value"] for e in environment} == VARIABLES
 
 
+def test_no_variable_is_blank_when_the_batch_has_no_trace() -> None:
+    """EMR Serverless refuses a property value without a non-blank character."""
+    [config] = emr_configuration(SAMPLES[1], BATCH, None)["applicationConfiguration"]  # type: ignore[arg-type]
+    assert sorted(config["properties"]) == [
+        f"spark.emr-serverless.driverEnv.PIPELINE_{name}"
+        for name in ("ATTEMPT", "BATCH_ID", "JOB_ID")
+    ]
+    assert all(value.strip() for value in config["properties"].values())
+
+
 ids = st.text(min_size=1, max_size=200).filter(lambda s: "#" not in s and s.strip())
 
 
