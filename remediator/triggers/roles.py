@@ -5,7 +5,7 @@ expire; they are kept, per role and external id, and used until `refresh_seconds
 that moment (their lifetime counted on STS's clock, from its reply's Date, then on the
 remediator's), then assumed again. A replica firing a thousand batches at one account calls
 STS once an hour, not a thousand times. IAM lets the remediator assume only the roles its
-deployment lists (Terraform's `assumable_role_arns`).
+deployment lists (Terraform's `trigger_assume_role_arns`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ __all__ = ["SESSION_NAME", "AssumedRoles"]
 
 # The session the target account's CloudTrail names the remediator's calls with.
 SESSION_NAME = "remediator"
-DURATION_SECONDS = 3600  # AssumeRole's default and every role's allowed minimum maximum
+# AssumeRole's default: every role allows it, and it is the most role chaining allows (the
+# remediator's ECS task role is itself an assumed role).
+DURATION_SECONDS = 3600
 REFRESH_SECONDS = 300  # refreshed 5 minutes ahead: no call starts on credentials about to end
 
 
