@@ -239,6 +239,22 @@ def test_an_aws_batch_job_heals_a_batch_with_batch_retries_off(stack: Stack):
             "emr-serverless-client-token",
         ),
         (
+            lambda c: c.client("emr-serverless").start_job_run(
+                applicationId="app1",
+                clientToken="t",
+                executionRoleArn=EMR_ROLE,
+                configurationOverrides={
+                    "applicationConfiguration": [
+                        {
+                            "classification": "spark-defaults",
+                            "properties": {"spark.emr-serverless.driverEnv.BAD-NAME": "x"},
+                        }
+                    ]
+                },
+            ),
+            "emr-serverless-driver-env",
+        ),
+        (
             lambda c: c.client("batch").submit_job(
                 jobName="_load", jobQueue="q", jobDefinition="d"
             ),

@@ -1,6 +1,7 @@
 """Limits of the AWS data engines' start calls that the botocore models do not carry (Glue
-StartJobRun, EMR Serverless StartJobRun, AWS Batch SubmitJob), and of AssumeRole: the same
-table form as `limits`, each rule with the page that states it."""
+StartJobRun, EMR Serverless StartJobRun, AWS Batch SubmitJob): the same table form as
+`limits`, each rule with the page that states it. (AssumeRole's limits are all in its
+model.)"""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ _EMR_ENV = (
 _BATCH_SUBMIT = "https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html"
 _BATCH_ENV = "https://docs.aws.amazon.com/batch/latest/APIReference/API_KeyValuePair.html"
 _BATCH_RETRY = "https://docs.aws.amazon.com/batch/latest/APIReference/API_RetryStrategy.html"
-_STS_ASSUME = "https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html"
 
 
 def _glue_argument_names(params: dict[str, Any]) -> Iterator[str]:
@@ -66,12 +66,6 @@ def _batch_attempts(params: dict[str, Any]) -> Iterator[str]:
     attempts = (params.get("retryStrategy") or {}).get("attempts")
     if attempts is not None and not 1 <= int(attempts) <= 10:
         yield f"retryStrategy.attempts is {attempts}; 1 to 10"
-
-
-def _assume_duration(params: dict[str, Any]) -> Iterator[str]:
-    duration = params.get("DurationSeconds")
-    if duration is not None and not 900 <= int(duration) <= 43_200:
-        yield f"DurationSeconds is {duration}; 900 to 43,200"
 
 
 def _ops(service: str, *operations: str) -> frozenset[tuple[str, str]]:
@@ -120,12 +114,5 @@ ENGINE_RULES: list[Rule] = [
         _BATCH_RETRY,
         _ops("batch", "SubmitJob"),
         _batch_attempts,
-    ),
-    Rule(
-        "sts-assume-role-duration",
-        "DurationSeconds: 900 seconds up to the role's maximum session duration (12 hours)",
-        _STS_ASSUME,
-        _ops("sts", "AssumeRole"),
-        _assume_duration,
     ),
 ]
