@@ -105,6 +105,25 @@ class AwsClients:
             read_timeouts=None if read_timeout is None else {},
         )
 
+    def with_credentials(self, access_key: str, secret_key: str, session_token: str) -> AwsClients:
+        """Clients with the same settings and endpoint, signed with other (temporary)
+        credentials: a role assumed in another account."""
+        session = boto3.Session(
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
+            region_name=self.region,
+        )
+        return AwsClients(
+            endpoint_url=self._endpoint_url,
+            session=session,
+            max_pool_connections=self._pool,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+            max_attempts=self._max_attempts,
+            read_timeouts=self._read_timeouts,
+        )
+
     @property
     def region(self) -> str:
         region = self._session.region_name

@@ -2,10 +2,13 @@
 
 These are plain, validated data. Firing them (boto3 calls) is the remediator's job. `base`
 holds `Trigger` and the field checks, `targets` the kinds of SQS, Lambda, Step Functions,
-EventBridge and a Python entry point (and the stored form of every kind), `ecs` the ECS task.
+EventBridge and a Python entry point (and the stored form of every kind), `ecs` the ECS task,
+`glue`, `emr` and `batch` the Glue job, EMR Serverless job run and AWS Batch job, `role` the
+role a target in another account is fired with.
 """
 
 from observability.triggers.base import MAX_TRIGGER_BYTES, Trigger
+from observability.triggers.batch import BATCH_RETRY_STRATEGY, BatchJobTrigger, batch_overrides
 from observability.triggers.ecs import (
     ECS_LAUNCH_TYPES,
     MAX_ECS_OVERRIDES_CHARS,
@@ -14,6 +17,8 @@ from observability.triggers.ecs import (
     ecs_overrides,
     overrides_chars,
 )
+from observability.triggers.emr import EmrServerlessTrigger, emr_configuration
+from observability.triggers.glue import GlueJobTrigger, glue_arguments
 from observability.triggers.targets import (
     CustomTrigger,
     EventBridgeTrigger,
@@ -24,18 +29,25 @@ from observability.triggers.targets import (
 )
 
 __all__ = [
+    "BATCH_RETRY_STRATEGY",
     "ECS_LAUNCH_TYPES",
     "MAX_ECS_OVERRIDES_CHARS",
     "MAX_TRIGGER_BYTES",
+    "BatchJobTrigger",
     "CustomTrigger",
     "EcsTaskTrigger",
+    "EmrServerlessTrigger",
     "EventBridgeTrigger",
+    "GlueJobTrigger",
     "LambdaTrigger",
     "SqsTrigger",
     "StepFunctionsTrigger",
     "Trigger",
+    "batch_overrides",
     "ecs_environment",
     "ecs_overrides",
+    "emr_configuration",
+    "glue_arguments",
     "overrides_chars",
     "trigger_from_dict",
 ]

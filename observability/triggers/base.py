@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import re
 import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from types import UnionType
 from typing import Any, ClassVar, NoReturn
 
 from observability.errors import InvalidInput
+from observability.triggers.role import ROLE_FIELDS, check_role
 
 __all__ = ["MAX_TRIGGER_BYTES", "Trigger"]
 
@@ -166,13 +167,22 @@ class Trigger:
 
     kind: ClassVar[str] = ""
     payload_field: ClassVar[str] = ""
+    # A target in another account: the role assumed to fire it (observability.triggers.role).
+    # Keyword-only, and left out of the stored form when unset.
+    role_arn: str | None = field(default=None, kw_only=True)
+    external_id: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         _check_types(self)
+        check_role(self.kind, self.role_arn, self.external_id)
         self._validate()
         # The fields as they are: asdict's deep copy is for callers who may change the dict.
         shallow = {"kind": self.kind}
-        shallow.update((name, getattr(self, name)) for name, _, _ in _fields_of(type(self)))
+        shallow.update(
+            (name, getattr(self, name))
+            for name, _, _ in _fields_of(type(self))
+            if name not in ROLE_FIELDS or getattr(self, name) is not None
+        )
         try:
             text = _canonical(shallow)
         except TypeError:
@@ -209,7 +219,11 @@ class Trigger:
         """The kind's own rules (required fields, the target's limits); types are checked."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **asdict(self)}
+        data = {"kind": self.kind, **asdict(self)}
+        for name in ROLE_FIELDS:
+            if data[name] is None:
+                del data[name]
+        return data
 
     def to_json(self) -> str:
         return str(self.__dict__["_json"])

@@ -9,7 +9,10 @@ from typing import Any, ClassVar
 
 from observability.errors import InvalidInput
 from observability.triggers.base import Trigger, _required, _shaped, _within
+from observability.triggers.batch import BatchJobTrigger
 from observability.triggers.ecs import EcsTaskTrigger
+from observability.triggers.emr import EmrServerlessTrigger
+from observability.triggers.glue import GlueJobTrigger
 
 __all__ = [
     "CustomTrigger",
@@ -150,6 +153,9 @@ _KINDS: dict[str, type[Trigger]] = {
         EventBridgeTrigger,
         EcsTaskTrigger,
         CustomTrigger,
+        GlueJobTrigger,
+        EmrServerlessTrigger,
+        BatchJobTrigger,
     )
 }
 

@@ -20,6 +20,7 @@ from remediator.remediation.close import Closer
 from remediator.remediation.context import Context, Outcome
 from remediator.remediation.record import Recorder
 from remediator.triggers import TriggerContext, fire, target_of
+from remediator.triggers.roles import AssumedRoles
 
 __all__ = ["Firer"]
 
@@ -43,6 +44,8 @@ class Firer:
         self.recorder = recorder
         self.closer = closer
         self.alarms = alarms
+        # Credentials of the roles triggers name (targets in other accounts), kept between fires.
+        self.roles = AssumedRoles(clients, clock=context.now)
 
     def fire_and_record(
         self,
@@ -76,6 +79,7 @@ class Firer:
                 attempts=c.settings.trigger_attempts,
                 timeout_seconds=c.settings.trigger_timeout_seconds,
                 sleep=c.sleep,
+                roles=self.roles,
             )
         except (TriggerError, TriggerRejected) as exc:
             return self._failed(claimed, target_of(trigger), now, exc)
@@ -85,6 +89,8 @@ class Firer:
         detail = {"response_id": response_id, "trigger": kind, **(detail or {})}
         if run.ran_with:
             detail["ran_with"] = run.ran_with  # shown by history and explain
+        if (trigger or {}).get("role_arn"):  # the role it was fired as, for the audit trail
+            detail["role_arn"] = str((trigger or {})["role_arn"])
         if not self.recorder.record(claimed, fired_at, event=event, actor=actor, detail=detail):
             return Outcome("triggered_unrecorded", key, attempt, {"response_id": response_id})
         c.metrics.emit(claimed.job_id, {"RemediationTriggered": 1})

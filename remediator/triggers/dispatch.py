@@ -2,9 +2,10 @@
 
 Each kind passes the batch's identity along (job_id, batch_id, attempt, trace_id) and, where
 the target supports it, a deterministic idempotency key: `job#batch#attempt` as a FIFO
-deduplication id or an ECS clientToken, and a Step Functions execution name that also
-carries the run of the batch (see `execution_name`). A repeat of the same attempt is then a
-no-op at the target.
+deduplication id or an ECS or EMR Serverless clientToken, and a Step Functions execution
+name that also carries the run of the batch (see `execution_name`). A repeat of the same
+attempt is then a no-op at the target. (Glue and AWS Batch have no token: the claim fires an
+attempt once, and the re-run's `run_task` skips an attempt already started.)
 
 Retries happen here and only here: the clients used for triggers have botocore's retries
 turned off, and tenacity retries transient errors, bounded in attempts and total time.
@@ -47,9 +48,12 @@ from observability.errors import InvalidInput
 from observability.models.describe import describe_exception
 from observability.telemetry import tracing
 from observability.triggers import (
+    BatchJobTrigger,
     CustomTrigger,
     EcsTaskTrigger,
+    EmrServerlessTrigger,
     EventBridgeTrigger,
+    GlueJobTrigger,
     LambdaTrigger,
     SqsTrigger,
     StepFunctionsTrigger,
@@ -59,6 +63,8 @@ from observability.triggers import (
 from remediator.errors import TriggerError, TriggerRejected
 from remediator.triggers.context import TriggerContext
 from remediator.triggers.custom import fire_custom
+from remediator.triggers.engines import send_batch, send_emr, send_glue
+from remediator.triggers.roles import AssumedRoles
 from remediator.triggers.targets import (
     RunTaskFailed,
     error_code,
@@ -76,6 +82,8 @@ __all__ = ["classify", "fire", "target_of"]
 _TRANSIENT = frozenset(
     {
         "BandwidthLimitExceeded",
+        # Glue: the job's MaxConcurrentRuns are running; a later start gets in.
+        "ConcurrentRunsExceededException",
         "EC2ThrottledException",
         "ExecutionLimitExceeded",
         "InternalError",
@@ -121,7 +129,9 @@ _TRANSIENT_BOTOCORE = (
 
 def target_of(stored: dict[str, Any] | None) -> str:
     """The target a stored trigger fires at, as one stable name (its circuit breaker's):
-    the queue, function, state machine, bus, cluster and task definition, or custom name."""
+    the queue, function, state machine, bus, cluster and task definition, Glue job, EMR
+    Serverless application, Batch queue and job definition, or custom name (and the role a
+    target in another account is reached through)."""
     if not stored:
         return "none"
     kind = str(stored.get("kind", ""))
@@ -132,8 +142,13 @@ def target_of(stored: dict[str, Any] | None) -> str:
         "eventbridge": ("event_bus_name", "source"),
         "ecs": ("cluster", "task_definition"),
         "custom": ("name",),
+        "glue": ("job_name",),
+        "emrserverless": ("application_id",),
+        "batch": ("job_queue", "job_definition"),
     }.get(kind, ())
-    return "|".join([kind, *(str(stored.get(f, "")) for f in fields)])
+    # A target reached through a role is that role's account's: its circuit is its own.
+    role = [str(stored["role_arn"])] if stored.get("role_arn") else []
+    return "|".join([kind, *(str(stored.get(f, "")) for f in fields), *role])
 
 
 def classify(exc: BaseException, what: str) -> TriggerError | TriggerRejected:
@@ -156,9 +171,15 @@ def classify(exc: BaseException, what: str) -> TriggerError | TriggerRejected:
     return TriggerRejected(f"{what}: {kind}: {text}")
 
 
-def _fire_once(clients: AwsClients, spec: Trigger, ctx: TriggerContext) -> str:
+def _fire_once(
+    clients: AwsClients, spec: Trigger, ctx: TriggerContext, roles: AssumedRoles | None
+) -> str:
     what = f"{spec.kind} trigger of {ctx.key.job_id}/{ctx.key.batch_id}"
     try:
+        if spec.role_arn and not isinstance(spec, CustomTrigger):
+            # A target in another account: its role's clients (AssumeRole, when not held).
+            roles = roles or AssumedRoles(clients)
+            clients = roles.clients_for(spec.role_arn, spec.external_id)
         if isinstance(spec, SqsTrigger):
             return send_sqs(clients, spec, ctx)
         if isinstance(spec, LambdaTrigger):
@@ -171,6 +192,12 @@ def _fire_once(clients: AwsClients, spec: Trigger, ctx: TriggerContext) -> str:
             return send_ecs(clients, spec, ctx)
         if isinstance(spec, CustomTrigger):
             return fire_custom(spec, ctx)
+        if isinstance(spec, GlueJobTrigger):
+            return send_glue(clients, spec, ctx)
+        if isinstance(spec, EmrServerlessTrigger):
+            return send_emr(clients, spec, ctx)
+        if isinstance(spec, BatchJobTrigger):
+            return send_batch(clients, spec, ctx)
     except Exception as exc:  # every failure, a custom trigger's included, is classified
         raise classify(exc, what) from exc
     raise TriggerRejected(f"{what}: kind {spec.kind!r} cannot be fired")
@@ -184,11 +211,13 @@ def fire(
     attempts: int = 4,
     timeout_seconds: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
+    roles: AssumedRoles | None = None,
 ) -> str:
     """Fire a stored trigger; returns the target's id for the audit trail.
 
     TriggerRejected at once for permanent errors; TriggerError once transient errors
-    outlast `attempts` tries or `timeout_seconds`. Nothing else is raised.
+    outlast `attempts` tries or `timeout_seconds`. Nothing else is raised. A trigger that
+    names a role is fired with its credentials, kept by `roles` between calls.
     """
     if not stored:
         raise TriggerRejected("the batch was recorded without a trigger: nothing to re-run")
@@ -211,4 +240,4 @@ def fire(
     ):
         # The current context (this span's, else the remediation's) goes to the re-run.
         ctx = dataclasses.replace(ctx, traceparent=tracing.traceparent() or ctx.traceparent)
-        return str(retrying(_fire_once, clients, spec, ctx))
+        return str(retrying(_fire_once, clients, spec, ctx, roles))

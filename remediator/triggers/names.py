@@ -2,7 +2,8 @@
 the triggers stored with batches and jobs. Pure.
 
 A target is named as its console shows it: a queue's URL or ARN, a function's name or ARN, a
-state machine's ARN, a cluster's name or ARN, an event bus, a custom trigger's name, or the
+state machine's ARN, a cluster's name or ARN, an event bus, a custom trigger's name, a
+Glue job's name, an EMR Serverless application's id, a Batch job queue, or the
 circuit breaker's `kind|...` name (`target_of`). A URL or an ARN is matched exactly (a queue's
 URL and ARN name the same queue); a bare name matches any target of that name.
 """
@@ -36,6 +37,10 @@ def _arn_key(arn: str) -> str:
         return f"name:{resource.removeprefix('cluster/')}"
     if service == "events" and resource.startswith("event-bus/"):
         return f"name:{resource.removeprefix('event-bus/')}"
+    # The data engines' triggers store a job name, an application id, a queue name.
+    for prefix in ("job/", "/applications/", "job-queue/"):
+        if service in ("glue", "emr-serverless", "batch") and resource.startswith(prefix):
+            return f"name:{resource.removeprefix(prefix).split('/')[0]}"
     return f"arn:{arn}"
 
 
@@ -64,6 +69,9 @@ def target_keys(trigger: dict[str, Any] | None) -> frozenset[str]:
         "event_bus_name",
         "cluster",
         "name",
+        "job_name",
+        "application_id",
+        "job_queue",
     ):
         value = trigger.get(field)
         if isinstance(value, str) and value:

@@ -38,6 +38,7 @@ from remediator.ops.replay import replay
 from remediator.stack.provision import bootstrap
 from tests.conftest import MOTO_ARN, REGION, Clock, new_id
 from tests.infra.terraform import Statement, Terraform
+from tests.integration.engine_targets import engine_triggers
 from tests.integration.harness import Stack, TriggerTargets
 
 pytestmark = pytest.mark.integration
@@ -71,11 +72,19 @@ TRIGGER_TARGETS = {
     "states:StartExecution": "${var.trigger_state_machine_arns}",
     "events:PutEvents": "${var.trigger_event_bus_arns}",
     "ecs:RunTask": "${var.trigger_ecs_task_definition_arns}",
+    "glue:StartJobRun": "${var.trigger_glue_job_arns}",
+    "emr-serverless:StartJobRun": "${var.trigger_emr_application_arns}",
+    "batch:SubmitJob": "${var.trigger_batch_job_queue_arns}",
+    "sts:AssumeRole": "${var.trigger_assume_role_arns}",
 }
 # Granted to the task role although no recorded call names them, and why.
 IMPLIED = {
     ("iam:PassRole", "${var.trigger_pass_role_arns}"): "RunTask passes the triggered task's "
     "roles to ECS; moto does not authorise, so no call shows it",
+    ("iam:PassRole", "${var.trigger_emr_execution_role_arns}"): "StartJobRun passes the job "
+    "run's execution role to EMR Serverless; as for RunTask, no call shows it",
+    ("batch:SubmitJob", "${var.trigger_batch_job_definition_arns}"): "SubmitJob is "
+    "authorised on the job definition as well as on the queue (the call's resource here)",
     ("kms:Decrypt", "${var.trigger_kms_key_arns}"): "SendMessage to an SSE-KMS work queue "
     "makes SQS use the queue's key on the caller's behalf",
     ("kms:GenerateDataKey", "${var.trigger_kms_key_arns}"): "as kms:Decrypt",
@@ -241,6 +250,16 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
     # RunTask sent without its network block, which needs no grant of the remediator's).
     targets = TriggerTargets(setup, stack.remediator.trigger_clients).triggers
     del targets["sqs"]  # the SQS target here is the pipeline's own work queue
+    targets.update(engine_triggers(setup))
+    # A target in another account: AssumeRole is the remediator's call (the send, signed as
+    # the role, is the other account's to authorise).
+    role = "arn:aws:iam::222222222222:role/pipelines-retrigger"
+    keys = setup.client("sts").assume_role(RoleArn=role, RoleSessionName="setup")["Credentials"]
+    theirs = setup.with_credentials(
+        keys["AccessKeyId"], keys["SecretAccessKey"], keys["SessionToken"]
+    )
+    other_queue = theirs.sqs().create_queue(QueueName=new_id("work"))["QueueUrl"]
+    targets["cross-account"] = SqsTrigger(queue_url=other_queue, body={}, role_arn=role)
 
     # The pipeline has clients of its own, as it would in its own process.
     producer_clients = AwsClients(region=REGION, endpoint_url=moto_endpoint)
@@ -256,7 +275,17 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
     recorder.attach(
         stack.remediator.trigger_clients,
         "trigger",
-        ("sqs", "lambda", "stepfunctions", "events", "ecs"),
+        (
+            "sqs",
+            "lambda",
+            "stepfunctions",
+            "events",
+            "ecs",
+            "glue",
+            "emr-serverless",
+            "batch",
+            "sts",
+        ),
     )
     recorder.attach(producer_clients, "producer", ("dynamodb", "sns", "sqs"))
 
@@ -275,7 +304,7 @@ def cycle(moto_endpoint: str, tf: Terraform) -> Cycle:
 
     # Signals heard, every kind fired; the malformed message is handed back.
     first = stack.service.run_once()
-    assert first.outcomes.get("triggered") == 6, first
+    assert first.outcomes.get("triggered") == 6 + 4, first
     # The SQS-triggered batch fails on every re-run until its attempts are used up.
     for _ in range(stack.settings.max_attempts):
         for message in _work(setup, stack.work_queue):
@@ -374,7 +403,7 @@ def test_task_role_grants_nothing_the_code_does_not_call(cycle: Cycle):
 
 
 def test_pass_role_only_to_ecs_tasks(tf: Terraform):
-    [statement] = [s for s in tf.statements("task") if "iam:PassRole" in s.actions]
+    [statement] = [s for s in tf.statements("task") if s.sid == "TriggerEcsPassRole"]
     [condition] = statement.conditions
     assert (condition["variable"], condition["values"]) == (
         "iam:PassedToService",
@@ -383,6 +412,25 @@ def test_pass_role_only_to_ecs_tasks(tf: Terraform):
     [run_task] = [s for s in tf.statements("task") if "ecs:RunTask" in s.actions]
     [cluster] = run_task.dynamic_conditions
     assert cluster["content"][0]["variable"] == "ecs:cluster"
+
+
+def test_emr_execution_roles_are_passed_only_to_emr_serverless(tf: Terraform):
+    [statement] = [s for s in tf.statements("task") if s.sid == "TriggerEmrServerlessPassRole"]
+    assert statement.actions == ("iam:PassRole",)
+    assert statement.resources == ("${var.trigger_emr_execution_role_arns}",)
+    [condition] = statement.conditions
+    assert (condition["variable"], condition["values"]) == (
+        "iam:PassedToService",
+        ["emr-serverless.amazonaws.com"],
+    )
+
+
+def test_only_the_listed_roles_may_be_assumed_and_none_by_default(tf: Terraform):
+    [statement] = [s for s in tf.statements("task") if "sts:AssumeRole" in s.actions]
+    assert statement.actions == ("sts:AssumeRole",)
+    assert statement.resources == ("${var.trigger_assume_role_arns}",)
+    assert statement.for_each == "${length(var.trigger_assume_role_arns) > 0 ? [1] : []}"
+    assert tf.variables()["trigger_assume_role_arns"]["default"] == []
 
 
 # -- the producer policy and the alert router's role --------------------------------------------

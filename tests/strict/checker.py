@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.validate import ParamValidationDecorator
 
+from tests.strict.engines import ENGINE_RULES
 from tests.strict.limits import EMF_RULES, REQUEST_RULES, Rule
 from tests.strict.model import botocore_checks, check_request, model_source
 
@@ -91,7 +92,8 @@ class StrictAws:
             for p in problems
         ]
         key = (model.service_name, operation_name)
-        found += self._apply([r for r in REQUEST_RULES if key in r.applies], params, where)
+        rules = [r for r in (*REQUEST_RULES, *ENGINE_RULES) if key in r.applies]
+        found += self._apply(rules, params, where)
         with self._lock:
             self.requests += 1
         self._found(found)

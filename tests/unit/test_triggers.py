@@ -263,6 +263,19 @@ BAD_TYPES: list[tuple[type[Trigger], dict[str, Any], str]] = [
     (CustomTrigger, {"name": "n", "params": [1, 2]}, "trigger.params"),
     (CustomTrigger, {"name": "n", "params": {1: "x"}}, "trigger.params"),
 ]
+# The role fields every kind has (observability.triggers.role), each kind at its least.
+ROLE = "arn:aws:iam::123456789012:role/target"
+LEAST: dict[type[Trigger], dict[str, Any]] = {
+    SqsTrigger: {"queue_url": "q"},
+    LambdaTrigger: {"function_name": "f"},
+    StepFunctionsTrigger: {"state_machine_arn": SM_ARN},
+    EventBridgeTrigger: {"source": "s"},
+    EcsTaskTrigger: ECS_BASE,
+    CustomTrigger: {"name": "n"},
+}
+BAD_TYPES += [
+    (cls, {**least, "role_arn": 5}, "trigger.role_arn") for cls, least in LEAST.items()
+] + [(cls, {**least, "external_id": ["x"]}, "trigger.external_id") for cls, least in LEAST.items()]
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "field"), BAD_TYPES)

@@ -54,6 +54,12 @@ module "remediator" {
   trigger_ecs_task_definition_arns   = var.trigger_ecs_task_definition_arns
   trigger_ecs_cluster_arns           = var.trigger_ecs_cluster_arns
   trigger_pass_role_arns             = var.trigger_pass_role_arns
+  trigger_glue_job_arns              = var.trigger_glue_job_arns
+  trigger_emr_application_arns       = var.trigger_emr_application_arns
+  trigger_emr_execution_role_arns    = var.trigger_emr_execution_role_arns
+  trigger_batch_job_queue_arns       = var.trigger_batch_job_queue_arns
+  trigger_batch_job_definition_arns  = var.trigger_batch_job_definition_arns
+  trigger_assume_role_arns           = var.trigger_assume_role_arns
   trigger_kms_key_arns               = var.trigger_kms_key_arns
   alerts_lambda_package              = var.alerts_lambda_package
   alerts_lambda_architecture         = var.alerts_lambda_architecture

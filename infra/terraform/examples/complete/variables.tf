@@ -297,6 +297,42 @@ variable "trigger_pass_role_arns" {
   default     = []
 }
 
+variable "trigger_glue_job_arns" {
+  description = "Glue jobs the remediator may start (GlueJobTrigger), e.g. arn:aws:glue:REGION:ACCOUNT:job/NAME."
+  type        = list(string)
+  default     = []
+}
+
+variable "trigger_emr_application_arns" {
+  description = "EMR Serverless applications the remediator may start job runs on (EmrServerlessTrigger), e.g. arn:aws:emr-serverless:REGION:ACCOUNT:/applications/ID."
+  type        = list(string)
+  default     = []
+}
+
+variable "trigger_emr_execution_role_arns" {
+  description = "Execution roles of those job runs, which StartJobRun must pass to EMR Serverless."
+  type        = list(string)
+  default     = []
+}
+
+variable "trigger_batch_job_queue_arns" {
+  description = "AWS Batch job queues the remediator may submit to (BatchJobTrigger)."
+  type        = list(string)
+  default     = []
+}
+
+variable "trigger_batch_job_definition_arns" {
+  description = "AWS Batch job definitions it may submit (BatchJobTrigger); use name:* ARNs to allow every revision."
+  type        = list(string)
+  default     = []
+}
+
+variable "trigger_assume_role_arns" {
+  description = "Roles in other accounts the remediator may assume to fire a trigger that names one (role_arn); empty grants no sts:AssumeRole."
+  type        = list(string)
+  default     = []
+}
+
 variable "trigger_kms_key_arns" {
   description = "KMS keys encrypting trigger targets (e.g. an SSE-KMS work queue); the remediator may encrypt with them."
   type        = list(string)

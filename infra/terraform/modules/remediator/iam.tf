@@ -203,6 +203,69 @@ data "aws_iam_policy_document" "task" {
   }
 
   dynamic "statement" {
+    for_each = length(var.trigger_glue_job_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerGlueJob"
+      actions   = ["glue:StartJobRun"]
+      resources = var.trigger_glue_job_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_emr_application_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerEmrServerless"
+      actions   = ["emr-serverless:StartJobRun"]
+      resources = var.trigger_emr_application_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_emr_execution_role_arns) > 0 ? [1] : []
+    content {
+      # StartJobRun hands the job run its execution role; only to EMR Serverless.
+      sid       = "TriggerEmrServerlessPassRole"
+      actions   = ["iam:PassRole"]
+      resources = var.trigger_emr_execution_role_arns
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["emr-serverless.amazonaws.com"]
+      }
+    }
+  }
+
+  # SubmitJob is authorised on the job queue and on the job definition alike.
+  dynamic "statement" {
+    for_each = length(var.trigger_batch_job_queue_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerBatchJobQueue"
+      actions   = ["batch:SubmitJob"]
+      resources = var.trigger_batch_job_queue_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_batch_job_definition_arns) > 0 ? [1] : []
+    content {
+      sid       = "TriggerBatchJobDefinition"
+      actions   = ["batch:SubmitJob"]
+      resources = var.trigger_batch_job_definition_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.trigger_assume_role_arns) > 0 ? [1] : []
+    content {
+      # Targets in other accounts: only the roles listed; their trust policies name this
+      # role and, where they ask for one, the external id the trigger sends.
+      sid       = "AssumeTargetRoles"
+      actions   = ["sts:AssumeRole"]
+      resources = var.trigger_assume_role_arns
+    }
+  }
+
+  dynamic "statement" {
     for_each = var.trace_collector_image == null ? [] : [1]
     content {
       # The collector sidecar sends the remediator's spans to X-Ray with the task role.
