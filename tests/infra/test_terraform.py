@@ -31,6 +31,7 @@ EXPECTED_FILES = {
     "ecs.tf",
     "alerts_lambda.tf",
     "monitoring.tf",
+    "events.tf",
 }
 
 
