@@ -138,10 +138,12 @@ def change_policy(
             sets[name] = new
         if new != old:
             change: dict[str, Plain] = {"at": iso(now), "by": actor, "field": name}
+            # The log holds JSON, as retry and trigger are stored; a source is plain text.
+            logged = json.dumps if name == "source" else str
             if old is not None:
-                change["old"] = old
+                change["old"] = logged(old)
             if new is not None:
-                change["new"] = new
+                change["new"] = logged(new)
             changes.append(change)
     if not sets and not remove:
         raise InvalidInput("policy", "name what to set or clear: retry, trigger, source")

@@ -22,7 +22,7 @@ from remediator.ops.identity import Actor
 from remediator.ops.policy import apply_change
 from remediator.triggers.sources import states_execution_arn
 from tests.conftest import Clock, new_id
-from tests.integration.harness import Stack, state_machine
+from tests.integration.harness import Stack, stack_cli, state_machine
 from tests.strict.redrive import RedriveModel
 
 
@@ -290,3 +290,21 @@ def test_an_execution_that_cannot_be_redriven_starts_again_with_its_input(
     assert [(e["event"], e["attempt"]) for e in history(stack, job, "exec-9")][-2:] == [
         ("STARTED", 2), ("SUCCESS", 2),
     ]  # fmt: skip
+
+
+def test_policy_set_source_through_the_cli_and_cleared_again(stack: Stack):
+    job, name = new_id(), new_id("nightly")
+    done = stack_cli(stack, "policy", "set", job, "--source", f"glue:{name}")
+    assert done.returncode == 0, done.stderr
+    assert f"source:  glue:{name}" in done.stdout
+    recorder = stack.service.events
+    assert recorder.job_of(f"glue:{name}") == job
+    bad = stack_cli(stack, "policy", "set", job, "--source", "s3:bucket")
+    assert bad.returncode != 0
+    assert "--source" in bad.stderr
+    assert "glue:JOB_NAME" in bad.stderr
+    cleared = stack_cli(stack, "policy", "clear", job, "--source-only", "--output", "json")
+    assert cleared.returncode == 0, cleared.stderr
+    assert "source" not in json.loads(cleared.stdout)["after"]
+    recorder._jobs.clear()  # the replica's cache (60 s) would still answer
+    assert recorder.job_of(f"glue:{name}") is None
