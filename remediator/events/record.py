@@ -105,12 +105,14 @@ class EventRecorder:
 
     def handle(self, change: StateChange) -> Outcome:
         """Record one state change; Outcome "later" asks for the event to be seen again."""
+        if not change.phase:  # still running, or a clean exit the run records itself
+            return Outcome("event_ignored", change.run_id, detail={"why": "nothing to record"})
         if change.service in ("glue", "states"):
             job = self.job_of(source_of(change.service, change.name))
             if job is not None:
                 return self.context.count(self._source(job, change))
         if change.phase != FAILED:
-            return Outcome("event_ignored", change.run_id, detail={"why": "nothing to record"})
+            return Outcome("event_ignored", change.run_id, detail={"why": "not a source's run"})
         identity = change.identity
         if identity is None and change.service == "glue":
             identity = identity_of(self._glue_run(change.name, change.run_id).get("Arguments"))

@@ -21,7 +21,7 @@ from observability.models.keys import BatchKey
 from remediator.ops.identity import Actor
 from remediator.ops.policy import apply_change
 from remediator.triggers.sources import states_execution_arn
-from tests.conftest import Clock, new_id
+from tests.conftest import Clock, drain, new_id
 from tests.integration.harness import Stack, stack_cli, state_machine
 from tests.strict.redrive import RedriveModel
 
@@ -308,3 +308,27 @@ def test_policy_set_source_through_the_cli_and_cleared_again(stack: Stack):
     assert "source" not in json.loads(cleared.stdout)["after"]
     recorder._jobs.clear()  # the replica's cache (60 s) would still answer
     assert recorder.job_of(f"glue:{name}") is None
+
+
+def test_a_kill_on_the_last_attempt_exhausts_the_batch_and_alerts(
+    settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock,
+    resources: Any,
+):  # fmt: skip
+    stack = Stack(settings_kwargs, clients, moto_endpoint, clock, max_attempts=2)
+    job, batch = new_id(), "2024-06"
+    stack.fail(job, batch)
+    stack.service.run_once()
+    assert [m["attempt"] for m in stack.work()] == ["2"]
+    stack.trail.batch(job, batch, trigger=stack.trigger(batch)).__enter__()
+    deliver(stack, ecs_stopped(job, batch, 2, 137, stack.clock()))
+
+    stack.service.run_once()
+
+    events = history(stack, job, batch)
+    assert [e["event"] for e in events][-2:] == ["FAILED", "EXHAUSTED"]
+    assert events[-2]["exit_code"] == 137
+    alerts = [json.loads(m["Body"]) for m in drain(clients.sqs(), resources.alerts_queue_url)]
+    assert [(a["event"], a["batch_id"], a["error_type"]) for a in alerts] == [
+        ("EXHAUSTED", batch, "TaskStopped")
+    ]
+    assert stack.work() == []  # nothing re-run

@@ -230,3 +230,38 @@ def test_the_stopped_write_keeps_exit_code_and_reason_on_condition_of_the_state_
     assert (write.set["exit_code"], write.set["stop_reason"]) == (137, "OOM")
     [failed] = write.events
     assert (failed["event"], failed["exit_code"], failed["stop_reason"]) == ("FAILED", 137, "OOM")
+
+
+# -- the queue's side -------------------------------------------------------------------------
+
+
+class FakeRecorder:
+    """Stands in for EventRecorder: answers each change with a chosen outcome or error."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.seen: list[Any] = []
+
+    def handle(self, change: Any) -> Any:
+        self.seen.append(change)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def test_an_event_is_deleted_once_handled_or_unreadable_and_kept_when_the_table_is_away():
+    from observability.errors import StoreUnavailable
+    from remediator.events.consume import take_event
+    from remediator.remediation.context import Outcome
+
+    body = ecs([{"name": "app", "exitCode": 137}])
+    done = FakeRecorder(Outcome("event_failed", "j#b", 2))
+    assert take_event(done, body, "m1") is True  # type: ignore[arg-type]
+    assert done.seen[0].exit_code == 137
+    assert take_event(done, "{not json", "m2") is True  # type: ignore[arg-type]
+    assert take_event(done, event("aws.ec2", "Other", {}), "m3") is True  # type: ignore[arg-type]
+    assert len(done.seen) == 1  # neither reached the recorder
+    away = FakeRecorder(StoreUnavailable("throttled"))
+    assert take_event(away, body, "m4") is False  # type: ignore[arg-type]
+    later = FakeRecorder(Outcome("event_later", "j#b", 2))
+    assert take_event(later, body, "m5") is False  # type: ignore[arg-type]
