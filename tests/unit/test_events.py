@@ -265,3 +265,18 @@ def test_an_event_is_deleted_once_handled_or_unreadable_and_kept_when_the_table_
     assert take_event(away, body, "m4") is False  # type: ignore[arg-type]
     later = FakeRecorder(Outcome("event_later", "j#b", 2))
     assert take_event(later, body, "m5") is False  # type: ignore[arg-type]
+
+
+def test_a_sources_rerun_is_paused_by_its_glue_job_or_state_machine_and_has_its_own_circuit():
+    from remediator.triggers import target_of
+    from remediator.triggers.names import target_key, target_keys
+    from remediator.triggers.sources import rerun_trigger
+
+    glue = rerun_trigger("glue:nightly")
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:orders"
+    states = rerun_trigger(f"states:{arn}")
+    assert target_key("nightly") in target_keys(glue)
+    assert target_key(arn) in target_keys(states)
+    assert target_key("nightly") not in target_keys(states)
+    assert target_of(glue) == "custom|aws.glue.rerun|nightly"
+    assert target_of(states) != target_of(rerun_trigger("states:" + arn + "2"))
