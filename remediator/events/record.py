@@ -12,6 +12,7 @@ policies, caps, pauses, budget and alerts.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -197,8 +198,9 @@ class EventRecorder:
                 continue
             assert state is not None
             if state.status in (Status.FAILED, Status.EXHAUSTED) and steps[-1] == "finish":
-                reason = "non_retryable" if state.status is Status.EXHAUSTED else None
-                return self._failed(state, now, reason)
+                return self._failed(state, now, _exhausted_reason(state))
+            if state.status is Status.SUCCESS:
+                self.context.metrics.emit(job_id, {"JobSuccess": 1})
             return Outcome(f"event_{state.status.value.lower()}", key.token, state.attempt)
         return Outcome("event_conflict", key.token, attempt)
 
@@ -255,3 +257,12 @@ class EventRecorder:
             verdict=verdict, governed=governed, exit_code=change.exit_code,
             stop_reason=change.reason,
         )  # fmt: skip
+
+
+def _exhausted_reason(state: BatchState) -> str | None:
+    """Why an EXHAUSTED batch is (its last EXHAUSTED event's `reason`), for the alert."""
+    for event in reversed(state.events or ()):
+        if event.get("event") == EXHAUSTED and isinstance(event.get("detail"), str):
+            reason = json.loads(event["detail"]).get("reason")
+            return reason if isinstance(reason, str) else None
+    return None

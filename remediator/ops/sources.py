@@ -8,6 +8,7 @@ second job naming it is refused, with the job that has it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -43,7 +44,8 @@ def claim_source(store: AuditStore, source: str, job_id: str, *, actor: str, now
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            other = (exc.response.get("Item") or {}).get("job_id", {}).get("S", "?")  # type: ignore[attr-defined]
+            held: Any = exc.response.get("Item") or {}  # the item as it stands (ALL_OLD)
+            other = held.get("job_id", {}).get("S", "?")
             raise InvalidInput(
                 "--source", f"{source} is the source of job {other!r}: clear it there first"
             ) from None

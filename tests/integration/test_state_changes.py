@@ -332,3 +332,33 @@ def test_a_kill_on_the_last_attempt_exhausts_the_batch_and_alerts(
         ("EXHAUSTED", batch, "TaskStopped")
     ]
     assert stack.work() == []  # nothing re-run
+
+
+def test_a_sources_failure_is_decided_by_its_jobs_rules_and_alerted_when_exhausted(
+    stack: Stack, resources: Any
+):
+    glue = stack.clients.client("glue")
+    name, job = new_id("nightly"), new_id()
+    glue.create_job(
+        Name=name, Role="arn:aws:iam::123456789012:role/glue",
+        Command={"Name": "glueetl", "ScriptLocation": "s3://scripts/nightly.py"},
+    )  # fmt: skip
+    opt_in(stack, job, f"glue:{name}")
+    rules = {"rules": [{"name": "timeouts", "errors": ["JobRunTimeout"], "max_attempts": 1}]}
+    apply_change(
+        stack.remediator.store, job, actor=Actor("arn:aws:iam::123456789012:user/ops"),
+        now=stack.clock(), retry=rules,
+    )  # fmt: skip
+    run = glue.start_job_run(JobName=name)["JobRunId"]
+    deliver(stack, glue_event(name, run, "TIMEOUT", stack.clock()))
+
+    stack.service.run_once()
+
+    events = history(stack, job, run)
+    assert [e["event"] for e in events] == ["STARTED", "FAILED", "EXHAUSTED"]
+    assert (events[1]["error_type"], events[1]["rule"]) == ("JobRunTimeout", "timeouts")
+    alerts = [json.loads(m["Body"]) for m in drain(stack.clients.sqs(), resources.alerts_queue_url)]
+    assert [(a["event"], a["batch_id"], a["reason"]) for a in alerts] == [
+        ("EXHAUSTED", run, "max_attempts")
+    ]
+    assert len(glue.get_job_runs(JobName=name)["JobRuns"]) == 1  # not re-run
