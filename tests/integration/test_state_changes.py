@@ -362,3 +362,21 @@ def test_a_sources_failure_is_decided_by_its_jobs_rules_and_alerted_when_exhaust
         ("EXHAUSTED", run, "max_attempts")
     ]
     assert len(glue.get_job_runs(JobName=name)["JobRuns"]) == 1  # not re-run
+
+
+def test_a_rerun_killed_before_its_started_fails_its_own_attempt(stack: Stack):
+    job, batch = new_id(), "2024-07"
+    stack.fail(job, batch)
+    stack.service.run_once()
+    assert [m["attempt"] for m in stack.work()] == ["2"]
+    # The task dies before the pipeline's first line: the batch is still RETRYING.
+    deliver(stack, ecs_stopped(job, batch, 2, 137, stack.clock()))
+
+    stack.service.run_once()
+
+    events = history(stack, job, batch)
+    assert [(e["event"], e["attempt"]) for e in events] == [
+        ("STARTED", 1), ("FAILED", 1), ("RETRY_TRIGGERED", 2), ("FAILED", 2),
+        ("RETRY_TRIGGERED", 3),
+    ]  # fmt: skip
+    assert events[3]["exit_code"] == 137
