@@ -1,7 +1,9 @@
 """A job's defaults: how its batches re-run (trigger) and are retried (policy).
 
 One item per job, beside its batches (pk JOB#<job>, sk POLICY), set by an operator with
-`remediator policy set` or by the pipeline with `AuditTrail.set_job_policy`. Every change
+`remediator policy set` or by the pipeline with `AuditTrail.set_job_policy`; `source` opts in
+a pipeline that does not import the library (`glue:NAME`, `states:ARN`: its runs are read
+from AWS's state-change events, see remediator.events). Every change
 is audited in the item itself: who, when, what it was, what it became (the last
 `MAX_CHANGES`). Readers cache it for `cache_seconds` (60 by default): a change reaches every
 producer and replica within that time, and costs them one read per job per minute.
@@ -45,6 +47,7 @@ class JobPolicy:
     job_id: str
     retry: RetryPolicy | None = None
     trigger: dict[str, Any] | None = None
+    source: str | None = None
     version: int = 0
     updated_at: str | None = None
     updated_by: str | None = None
@@ -52,12 +55,13 @@ class JobPolicy:
 
     @classmethod
     def from_plain(cls, job_id: str, data: Mapping[str, Plain]) -> JobPolicy:
-        retry, trigger = data.get("retry"), data.get("trigger")
+        retry, trigger, source = data.get("retry"), data.get("trigger"), data.get("source")
         changes = data.get("changes")
         return cls(
             job_id=job_id,
             retry=RetryPolicy.from_json(retry) if isinstance(retry, str) else None,
             trigger=json.loads(trigger) if isinstance(trigger, str) else None,
+            source=source if isinstance(source, str) else None,
             version=int(data.get("version") or 0),
             updated_at=data.get("updated_at") if isinstance(data.get("updated_at"), str) else None,
             updated_by=data.get("updated_by") if isinstance(data.get("updated_by"), str) else None,
@@ -72,6 +76,7 @@ class JobPolicy:
             "job_id": self.job_id,
             "retry": self.retry.to_dict() if self.retry else None,
             "trigger": self.trigger,
+            **({"source": self.source} if self.source else {}),
             "version": self.version,
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,
@@ -101,9 +106,11 @@ def change_policy(
     now: datetime,
     retry: RetryPolicy | object | None = _UNSET,
     trigger: Any = _UNSET,
+    source: str | object | None = _UNSET,
 ) -> Write:
-    """The conditional write that sets (a value) or clears (None) the retry policy and/or
-    the default trigger, on condition that nobody changed the item since `current`."""
+    """The conditional write that sets (a value) or clears (None) the retry policy, the
+    default trigger and/or the source, on condition that nobody changed the item since
+    `current`."""
     sets: dict[str, Plain] = {}
     remove: list[str] = []
     changes: list[dict[str, Plain]] = []
@@ -111,6 +118,7 @@ def change_policy(
         ("retry", retry, current.retry.to_json() if current.retry else None),
         ("trigger", trigger, json.dumps(current.trigger, sort_keys=True, separators=(",", ":"))
          if current.trigger else None),
+        ("source", source, current.source),
     ):  # fmt: skip
         if value is _UNSET:
             continue
@@ -122,18 +130,23 @@ def change_policy(
                 raise InvalidInput("retry", "must be a RetryPolicy")
             new = value.to_json()
             sets[name] = new
+        elif name == "source":
+            new = str(value)
+            sets[name] = new
         else:
             new = _trigger_json(value)
             sets[name] = new
         if new != old:
             change: dict[str, Plain] = {"at": iso(now), "by": actor, "field": name}
+            # The log holds JSON, as retry and trigger are stored; a source is plain text.
+            logged = json.dumps if name == "source" else str
             if old is not None:
-                change["old"] = old
+                change["old"] = logged(old)
             if new is not None:
-                change["new"] = new
+                change["new"] = logged(new)
             changes.append(change)
     if not sets and not remove:
-        raise InvalidInput("policy", "name what to set or clear: retry, trigger, or both")
+        raise InvalidInput("policy", "name what to set or clear: retry, trigger, source")
     after = current.retry if retry is _UNSET else retry
     kept_trigger = sets.get("trigger", current.trigger if trigger is _UNSET else None)
     if isinstance(after, RetryPolicy) and kept_trigger:

@@ -57,6 +57,7 @@ __all__ = [
     "registry_key",
     "registry_partition",
     "shard_of",
+    "source_key",
     "state_prefix",
     "target_breaker_key",
     "validate_id",
@@ -185,6 +186,12 @@ def meta_key() -> tuple[str, str]:
 def pauses_key() -> tuple[str, str]:
     """Every pause of a job or a trigger target, in one item each replica re-reads."""
     return ("TABLE", "PAUSES")
+
+
+def source_key(source: str) -> tuple[str, str]:
+    """Which job opted in a pipeline that does not import the library (`glue:NAME`,
+    `states:ARN`): its state-change events are recorded under that job."""
+    return ("SOURCES", f"SOURCE{DELIMITER}{source}")
 
 
 def registry_partition() -> str:

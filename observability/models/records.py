@@ -343,6 +343,8 @@ class AuditEvent:
     error_message: str | None = None
     duration_ms: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    exit_code: int | None = None
+    stop_reason: str | None = None
 
     @classmethod
     def from_record(cls, job_id: str, batch_id: str, record: Mapping[str, Plain]) -> AuditEvent:
@@ -361,15 +363,14 @@ class AuditEvent:
             error_message=_text(record, "error_message"),
             duration_ms=_opt_int(record, "duration_ms"),
             detail=json.loads(raw_detail) if raw_detail else {},
+            exit_code=_opt_int(record, "exit_code"),
+            stop_reason=_text(record, "stop_reason"),
         )
 
     @staticmethod
     def merge(job_id: str, batch_id: str, *chunks: Sequence[Record]) -> list[AuditEvent]:
-        """Events from archive chunks and the item, one per version, oldest first.
-
-        A writer that died between archiving and trimming leaves events in both places:
-        a version is one transition, so its first copy is the event.
-        """
+        """Events from archive chunks and the item, one per version (its first copy: a writer
+        that died between archiving and trimming left two), oldest first."""
         by_version: dict[int, Record] = {}
         for chunk in chunks:
             for record in chunk:
@@ -392,8 +393,9 @@ class AuditEvent:
         if self.error_type:
             out["error_type"] = self.error_type
             out["error_message"] = self.error_message
-        if self.duration_ms is not None:
-            out["duration_ms"] = self.duration_ms
+        for name in ("duration_ms", "exit_code", "stop_reason"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         # Detail adds context; it never overrides the fields every consumer relies on.
         out.update({k: v for k, v in self.detail.items() if k not in out})
         return out

@@ -83,6 +83,8 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
                 "cap",
                 "deadline",
                 "cap_override",
+                "exit_code",
+                "stop_reason",
                 *(("pending_trigger",) if hole else ()),
             ),
         ),
@@ -151,11 +153,14 @@ def failure(
     verdict: Verdict,
     governed: Governed | None = None,
     error_code: str | None = None,
+    exit_code: int | None = None,
+    stop_reason: str | None = None,
 ) -> Write:
     """FAILED (indexed for its retry) or, when no retry is allowed, FAILED then EXHAUSTED.
 
     `governed` records the rule that decided it; the cap and deadline it sets are what the
-    remediator decides the batch by until its next run."""
+    remediator decides the batch by until its next run. `exit_code` and `stop_reason` are
+    a run's end as AWS announced it (a state-change event), kept in the event and the item."""
     version = run.version + 1
     duration = _duration_ms(run, now)
     message = truncate(error_message)
@@ -183,6 +188,8 @@ def failure(
         error_message=message,
         duration_ms=duration,
         detail=failed_detail,
+        exit_code=exit_code,
+        stop_reason=stop_reason,
     )
     outcome, after = settle(
         run.key,
@@ -208,6 +215,10 @@ def failure(
         "expires_at": cfg.outlasting(now, verdict),
         **outcome,
     }
+    if exit_code is not None:
+        fields["exit_code"] = exit_code
+    if stop_reason:
+        fields["stop_reason"] = stop_reason
     hole = unrecorded_trigger(run)
     remove: tuple[str, ...] = ("pending_trigger",) if hole else ()
     if error_code:

@@ -94,6 +94,8 @@ def event_item(
     error_message: str | None = None,
     duration_ms: int | None = None,
     detail: Mapping[str, Any] | None = None,
+    exit_code: int | None = None,
+    stop_reason: str | None = None,
 ) -> Record:
     """One event as it is stored in the history list (the batch's keys are the item's)."""
     item: Record = {
@@ -112,6 +114,10 @@ def event_item(
         item["error_message"] = error_message
     if duration_ms is not None:
         item["duration_ms"] = duration_ms
+    if exit_code is not None:
+        item["exit_code"] = exit_code
+    if stop_reason:
+        item["stop_reason"] = stop_reason
     if detail:
         item["detail"] = json.dumps(dict(detail), separators=(",", ":"), default=str)
     return item

@@ -174,6 +174,8 @@ def start_again(
                 "error_message",
                 "lease_owner",
                 "lease_expires_at",
+                "exit_code",
+                "stop_reason",
             ),
         ),
         events=(event,),

@@ -306,8 +306,10 @@ def cmd_policy(ctx: Context) -> int:
         return EXIT_OK
     actor = ctx.actor()
     if args.action == "set":
-        if args.retry is None and args.trigger is None:
-            raise UsageError("policy set: give --retry JSON and/or --trigger JSON (or @file)")
+        if args.retry is None and args.trigger is None and args.source is None:
+            raise UsageError(
+                "policy set: give --retry JSON and/or --trigger JSON (or @file), or --source"
+            )
         before, after = apply_change(
             store,
             job,
@@ -315,9 +317,10 @@ def cmd_policy(ctx: Context) -> int:
             now=ctx.now(),
             retry=parse_json_argument("--retry", args.retry) if args.retry else None,
             trigger=parse_json_argument("--trigger", args.trigger) if args.trigger else None,
+            source=args.source,
         )
     else:
-        both = not (args.retry_only or args.trigger_only)
+        both = not (args.retry_only or args.trigger_only or args.source_only)
         before, after = apply_change(
             store,
             job,
@@ -325,6 +328,7 @@ def cmd_policy(ctx: Context) -> int:
             now=ctx.now(),
             clear_retry=both or args.retry_only,
             clear_trigger=both or args.trigger_only,
+            clear_source=args.source_only,
         )
     if args.output == "json":
         ctx.json({"before": before.as_dict() if before else None, "after": after.as_dict()})

@@ -213,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trigger", help="set: the default trigger as JSON (or @file)")
     p.add_argument("--retry-only", action="store_true", help="clear: only the retry policy")
     p.add_argument("--trigger-only", action="store_true", help="clear: only the trigger")
+    p.add_argument(
+        "--source",
+        help="set: a pipeline that does not import the library, whose runs (from AWS's "
+        "state-change events) are this job's batches: glue:JOB_NAME or "
+        "states:STATE_MACHINE_ARN",
+    )
+    p.add_argument("--source-only", action="store_true", help="clear: only the source")
     p.add_argument("--operator", help=_OPERATOR_HELP)
     p.add_argument("--error", help='test: the error, as "Type: message"')
     p.add_argument("--code", help="test: the error's code (ThrottlingException, ECONNRESET, 503)")

@@ -20,7 +20,9 @@ from observability.errors import ConcurrentChange, InvalidInput
 from observability.retry import RetryPolicy
 from observability.transitions import Write
 from observability.triggers import trigger_from_dict
+from remediator.events.sources import parse_source
 from remediator.ops.identity import Actor
+from remediator.ops.sources import claim_source, release_source
 
 __all__ = ["apply_change", "parse_json_argument"]
 
@@ -48,9 +50,17 @@ def apply_change(
     trigger: Any = None,
     clear_retry: bool = False,
     clear_trigger: bool = False,
+    source: str | None = None,
+    clear_source: bool = False,
 ) -> tuple[JobPolicy | None, JobPolicy]:
-    """Validate, then write one audited change; returns (before, after)."""
+    """Validate, then write one audited change; returns (before, after). A source is
+    claimed for the job before the change is written (refused when another job has it),
+    and the one it replaces is released after."""
     changes: dict[str, Any] = {}
+    if source is not None:
+        changes["source"] = parse_source(source)
+    if clear_source:
+        changes["source"] = None
     if retry is not None:
         changes["retry"] = RetryPolicy.from_dict(retry)
     if trigger is not None:
@@ -63,12 +73,16 @@ def apply_change(
     current = before or JobPolicy(job_id)
     write = change_policy(current, actor=actor.arn, now=now, **changes)
     write = _declared(write, current, actor)
+    if changes.get("source"):
+        claim_source(store, changes["source"], job_id, actor=actor.arn, now=now)
     try:
         after = store.set_job_policy(write)
     except ConditionFailed:
         raise ConcurrentChange(
             f"the policy of job {job_id!r} changed while this change was made: run it again"
         ) from None
+    if current.source and current.source != after.source:
+        release_source(store, current.source, job_id)
     return before, after
 
 

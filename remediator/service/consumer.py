@@ -67,6 +67,10 @@ class SignalConsumer:
         self.visibility_timeout = visibility_timeout
         self.drain_wait_seconds = drain_wait_seconds
 
+    @property
+    def clients(self) -> AwsClients:
+        return self._clients
+
     def _sqs(self) -> Any:
         return self._clients.client("sqs")
 

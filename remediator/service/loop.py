@@ -19,6 +19,7 @@ from types import FrameType
 
 from observability.errors import NotifierUnavailable, ObservabilityError, StoreUnavailable
 from remediator.errors import RemediatorError
+from remediator.events import EventRecorder, is_event, take_event
 from remediator.messages import MalformedSignal, parse_signal
 from remediator.remediation import Remediator
 from remediator.remediation.traces import signal_context
@@ -70,10 +71,13 @@ class Service:
         *,
         sweeper: Sweeper | None = None,
         beats: Heartbeats | None = None,
+        events: EventRecorder | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.remediator = remediator
         self.consumer = consumer
+        # AWS's state-change events arrive on the same queue as the producers' signals.
+        self.events = events or EventRecorder(remediator, consumer.clients)
         self.sweeper = sweeper or Sweeper(remediator)
         self.settings = remediator.settings
         self.stopping = remediator.stopping
@@ -97,6 +101,10 @@ class Service:
                 # Slow work (triggers retrying): keep the rest from reappearing elsewhere.
                 self.consumer.set_visibility(messages[index:], self.consumer.visibility_timeout)
                 held_since = self._monotonic()
+            if is_event(message.body):
+                if take_event(self.events, message.body, message.message_id):
+                    done.append(message)
+                continue
             try:
                 sig = parse_signal(message.body)
             except MalformedSignal as exc:

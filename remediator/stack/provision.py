@@ -1,4 +1,5 @@
-"""Creates (or checks) what the code expects: table with GSI and TTL, topic, queues, subscription.
+"""Creates (or checks) what the code expects: table with GSI and TTL, topic, queues,
+subscription, and the EventBridge rules of AWS's state changes (remediator.stack.rules).
 
 Idempotent: every step first looks, then creates only what is missing. Terraform does the
 same in production (infra/terraform); a drift test keeps the two in agreement.
@@ -25,6 +26,7 @@ from observability.models.keys import (
 )
 from observability.models.signals import ALERT_EVENTS, FAILED
 from remediator.errors import ProvisionError
+from remediator.stack.rules import ensure_rules, events_statement
 
 if TYPE_CHECKING:
     from observability.clients import AwsClients
@@ -249,7 +251,9 @@ def _dlq_of(sqs: Any, dlq_url: str, source_arn: str) -> None:
     sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"RedriveAllowPolicy": json.dumps(allow)})
 
 
-def _allow_topic(sqs: Any, queue_url: str, queue_arn: str, topic_arn: str) -> None:
+def _allow_topic(
+    sqs: Any, queue_url: str, queue_arn: str, topic_arn: str, *also: dict[str, Any]
+) -> None:
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -260,7 +264,8 @@ def _allow_topic(sqs: Any, queue_url: str, queue_arn: str, topic_arn: str) -> No
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
                 "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-            }
+            },
+            *also,
         ],
     }
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
@@ -342,7 +347,9 @@ def bootstrap(
         )
         _dlq_of(sqs, dlq_url, queue_arn)
         _dlq_of(sqs, alerts_dlq_url, alerts_arn)
-        _allow_topic(sqs, queue_url, queue_arn, topic_arn)
+        # AWS's state changes (ECS, Batch, Glue, Step Functions) reach the same queue.
+        rule_arns = ensure_rules(clients.client("events"), prefix or table_name, queue_arn)
+        _allow_topic(sqs, queue_url, queue_arn, topic_arn, events_statement(queue_arn, rule_arns))
         _allow_topic(sqs, alerts_url, alerts_arn, topic_arn)
         subscription = _subscribe(sns, topic_arn, queue_arn, SIGNAL_FILTER)
         alerts_subscription = _subscribe(sns, topic_arn, alerts_arn, ALERT_FILTER)

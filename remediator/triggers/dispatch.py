@@ -65,6 +65,7 @@ from remediator.triggers.context import TriggerContext
 from remediator.triggers.custom import fire_custom
 from remediator.triggers.engines import send_batch, send_emr, send_glue
 from remediator.triggers.roles import AssumedRoles
+from remediator.triggers.sources import SOURCE_RERUNS
 from remediator.triggers.targets import (
     RunTaskFailed,
     error_code,
@@ -135,6 +136,10 @@ def target_of(stored: dict[str, Any] | None) -> str:
     if not stored:
         return "none"
     kind = str(stored.get("kind", ""))
+    params = stored.get("params")
+    if kind == "custom" and stored.get("name") in SOURCE_RERUNS and isinstance(params, dict):
+        # A source's re-run: its own target, the Glue job or the state machine.
+        return "|".join([kind, str(stored["name"]), *(str(v) for v in params.values())])
     fields = {
         "sqs": ("queue_url",),
         "lambda": ("function_name",),
@@ -191,7 +196,8 @@ def _fire_once(
         if isinstance(spec, EcsTaskTrigger):
             return send_ecs(clients, spec, ctx)
         if isinstance(spec, CustomTrigger):
-            return fire_custom(spec, ctx)
+            rerun = SOURCE_RERUNS.get(spec.name)  # a pipeline that does not import us
+            return rerun(clients, dict(spec.params), ctx) if rerun else fire_custom(spec, ctx)
         if isinstance(spec, GlueJobTrigger):
             return send_glue(clients, spec, ctx)
         if isinstance(spec, EmrServerlessTrigger):

@@ -76,6 +76,13 @@ def target_keys(trigger: dict[str, Any] | None) -> frozenset[str]:
         value = trigger.get(field)
         if isinstance(value, str) and value:
             keys.add(target_key(value))
+    params = trigger.get("params")
+    if trigger.get("kind") == "custom" and isinstance(params, dict):
+        # A source's re-run (remediator.triggers.sources) is paused by its job or machine.
+        for field in ("job_name", "state_machine_arn"):
+            value = params.get(field)
+            if isinstance(value, str) and value:
+                keys.add(target_key(value))
     queue = trigger.get("queue_url")
     if isinstance(queue, str) and queue:
         keys.add(f"name:{queue.rstrip('/').rsplit('/', 1)[-1]}")

@@ -322,6 +322,8 @@ def render_policy(policy: JobPolicy | None, job_id: str) -> str:
     retry = json.dumps(policy.retry.to_dict(), sort_keys=True) if policy.retry else "-"
     trigger = json.dumps(policy.trigger, sort_keys=True) if policy.trigger else "-"
     lines += [f"  retry:   {retry}", f"  trigger: {trigger}"]
+    if policy.source:
+        lines.append(f"  source:  {policy.source}")
     if policy.changes:
         lines.append("  changes (oldest first):")
         for change in policy.changes:

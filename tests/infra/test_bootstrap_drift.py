@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from remediator.stack.provision import Resources, bootstrap, names_for
-from tests.conftest import new_id
+from remediator.stack.rules import EVENT_PATTERNS, rule_name
+from tests.conftest import drain, new_id
 from tests.infra.terraform import Terraform
 
 # aws_sqs_queue argument -> (SQS attribute, the provider's default when not set).
@@ -74,13 +75,15 @@ def terraform_side(tf: Terraform) -> dict[str, dict[str, Any]]:
             attrs["redrive_allow"] = (permission, _queue_refs(allow))
         if name in policies:
             document = re.search(r"iam_policy_document\.(\w+)\.json", policies[name]["policy"])
+            assert document
+            bodies = tf.data("aws_iam_policy_document", document.group(1))["statement"]
             attrs["policy"] = [
                 (
                     s.actions,
-                    "sns.amazonaws.com",
+                    body["principals"][0]["identifiers"][0],
                     [(c["test"], c["variable"]) for c in s.conditions],
                 )
-                for s in tf.statements(document.group(1))  # type: ignore[union-attr]
+                for s, body in zip(tf.statements(document.group(1)), bodies, strict=True)
             ]
         found[QUEUES[name]] = attrs
     return found
@@ -136,7 +139,15 @@ def bootstrap_side(
             ]
             for s in statements:
                 assert s["Resource"] == attributes["QueueArn"]
-                assert s["Condition"]["ArnEquals"]["aws:SourceArn"] == resources.topic_arn
+                # The topic sends signals; the state-change rules, AWS's events.
+                sources = s["Condition"]["ArnEquals"]["aws:SourceArn"]
+                if s["Principal"]["Service"] == "sns.amazonaws.com":
+                    assert sources == resources.topic_arn
+                else:
+                    assert sources == [
+                        f"arn:aws:events:us-east-1:123456789012:rule/{rule_name(table, kind)}"
+                        for kind in EVENT_PATTERNS
+                    ]
         found[field] = attrs
     return found
 
@@ -157,6 +168,43 @@ def test_bootstrap_creates_every_queue_attribute_as_terraform_declares(clients: 
         sqs.meta.events.unregister("before-parameter-build.sqs.SetQueueAttributes", record)
     expected = terraform_side(Terraform.load())
     assert bootstrap_side(clients, resources, table, sent) == expected
+
+
+@pytest.mark.integration
+def test_bootstrap_puts_the_state_change_rules_terraform_declares(clients: Any):
+    """Each rule's pattern as events.tf encodes it, enabled, with one target: the signal
+    queue; moto matches AWS's own events against them (TestEventPattern) as AWS would."""
+    table = f"drift-{new_id()}"
+    resources = bootstrap(clients, table)
+    bootstrap(clients, table)  # again: nothing changes, nothing doubles
+    tf = Terraform.load()
+    declared = {k: json.loads(v) for k, v in tf.resolve(tf.locals["state_change_patterns"]).items()}
+    events = clients.client("events")
+    found = {}
+    for kind in declared:
+        rule = events.describe_rule(Name=rule_name(table, kind))
+        assert rule["State"] == "ENABLED"
+        found[kind] = json.loads(rule["EventPattern"])
+        [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        assert target["Arn"] == resources.queue_arn
+    assert found == declared
+    # What reaches the queue: moto lets a caller put events as aws.ecs (AWS refuses any
+    # source starting with "aws."); here they stand for ECS's own, delivered by the rule.
+    sqs = clients.client("sqs")
+    sent = [
+        {"lastStatus": "STOPPED", "startedBy": "remediator-2", "taskArn": "ours"},
+        {"lastStatus": "RUNNING", "startedBy": "remediator-2", "taskArn": "running"},
+        {"lastStatus": "STOPPED", "startedBy": "ecs-svc/123", "taskArn": "theirs"},
+    ]
+    events.put_events(
+        Entries=[
+            {"Source": "aws.ecs", "DetailType": "ECS Task State Change", "Detail": json.dumps(d)}
+            for d in sent
+        ]
+    )
+    bodies = [json.loads(m["Body"]) for m in drain(sqs, resources.queue_url)]
+    assert [b["detail"]["taskArn"] for b in bodies] == ["ours"]
+    assert bodies[0]["detail-type"] == "ECS Task State Change"
 
 
 def test_the_alerts_queue_expires_before_its_dead_letter_queue():

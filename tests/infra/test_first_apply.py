@@ -90,6 +90,10 @@ NAME_RULES: dict[tuple[str, str], tuple[str, str]] = {
         r"[A-Za-z0-9_-]{1,255}",
         "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutDashboard.html",
     ),
+    ("aws_cloudwatch_event_rule", "name"): (
+        r"[.\-_A-Za-z0-9]{1,64}",
+        "https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html",
+    ),
     ("aws_appautoscaling_policy", "name"): (
         r"[^|:]{1,256}",
         "https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html",
@@ -131,10 +135,21 @@ def name_problems(tf: Terraform, values: dict[str, Any]) -> list[str]:
         if rule is None:
             problems.append(f"{type_}.{argument[0]}: no naming rule for {argument[1]}")
             continue
-        name = tf.resolve(body, variables=values)
-        if not isinstance(name, str) or "${" in name or not re.fullmatch(rule[0], name):
-            problems.append(f"{type_}.{argument[0]}.{argument[1]} = {name!r}: AWS wants {rule[0]}")
+        for text in _each(tf, type_, argument[0], body):
+            name = tf.resolve(text, variables=values)
+            if not isinstance(name, str) or "${" in name or not re.fullmatch(rule[0], name):
+                problems.append(
+                    f"{type_}.{argument[0]}.{argument[1]} = {name!r}: AWS wants {rule[0]}"
+                )
     return problems
+
+
+def _each(tf: Terraform, type_: str, name: str, text: Any) -> list[Any]:
+    """`text` once per key of its resource's `for_each` (a map), `${each.key}` filled in."""
+    for_each = tf.resource(type_, name).get("for_each")
+    if for_each is None or "${each.key}" not in str(text):
+        return [text]
+    return [str(text).replace("${each.key}", key) for key in tf.resolve(for_each)]
 
 
 def _named(tf: Terraform) -> dict[tuple[str, tuple[str, str]], Any]:

@@ -93,6 +93,18 @@ IMPLIED = {
     "never reuses one",
     ("lambda:InvokeFunction", "${local.trigger_lambda_qualified_arns}"): "LambdaTrigger "
     "accepts name:alias and name:version, which the unqualified ARN does not cover",
+    # Pipelines that do not import the library: their calls are exercised by
+    # tests/integration/test_state_changes.py, not by this cycle.
+    ("glue:GetJobRun", "${var.source_glue_job_arns}"): "a Glue run's state change is read "
+    "(its batch, its arguments) for an opted-in job or a triggered run",
+    ("glue:StartJobRun", "${var.source_glue_job_arns}"): "an opted-in Glue job's failed run "
+    "is re-run with its own arguments",
+    ("states:StartExecution", "${var.source_state_machine_arns}"): "an opted-in execution "
+    "that cannot be redriven is started again with its input",
+    ("states:RedriveExecution", "${local.source_execution_arns}"): "an opted-in state "
+    "machine's failed execution is redriven",
+    ("states:DescribeExecution", "${local.source_execution_arns}"): "the input of an "
+    "execution that cannot be redriven",
     ("xray:PutTraceSegments", "*"): "the collector sidecar, when configured, sends the "
     "remediator's spans to X-Ray with the task role; the code itself calls no X-Ray API",
     ("xray:PutTelemetryRecords", "*"): "as xray:PutTraceSegments (the collector's own health)",

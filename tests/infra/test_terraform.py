@@ -7,6 +7,7 @@ settings classes); a rename on either side without the other fails here, not in 
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from typing import Any
 
@@ -30,6 +31,7 @@ EXPECTED_FILES = {
     "ecs.tf",
     "alerts_lambda.tf",
     "monitoring.tf",
+    "events.tf",
 }
 
 
@@ -190,12 +192,44 @@ def test_redrive_and_queue_timing_match_the_code(tf: Terraform):
 
 def test_queue_policies_let_only_the_topic_send(tf: Terraform):
     for document, queue in (("signals_queue", "signals"), ("alerts_queue", "alerts")):
-        [statement] = tf.statements(document)
+        # The signal queue also takes AWS's state changes, from the rules alone (below).
+        statement = tf.statements(document)[0]
         assert statement.actions == ("sqs:SendMessage",)
         assert statement.resources == (f"${{aws_sqs_queue.{queue}.arn}}",)
         [condition] = statement.conditions
         assert condition["variable"] == "aws:SourceArn"
         assert condition["values"] == ["${aws_sns_topic.signals.arn}"]
+
+
+def test_state_change_rules_are_bootstraps_and_deliver_to_the_signal_queue(tf: Terraform):
+    """events.tf: one rule per source, the pattern remediator.stack.rules puts, each with one
+    target, the signal queue; only those rules may send to it and use the key for it."""
+    from remediator.stack.rules import EVENT_PATTERNS
+
+    patterns = tf.resolve(tf.locals["state_change_patterns"])
+    assert {k: json.loads(v) for k, v in patterns.items()} == EVENT_PATTERNS
+    rule = tf.resource("aws_cloudwatch_event_rule", "state_changes")
+    assert rule["for_each"] == "${local.state_change_patterns}"
+    assert rule["event_pattern"] == "${each.value}"
+    assert rule["name"] == "${local.base}-${each.key}-state-change"
+    target = tf.resource("aws_cloudwatch_event_target", "state_changes")
+    assert target["for_each"] == "${aws_cloudwatch_event_rule.state_changes}"
+    assert (target["rule"], target["arn"]) == ("${each.value.name}", "${aws_sqs_queue.signals.arn}")
+    # A for expression (the evaluator here reads none): the rules' names, as ARNs.
+    arns = tf.locals["state_change_rule_arns"]
+    assert "for kind in keys(local.state_change_patterns)" in arns
+    assert (
+        ':events:${var.region}:${local.account_id}:rule/${local.base}-${kind}-state-change"' in arns
+    )
+    for document, sid in (("signals_queue", "RulesSendStateChanges"),
+                          ("kms", "RulesDeliverToEncryptedQueue")):  # fmt: skip
+        statement = {s.sid: s for s in tf.statements(document)}[sid]
+        [condition] = statement.conditions
+        assert (condition["test"], condition["variable"]) == ("ArnEquals", "aws:SourceArn")
+        assert condition["values"] == "${local.state_change_rule_arns}"
+        principals = tf.data("aws_iam_policy_document", document)["statement"]
+        [body] = [b for b in principals if b.get("sid") == sid]
+        assert body["principals"][0]["identifiers"] == ["events.amazonaws.com"]
 
 
 def test_key_policy_lets_sns_encrypt_for_the_queues(tf: Terraform):

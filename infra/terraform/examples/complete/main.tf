@@ -50,6 +50,8 @@ module "remediator" {
   trigger_queue_arns                 = var.trigger_queue_arns
   trigger_lambda_arns                = var.trigger_lambda_arns
   trigger_state_machine_arns         = var.trigger_state_machine_arns
+  source_glue_job_arns               = var.source_glue_job_arns
+  source_state_machine_arns          = var.source_state_machine_arns
   trigger_event_bus_arns             = var.trigger_event_bus_arns
   trigger_ecs_task_definition_arns   = var.trigger_ecs_task_definition_arns
   trigger_ecs_cluster_arns           = var.trigger_ecs_cluster_arns

@@ -35,6 +35,11 @@ locals {
     for arn in var.trigger_state_machine_arns :
     "${join(":", slice(split(":", replace(arn, ":stateMachine:", ":execution:")), 0, 7))}:*"
   ]
+  # The executions of the opted-in state machines (events.tf), redriven where they failed.
+  source_execution_arns = [
+    for arn in var.source_state_machine_arns :
+    "${join(":", slice(split(":", replace(arn, ":stateMachine:", ":execution:")), 0, 7))}:*"
+  ]
 }
 
 resource "aws_iam_role" "task" {
@@ -158,6 +163,34 @@ data "aws_iam_policy_document" "task" {
       sid       = "TriggerStepFunctionsExecutions"
       actions   = ["states:DescribeExecution"]
       resources = local.trigger_execution_arns
+    }
+  }
+
+  # Pipelines that do not import the library (events.tf): their runs read and re-run.
+  dynamic "statement" {
+    for_each = length(var.source_glue_job_arns) > 0 ? [1] : []
+    content {
+      sid       = "SourceGlueJobRuns"
+      actions   = ["glue:GetJobRun", "glue:StartJobRun"]
+      resources = var.source_glue_job_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.source_state_machine_arns) > 0 ? [1] : []
+    content {
+      sid       = "SourceStateMachines"
+      actions   = ["states:StartExecution"]
+      resources = var.source_state_machine_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.source_state_machine_arns) > 0 ? [1] : []
+    content {
+      sid       = "SourceExecutions"
+      actions   = ["states:RedriveExecution", "states:DescribeExecution"]
+      resources = local.source_execution_arns
     }
   }
 

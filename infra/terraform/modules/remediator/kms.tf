@@ -45,6 +45,22 @@ data "aws_iam_policy_document" "kms" {
   }
 
   statement {
+    # EventBridge encrypts the state changes it delivers into the signal queue (events.tf).
+    sid       = "RulesDeliverToEncryptedQueue"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = local.state_change_rule_arns
+    }
+  }
+
+  statement {
     sid       = "CloudWatchLogsEncryptsTheLogGroups"
     actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
     resources = ["*"]

@@ -71,6 +71,22 @@ data "aws_iam_policy_document" "signals_queue" {
       values   = [aws_sns_topic.signals.arn]
     }
   }
+
+  statement {
+    # events.tf: the rules of AWS's state changes deliver to the same queue.
+    sid       = "RulesSendStateChanges"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.signals.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = local.state_change_rule_arns
+    }
+  }
 }
 
 resource "aws_sns_topic_subscription" "signals" {

@@ -359,6 +359,18 @@ variable "trigger_state_machine_arns" {
   default     = []
 }
 
+variable "source_glue_job_arns" {
+  description = "Glue jobs whose runs the remediator reads (GetJobRun: a triggered run's batch, an opted-in job's arguments) and re-runs with their own arguments (StartJobRun): the jobs named by policy set --source glue:NAME, as ARNs (arn:aws:glue:REGION:ACCOUNT:job/NAME)."
+  type        = list(string)
+  default     = []
+}
+
+variable "source_state_machine_arns" {
+  description = "State machines opted in with policy set --source states:ARN: the remediator redrives their failed executions (RedriveExecution), or starts one again with the same input (DescribeExecution, StartExecution)."
+  type        = list(string)
+  default     = []
+}
+
 variable "trigger_event_bus_arns" {
   description = "EventBridge buses the remediator may put events on (EventBridgeTrigger), e.g. the default bus's ARN."
   type        = list(string)
