@@ -131,6 +131,8 @@ class BatchState:
     error_type: str | None = None
     error_code: str | None = None  # the error's code (observability.retry.match.error_code)
     error_message: str | None = None
+    exit_code: int | None = None  # a run AWS stopped: its exit code and stop reason
+    stop_reason: str | None = None
     retryable: bool = True
     trigger: dict[str, Any] | None = None
     lease_owner: str | None = None
@@ -247,6 +249,8 @@ class BatchState:
             "error_type": self.error_type,
             "error_code": self.error_code,
             "error_message": self.error_message,
+            "exit_code": self.exit_code,
+            "stop_reason": self.stop_reason,
             "retryable": self.retryable,
             "next_retry_at": self.next_retry_at,
             "trace_id": self.trace_id,

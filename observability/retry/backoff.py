@@ -23,7 +23,7 @@ from tenacity.stop import stop_base
 
 from observability.errors import InvalidInput
 from observability.retry.actions import Overrides, WaitUntil
-from observability.retry.match import check_codes, check_pattern
+from observability.retry.match import check_codes, check_exit_code, check_pattern, check_reason
 
 if TYPE_CHECKING:
     from observability.settings import Settings
@@ -116,7 +116,9 @@ class RetryRule:
     after the episode's first failure.
 
     Besides `errors`, a rule can match the error's `message` (a regular expression, see
-    observability.retry.match) and its `code` (any of them); every field given must match.
+    observability.retry.match), its `code` (any of them), and for a run AWS stopped (a
+    state-change event) its `exit_code` and stop `reason` (exact, or a prefix ending with
+    `*`, as AWS Batch's `evaluateOnExit`); every field given must match.
     Its actions: `overrides` change the trigger from an attempt on, `wait_until` (a time of
     day in a zone) holds a retry until then if its backoff ends sooner, and `quarantine`
     retries nothing and alerts at once, naming the rule.
@@ -132,6 +134,8 @@ class RetryRule:
     max_age_seconds: float | None = None
     message: str | None = None
     code: tuple[str, ...] = ()
+    exit_code: str | None = None
+    reason: str | None = None
     overrides: Overrides | None = None
     wait_until: WaitUntil | None = None
     quarantine: bool = False
@@ -172,6 +176,11 @@ class RetryRule:
         if self.message is not None:
             check_pattern(f"{where}.message", self.message)
         object.__setattr__(self, "code", check_codes(f"{where}.code", self.code))
+        if self.exit_code is not None:
+            exit_code = check_exit_code(f"{where}.exit_code", self.exit_code)
+            object.__setattr__(self, "exit_code", exit_code)
+        if self.reason is not None:
+            check_reason(f"{where}.reason", self.reason)
         if self.overrides is not None:
             overrides = Overrides.from_dict(f"{where}.overrides", self.overrides)
             object.__setattr__(self, "overrides", overrides)
@@ -188,7 +197,7 @@ class RetryRule:
     @property
     def matches_any(self) -> bool:
         """Whether the rule names something to match by (a default rule matches anything)."""
-        return bool(self.errors or self.message or self.code)
+        return bool(self.errors or self.message or self.code or self.exit_code or self.reason)
 
     def delay_bound(self, attempt: int) -> float:
         """Upper bound of the delay after failed attempt `attempt` of the episode."""
@@ -251,6 +260,10 @@ class RetryRule:
             out["message"] = self.message
         if self.code:
             out["code"] = list(self.code)
+        if self.exit_code is not None:
+            out["exit_code"] = self.exit_code
+        if self.reason is not None:
+            out["reason"] = self.reason
         if self.overrides is not None:
             out["overrides"] = self.overrides.to_dict()
         if self.wait_until is not None:

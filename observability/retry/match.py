@@ -1,7 +1,8 @@
 """What a rule can match an error by, besides its class names: its message and its code. Pure.
 
 An error is read once, where it is recorded, into `ErrorFacts`: its class names, its message
-(as stored: at most MAX_ERROR_CHARS characters) and its code (`error_code`). A rule matches
+(as stored: at most MAX_ERROR_CHARS characters), its code (`error_code`) and, for a run that
+AWS stopped (a state-change event), its exit code and stop reason. A rule matches
 when every field it gives matches; each field has one function here (`MATCHERS`), so a new
 field is one function and one entry.
 
@@ -40,7 +41,9 @@ __all__ = [
     "MAX_PATTERN_CHARS",
     "ErrorFacts",
     "check_codes",
+    "check_exit_code",
     "check_pattern",
+    "check_reason",
     "error_code",
     "matches",
 ]
@@ -50,6 +53,9 @@ MAX_CODE_CHARS = 64
 MAX_CODES = 20
 _MAX_SPLITS = MAX_ERROR_CHARS * 64
 _CODE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
+# AWS Batch's `evaluateOnExit` globs: digits (or text) that may end with one `*`; 512 at most.
+MAX_GLOB_CHARS = 512
+_EXIT_GLOB = re.compile(r"^(?:[0-9]{1,10}\*?|\*)$")
 # Where an HTTP client keeps the status of the reply an error is about.
 _STATUS_PATHS = (("response", "status_code"), ("response", "status"), ("status_code",), ("status",))
 
@@ -61,6 +67,8 @@ class ErrorFacts:
     names: tuple[str, ...] = ()
     message: str = ""
     code: str | None = None
+    exit_code: int | None = None
+    reason: str | None = None
 
 
 def _status(exc: BaseException) -> str | None:
@@ -173,6 +181,29 @@ def check_codes(where: str, value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+def check_exit_code(where: str, value: object) -> str:
+    """A rule's `exit_code`: a code (`137`) or a prefix glob (`13*`, `*`), as AWS Batch's
+    `onExitCode` takes it."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not _EXIT_GLOB.match(text):
+        raise InvalidInput(where, "must be an exit code, optionally ending with *: 137, 13*, *")
+    return text
+
+
+def check_reason(where: str, value: object) -> str:
+    """A rule's `reason`: the stop reason, exactly or as a prefix ending with `*` (as AWS
+    Batch's `onReason`): a prefix test, so no pattern can cost more than the text's length."""
+    if not isinstance(value, str) or not value or "*" in value[:-1]:
+        raise InvalidInput(where, "must be a stop reason, optionally ending with * (a prefix)")
+    if len(value) > MAX_GLOB_CHARS or not value.isprintable():
+        raise InvalidInput(where, f"must be at most {MAX_GLOB_CHARS} printable characters")
+    return value
+
+
+def _glob(pattern: str, text: str) -> bool:
+    return text.startswith(pattern[:-1]) if pattern.endswith("*") else text == pattern
+
+
 @lru_cache(maxsize=256)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
@@ -193,11 +224,23 @@ def _by_code(rule: Any, facts: ErrorFacts) -> str | None:
     return f"code {facts.code}" if facts.code is not None and facts.code in rule.code else None
 
 
+def _by_exit_code(rule: Any, facts: ErrorFacts) -> str | None:
+    if facts.exit_code is None or not _glob(rule.exit_code, str(facts.exit_code)):
+        return None
+    return f"exit code {facts.exit_code}"
+
+
+def _by_reason(rule: Any, facts: ErrorFacts) -> str | None:
+    return f"reason {rule.reason!r}" if facts.reason and _glob(rule.reason, facts.reason) else None
+
+
 # Per field: the function that says whether the error matches it, and how (None: not).
 MATCHERS: tuple[tuple[str, Callable[[Any, ErrorFacts], str | None]], ...] = (
     ("errors", _by_errors),
     ("message", _by_message),
     ("code", _by_code),
+    ("exit_code", _by_exit_code),
+    ("reason", _by_reason),
 )
 
 

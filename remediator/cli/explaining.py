@@ -62,7 +62,9 @@ def cmd_policy_test(ctx: Context) -> int:
     if not ctx.args.error:
         raise UsageError('policy test: give --error "Type: message" [--code CODE]')
     try:
-        error = parse_error(ctx.args.error, ctx.args.code)
+        error = parse_error(
+            ctx.args.error, ctx.args.code, exit_code=ctx.args.exit_code, reason=ctx.args.reason
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     job_id = validate_id("job_id", ctx.args.job)

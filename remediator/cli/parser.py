@@ -223,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operator", help=_OPERATOR_HELP)
     p.add_argument("--error", help='test: the error, as "Type: message"')
     p.add_argument("--code", help="test: the error's code (ThrottlingException, ECONNRESET, 503)")
+    p.add_argument("--exit-code", type=int, help="test: a stopped run's exit code (137)")
+    p.add_argument("--reason", help="test: a stopped run's stop reason")
     _output(p)
 
     add_explain(command, _output)

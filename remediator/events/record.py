@@ -31,6 +31,7 @@ from observability.models.keys import BatchKey, source_key
 from observability.models.signals import EXHAUSTED, FAILED, Signal
 from observability.retry import judge
 from observability.retry.backoff import Exhaust
+from observability.retry.match import ErrorFacts
 from observability.transitions import TableConfig, Write, failure, start_again, start_new, success
 from observability.triggers import trigger_from_dict
 from remediator.events.parse import STARTED, SUCCESS, StateChange, identity_of, rerun_of
@@ -135,7 +136,7 @@ class EventRecorder:
                 return Outcome(kind, key.token, attempt, {"why": why})
             job = c.job(key.job_id)
             verdict, governed = judge(
-                stored=state.retry, names=(change.error_type or "RunStopped",),
+                stored=state.retry, names=_facts(change, "RunStopped"),
                 job=job.retry if job else None, fallback=c.fallback, attempt=attempt,
                 attempt_floor=state.attempt_floor,
                 first_failed_at=from_iso(state.first_failed_at) if state.first_failed_at else None,
@@ -245,7 +246,7 @@ class EventRecorder:
         assert change.phase != STARTED
         job = c.job(run.job_id)
         verdict, governed = judge(
-            stored=run.retry, names=(change.error_type or "RunFailed",),
+            stored=run.retry, names=_facts(change, "RunFailed"),
             job=job.retry if job else None, fallback=c.fallback, attempt=run.attempt,
             attempt_floor=run.attempt_floor,
             first_failed_at=from_iso(run.first_failed_at) if run.first_failed_at else None,
@@ -257,6 +258,16 @@ class EventRecorder:
             verdict=verdict, governed=governed, exit_code=change.exit_code,
             stop_reason=change.reason,
         )  # fmt: skip
+
+
+def _facts(change: StateChange, default: str) -> ErrorFacts:
+    """The stopped run as rules read it: `exit_code` and `reason` match AWS's own words."""
+    return ErrorFacts(
+        names=(change.error_type or default,),
+        message=change.message or "",
+        exit_code=change.exit_code,
+        reason=change.reason,
+    )
 
 
 def _exhausted_reason(state: BatchState) -> str | None:

@@ -130,7 +130,9 @@ def explain(
     kept = StoredRetry.from_json(state.retry)
     names = names_of(state.error_type) if state.error_type else ()
     found = match(
-        ErrorFacts(names, state.error_message or "", state.error_code),
+        ErrorFacts(
+            names, state.error_message or "", state.error_code, state.exit_code, state.stop_reason
+        ),
         batch=kept.own if kept else None,
         job=job.retry if job else None,
         settings=kept.env if kept else None,

@@ -54,18 +54,24 @@ class Layer(StrEnum):
 @dataclass(frozen=True, slots=True)
 class ErrorSpec:
     """An error as a person types it: `Type: message` (the message is optional), and the
-    code it carries (`--code`)."""
+    code it carries (`--code`); for a run AWS stopped, its exit code and stop reason."""
 
     type: str
     message: str = ""
     code: str | None = None
+    exit_code: int | None = None
+    reason: str | None = None
 
     def facts(self) -> ErrorFacts:
         """The error as rules see it (a built-in type brings its bases: `names_of`)."""
-        return ErrorFacts(names_of(self.type), self.message, self.code)
+        return ErrorFacts(
+            names_of(self.type), self.message, self.code, self.exit_code, self.reason or None
+        )
 
 
-def parse_error(text: str, code: str | None = None) -> ErrorSpec:
+def parse_error(
+    text: str, code: str | None = None, *, exit_code: int | None = None, reason: str | None = None
+) -> ErrorSpec:
     """`TimeoutError: read timed out` -> ErrorSpec; ValueError with one line on what is wrong."""
     kind, _, message = text.partition(":")
     kind = kind.strip()
@@ -76,7 +82,7 @@ def parse_error(text: str, code: str | None = None) -> ErrorSpec:
         )
     if code is not None and not _CODE.match(code):
         raise ValueError(f"--code {code!r}: expected 1 to 64 of A-Z a-z 0-9 _ . : / -")
-    return ErrorSpec(kind, message.strip(), code)
+    return ErrorSpec(kind, message.strip(), code, exit_code, reason)
 
 
 def names_of(error_type: str) -> tuple[str, ...]:

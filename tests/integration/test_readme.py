@@ -255,7 +255,7 @@ def test_the_error_rules_example_sets_and_picks_a_rule_per_code_and_message(
     assert done.returncode == 0, done.stderr
     policy = RetryPolicy.from_json(done.stdout)
     assert [r.name for r in policy.rules] == [
-        "throttled", "denied", "unavailable", "oom", "smaller", "quota",
+        "throttled", "denied", "unavailable", "oom", "killed", "timed-out", "smaller", "quota",
     ]  # fmt: skip
     (tmp_path / "rules.json").write_text(done.stdout)
     job = f"ingest-sales-{uuid.uuid4().hex[:6]}"
@@ -279,6 +279,12 @@ def test_the_error_rules_example_sets_and_picks_a_rule_per_code_and_message(
     assert (oom["rule"], oom["runs_with"][0]) == (
         "oom", "attempt 2: memory 4096 (x2 from rule oom)",
     )  # fmt: skip
+    killed = rule_for("--error", "TaskStopped: exited", "--exit-code", "137")
+    assert (killed["rule"], killed["runs_with"][0]) == (
+        "killed", "attempt 2: memory 2048 (x2 from rule killed)",
+    )  # fmt: skip
+    timed_out = rule_for("--error", "JobRunTimeout: x", "--reason", "Job run timed out after 60")
+    assert timed_out["rule"] == "timed-out"
     assert rule_for("--error", "TimeoutError: read timed out")["rule"] == "smaller"
     assert rule_for("--error", "QuotaError: daily quota exceeded")["rule"] == "quota"
 
