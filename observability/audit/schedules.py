@@ -21,14 +21,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from observability.audit.jobs import MAX_CHANGES
 from observability.audit.store import AuditStore
+from observability.errors import StoreUnavailable
 from observability.models.calendar import Calendar
-from observability.models.keys import BatchKey, deadline_partition, schedule_key
-from observability.models.records import Plain, iso
+from observability.models.keys import (
+    DUE_INDEX,
+    BatchKey,
+    deadline_partition,
+    deadline_partitions,
+    job_id_from_pk,
+    schedule_key,
+)
+from observability.models.records import Plain, av_map, iso
 from observability.transitions import Write
 
-__all__ = ["SCHEDULE_SK", "JobSchedule", "change_schedule", "read_schedule", "step_schedule"]
+__all__ = [
+    "SCHEDULE_SK",
+    "JobSchedule",
+    "change_schedule",
+    "due_schedules",
+    "late_counts",
+    "read_schedule",
+    "step_schedule",
+]
 
 SCHEDULE_SK = schedule_key("-")[1]
 
@@ -102,6 +120,52 @@ def read_schedule(store: AuditStore, job_id: str) -> JobSchedule | None:
     pk, sk = schedule_key(job_id)
     item = store.other_item({"pk": {"S": pk}, "sk": {"S": sk}})
     return JobSchedule.from_plain(job_id, item) if item is not None else None
+
+
+def due_schedules(store: AuditStore, shards: int, until: datetime) -> list[str]:
+    """The jobs whose schedule is due by `until`: one Query per `DEADLINE#` shard of the
+    due-index, returning only those (hints: the schedule item is the fact)."""
+    jobs: list[str] = []
+    paginator = store.clients.client("dynamodb").get_paginator("query")
+    try:
+        for partition in deadline_partitions(shards):
+            for page in paginator.paginate(
+                TableName=store.table_name,
+                IndexName=DUE_INDEX,
+                KeyConditionExpression="due_pk = :p AND due_at <= :until",
+                ExpressionAttributeValues=av_map({":p": partition, ":until": iso(until)}),
+            ):
+                jobs += [job_id_from_pk(i["pk"]["S"]) for i in page.get("Items", [])]
+    except (ClientError, BotoCoreError) as exc:
+        raise StoreUnavailable(
+            f"Query of {DUE_INDEX} on {store.table_name!r} failed: {exc}"
+        ) from exc
+    return jobs
+
+
+def late_counts(store: AuditStore, job_ids: list[str]) -> dict[str, int]:
+    """How many batches each job's schedule holds late (BatchGetItem, 100 jobs a call)."""
+    ddb = store.clients.client("dynamodb")
+    counts: dict[str, int] = {}
+    for start in range(0, len(job_ids), 100):
+        keys = [dict(zip(("pk", "sk"), ({"S": k} for k in schedule_key(j)), strict=True))
+                for j in job_ids[start : start + 100]]  # fmt: skip
+        request: dict[str, Any] = {
+            store.table_name: {
+                "Keys": keys,
+                "ProjectionExpression": "#pk, #late",
+                "ExpressionAttributeNames": {"#pk": "pk", "#late": "late"},
+            }
+        }
+        try:
+            while request:
+                reply = ddb.batch_get_item(RequestItems=request)
+                for item in reply.get("Responses", {}).get(store.table_name, []):
+                    counts[job_id_from_pk(item["pk"]["S"])] = len(item.get("late", {}).get("M", {}))
+                request = reply.get("UnprocessedKeys") or {}
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailable(f"BatchGetItem on {store.table_name!r} failed: {exc}") from exc
+    return counts
 
 
 def _write(current: JobSchedule, sets: dict[str, Plain], remove: tuple[str, ...]) -> Write:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from observability.audit.schedules import JobSchedule, read_schedule
 from observability.audit.shape import agreed_shards
 from observability.errors import InvalidInput
+from observability.models import BatchState
 from observability.models.calendar import EVERY
 from observability.models.keys import validate_id
 from remediator.cli.context import EXIT_OK, CommandFailed, Context, UsageError, confirm, parse_until
 from remediator.ops import calendar as calendars
 
-__all__ = ["add_schedule_command", "cmd_schedule", "schedule_lines"]
+__all__ = [
+    "add_schedule_command",
+    "cmd_schedule",
+    "expected_lines",
+    "job_expected",
+    "schedule_lines",
+]
 
 
 def add_schedule_command(command: Callable[..., Any], output: Callable[..., None]) -> None:
@@ -42,6 +50,33 @@ def add_schedule_command(command: Callable[..., Any], output: Callable[..., None
     p.add_argument("--operator", help="who you are, recorded beside your AWS identity")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     output(p)
+
+
+def job_expected(
+    ctx: Context, job: str, states: Sequence[BatchState], now: datetime
+) -> dict[str, Any] | None:
+    """For `status`: what the job's calendar expects by now and is not done (None: the job
+    has no calendar). One GetItem; the batches are the ones `status` read already."""
+    schedule = read_schedule(ctx.store(), job)
+    if schedule is None or schedule.calendar is None:
+        return None
+    return calendars.expected_among(schedule, {s.batch_id: s for s in states}, now)
+
+
+def expected_lines(expected: dict[str, Any] | None) -> list[str]:
+    """The lines `status` prints above its table for a job with a calendar."""
+    if not expected:
+        return []
+    lines = []
+    missing, late = expected["missing"], expected["late"]
+    if missing:
+        more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+        lines.append(f"EXPECTED, never written: {', '.join(missing[:20])}{more}")
+    if late:
+        shown = ", ".join(f"{e['batch_id']} ({e['status']})" for e in late[:20])
+        more = f" and {len(late) - 20} more" if len(late) > 20 else ""
+        lines.append(f"LATE, past their deadline: {shown}{more}")
+    return lines
 
 
 def schedule_lines(schedule: JobSchedule | None, expected: dict[str, Any]) -> list[str]:

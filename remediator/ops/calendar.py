@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from observability.audit import AuditStore, ConditionFailed
 from observability.audit.schedules import JobSchedule, change_schedule, read_schedule
 from observability.errors import ConcurrentChange, InvalidInput
-from observability.models import Status, iso
-from observability.models.calendar import MAX_EXPLICIT_IDS, Calendar
+from observability.models import BatchState, Status, iso
+from observability.models.calendar import MAX_EXPLICIT_IDS, Calendar, Expected
 from remediator.ops.identity import Actor
 
-__all__ = ["MAX_SHOWN", "apply_schedule", "expand_range", "expected_now", "parse_calendar"]
+__all__ = [
+    "MAX_SHOWN",
+    "apply_schedule",
+    "expand_range",
+    "expected_among",
+    "expected_now",
+    "parse_calendar",
+]
 
 MAX_SHOWN = 1_000  # due batches `show` and `status` read at most (one BatchGetItem per 100)
 _RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
@@ -86,26 +94,22 @@ def apply_schedule(
 
 
 def expected_now(store: AuditStore, schedule: JobSchedule, now: datetime) -> dict[str, Any]:
-    """What the calendar expects by now and is not done: `missing` (never written), `late`
-    (written, not SUCCESS/RESOLVED), the next deadline. Reads the due batches' items (the
-    last `MAX_SHOWN` of them), never the job's whole partition."""
-    cal = schedule.calendar
-    if cal is None:
-        return {"missing": [], "late": [], "next_due": None, "truncated": False}
-    tail: deque[str] = deque(maxlen=MAX_SHOWN)
-    count, upcoming = 0, None
-    for expected in cal.upcoming():
-        if expected.due > now:
-            upcoming = expected
-            break
-        tail.append(expected.batch_id)
-        count += 1
-    shown = list(dict.fromkeys(tail))
-    states = store.get_many(schedule.job_id, shown, now)
-    missing = [b for b in shown if b not in states]
+    """What the calendar expects by now and is not done, reading the due batches' items
+    (the last `MAX_SHOWN` of them), never the job's whole partition."""
+    due = _due(schedule, now)[0]
+    return expected_among(schedule, store.get_many(schedule.job_id, due, now), now)
+
+
+def expected_among(
+    schedule: JobSchedule, states: Mapping[str, BatchState], now: datetime
+) -> dict[str, Any]:
+    """Pure: `missing` (due, never written), `late` (due, written, not SUCCESS/RESOLVED),
+    the next deadline, from the states of the job's batches the caller holds."""
+    due, upcoming, count = _due(schedule, now)
+    missing = [b for b in due if b not in states]
     late = [
         {"batch_id": b, "status": states[b].status.value, "attempt": states[b].attempt}
-        for b in shown
+        for b in due
         if b in states and states[b].status not in (Status.SUCCESS, Status.RESOLVED)
     ]
     return {
@@ -115,3 +119,18 @@ def expected_now(store: AuditStore, schedule: JobSchedule, now: datetime) -> dic
                                                    "due": iso(upcoming.due)},
         "truncated": count > MAX_SHOWN,
     }  # fmt: skip
+
+
+def _due(schedule: JobSchedule, now: datetime) -> tuple[list[str], Expected | None, int]:
+    """The last `MAX_SHOWN` ids due by `now`, the next expected batch, how many are due."""
+    cal = schedule.calendar
+    if cal is None:
+        return [], None, 0
+    tail: deque[str] = deque(maxlen=MAX_SHOWN)
+    count = 0
+    for expected in cal.upcoming():
+        if expected.due > now:
+            return list(dict.fromkeys(tail)), expected, count
+        tail.append(expected.batch_id)
+        count += 1
+    return list(dict.fromkeys(tail)), None, count

@@ -20,10 +20,13 @@ from collections import Counter
 from datetime import datetime
 
 from observability.audit import ConditionFailed
-from observability.audit.schedules import JobSchedule, read_schedule, step_schedule
+from observability.audit.schedules import (
+    JobSchedule,
+    due_schedules,
+    read_schedule,
+    step_schedule,
+)
 from observability.models import BatchState, iso
-from observability.models.keys import DUE_INDEX, deadline_partitions, job_id_from_pk
-from observability.models.records import av_map
 from observability.models.signals import (
     DEADLINE_MET,
     DEADLINE_MISSED,
@@ -49,18 +52,7 @@ class DeadlineWatch:
 
     def due_jobs(self, now: datetime) -> list[str]:
         """The jobs whose schedule has come due, from every `DEADLINE#` shard (hints)."""
-        store = self.remediator.store
-        ddb = store.clients.client("dynamodb")
-        jobs: list[str] = []
-        for partition in deadline_partitions(self.remediator.table.shards):
-            for page in ddb.get_paginator("query").paginate(
-                TableName=store.table_name,
-                IndexName=DUE_INDEX,
-                KeyConditionExpression="due_pk = :p AND due_at <= :now",
-                ExpressionAttributeValues=av_map({":p": partition, ":now": iso(now)}),
-            ):
-                jobs += [job_id_from_pk(i["pk"]["S"]) for i in page.get("Items", [])]
-        return jobs
+        return due_schedules(self.remediator.store, self.remediator.table.shards, now)
 
     def advance(self) -> Counter[str]:
         seen: Counter[str] = Counter()

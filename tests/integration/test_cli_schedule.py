@@ -100,3 +100,26 @@ def test_an_explicit_range_with_one_deadline(stack: Stack):
     assert shown["calendar"]["due_at"] == "2024-08-01T06:00:00Z"
     assert shown["expected"]["missing"][:2] == ["001", "002"]
     assert len(shown["expected"]["missing"]) == 120
+
+
+def test_status_and_jobs_show_expected_and_late_batches(stack: Stack):
+    job = new_id()
+    assert stack_cli(stack, "schedule", "set", job, *MONTHLY, "--yes").returncode == 0
+    stack.fail(job, "2024-08")
+    done = stack_cli(stack, "status", job, "--output", "json")
+    assert done.returncode == 0, done.stderr
+    expected = json.loads(done.stdout)["expected"]
+    assert expected["missing"][0] == "2024-07"
+    assert "2024-08" not in expected["missing"]
+    assert expected["late"] == [{"batch_id": "2024-08", "status": "FAILED", "attempt": 1}]
+    text = stack_cli(stack, "status", job).stdout
+    assert "EXPECTED, never written: 2024-07, 2024-09" in text
+    assert "LATE, past their deadline: 2024-08 (FAILED)" in text
+
+    stack.clock.advance(60)  # past the set, which the command made by its own clock
+    stack.service.run_once()  # the deadline sweep: every month since 2024-07 is late
+    listed = json.loads(stack_cli(stack, "jobs", "--output", "json").stdout)
+    late = {j["job_id"]: j["late"] for j in listed}
+    months = len(expected["missing"]) + 1
+    assert late[job] == months
+    assert "LATE" in stack_cli(stack, "jobs").stdout
