@@ -87,6 +87,12 @@ def _operations(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dic
     return operations.run(server.url, cfg.operations_batches, cfg.operations_run)
 
 
+def _deadlines(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str, Any]]:
+    from bench import deadlines
+
+    return deadlines.run(server.url, cfg.deadlines_small, cfg.deadlines_large)
+
+
 SECTIONS: dict[str, Section] = {
     "costs": _costs,
     "producer": _producer,
@@ -96,6 +102,7 @@ SECTIONS: dict[str, Section] = {
     "scale": _scale,
     "jobs": _jobs,
     "operations": _operations,
+    "deadlines": _deadlines,
 }
 
 

@@ -13,7 +13,17 @@ from pathlib import Path
 
 __all__ = ["SECTIONS", "BenchConfig", "parse"]
 
-SECTIONS = ("costs", "producer", "coldstart", "ttr", "sweep", "scale", "jobs", "operations")
+SECTIONS = (
+    "costs",
+    "producer",
+    "coldstart",
+    "ttr",
+    "sweep",
+    "scale",
+    "jobs",
+    "operations",
+    "deadlines",
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,8 @@ class BenchConfig:
     cold_pairs: int = 7
     operations_batches: int = 10_000
     operations_run: int = 200
+    deadlines_small: int = 10
+    deadlines_large: int = 1_000
     profile: bool = False
     out: Path = Path(__file__).parent / "out" / "latest.json"
 
@@ -64,6 +76,8 @@ _HELP = {
     "cold_pairs": "alternated pairs of fresh processes (library / yardstick), each cold figure",
     "operations_batches": "EXHAUSTED batches a bulk replay selects and stores",
     "operations_run": "of those, how many the service's steps carry out (the rest: same cost)",
+    "deadlines_small": "scheduled jobs in the small table of the deadline sweep",
+    "deadlines_large": "scheduled jobs in the large table of the deadline sweep",
 }
 
 

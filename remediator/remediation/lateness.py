@@ -77,7 +77,8 @@ def look(schedule: JobSchedule, now: datetime) -> Look:
         if len(due) >= LIMIT:
             return Look(due, watched, cursor, more=True)
         cursor = expected.after
-        if through is None or expected.due > through:  # a changed calendar: not twice
+        # A changed calendar: no deadline handled twice, no late batch paged twice.
+        if (through is None or expected.due > through) and expected.batch_id not in schedule.late:
             due.append(expected)
     return Look(due, watched, cursor, more=False)
 

@@ -232,3 +232,22 @@ def test_a_periods_reads_are_the_same_per_job_for_10_or_100_jobs(
         assert calls["UpdateItem"] == jobs  # the schedule's step
     finally:
         proxy.stop()
+
+
+def test_a_schedule_changed_while_a_batch_is_late_does_not_page_it_again(
+    stack: Stack, resources: Any
+):
+    job = new_id()
+    monthly(stack, job, trigger=False)
+    at(stack, DUE + timedelta(minutes=1))
+    stack.service.run_once()
+    assert [a["event"] for a in alerts(stack, resources)] == ["DEADLINE_MISSED"]
+    # The deadline moves later while 2024-07 is late: it is not paged again.
+    changed = stack.trail.expect(
+        job, every="month", format="%Y-%m", start="2024-07", deadline="+12h"
+    )
+    assert "2024-07" in changed.late
+    for _ in range(3):
+        stack.clock.advance(6 * 3600)
+        stack.service.run_once()
+    assert alerts(stack, resources) == []
