@@ -107,7 +107,7 @@ class JobSchedule:
             },
             "next_check_at": self.due_at,
             "checked_through": self.checked_through,
-            "late": dict(sorted(self.late.items())),
+            "late": {k: v.lstrip("=") for k, v in sorted(self.late.items())},
             "version": self.version,
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,

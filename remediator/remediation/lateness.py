@@ -16,11 +16,26 @@ from observability.audit.schedules import JobSchedule
 from observability.models import BatchState, Status, from_iso, iso
 from observability.models.calendar import Expected
 
-__all__ = ["LIMIT", "MAX_LATE", "RECHECK", "Decision", "Look", "decide", "look"]
+__all__ = [
+    "LIMIT",
+    "MAX_LATE",
+    "MAX_PAGES",
+    "RECHECK",
+    "UNPAGED",
+    "Decision",
+    "Look",
+    "decide",
+    "look",
+]
 
 LIMIT = 100  # newly due batches per visit: one BatchGetItem; more come at the next sweep
 MAX_LATE = 1_000  # late batches a schedule follows (the oldest are let go past it)
 RECHECK = timedelta(seconds=60)  # how often a late batch is looked at until it lands
+# Late batches paged one by one at a time: past it, one alert per visit names the others
+# (10,000 expected ids that never came are not 10,000 pages), and their landing is not
+# announced either.
+MAX_PAGES = 10
+UNPAGED = "="  # marks the deadline, in `late`, of a batch counted in a summary alert
 _DONE = (Status.SUCCESS, Status.RESOLVED)
 
 
@@ -41,7 +56,8 @@ class Look:
 class Decision:
     trigger: list[str] = field(default_factory=list)  # never started: run them
     missed: list[tuple[str, datetime, BatchState | None]] = field(default_factory=list)
-    met: list[tuple[str, BatchState]] = field(default_factory=list)  # late, now landed
+    unpaged: list[str] = field(default_factory=list)  # missed too, told in one summary
+    met: list[tuple[str, BatchState]] = field(default_factory=list)  # paged late, now landed
     slow: list[BatchState] = field(default_factory=list)
     late: dict[str, str] = field(default_factory=dict)
     flagged: dict[str, int] = field(default_factory=dict)
@@ -52,7 +68,12 @@ class Decision:
         """How long the oldest late batch has been overdue (0 when none is)."""
         if not self.late:
             return 0.0
-        return max(0.0, (now - min(from_iso(d) for d in self.late.values())).total_seconds())
+        oldest = min(from_iso(d.lstrip(UNPAGED)) for d in self.late.values())
+        return max(0.0, (now - oldest).total_seconds())
+
+
+def _let_go_order(due: str) -> tuple[bool, str]:
+    return (not due.startswith(UNPAGED), due.lstrip(UNPAGED))
 
 
 def _watch_every(max_run: int) -> timedelta:
@@ -64,7 +85,13 @@ def look(schedule: JobSchedule, now: datetime) -> Look:
     cal = schedule.calendar
     if cal is None:
         return Look([], [], schedule.cursor, more=False)
-    through = from_iso(schedule.checked_through) if schedule.checked_through else None
+    # Only a calendar changed (its cursor dropped) is walked from its start: what its old
+    # self handled (deadlines up to `checked_through`) is not handled again.
+    through = (
+        from_iso(schedule.checked_through)
+        if schedule.checked_through and schedule.cursor is None
+        else None
+    )
     due: list[Expected] = []
     watched: list[str] = []
     cursor = schedule.cursor
@@ -90,6 +117,7 @@ def decide(
     """What to do with what the visit read."""
     cal = schedule.calendar
     out = Decision(late=dict(schedule.late), flagged=dict(schedule.slow))
+    paged = sum(1 for d in schedule.late.values() if not d.startswith(UNPAGED))
     out.checked_through = schedule.checked_through
     for expected in seen.due:
         state = states.get(expected.batch_id)
@@ -98,15 +126,23 @@ def decide(
             continue  # on time
         if state is None and can_trigger and not paused:
             out.trigger.append(expected.batch_id)
-        out.missed.append((expected.batch_id, expected.due, state))
-        out.late[expected.batch_id] = iso(expected.due)
+        if paged + len(out.missed) < MAX_PAGES:
+            out.missed.append((expected.batch_id, expected.due, state))
+            out.late[expected.batch_id] = iso(expected.due)
+        else:
+            out.unpaged.append(expected.batch_id)
+            out.late[expected.batch_id] = UNPAGED + iso(expected.due)
     for batch_id in list(schedule.late):
         state = states.get(batch_id)
         if state is not None and state.status in _DONE:
-            out.met.append((batch_id, state))
+            if not schedule.late[batch_id].startswith(UNPAGED):
+                out.met.append((batch_id, state))
             del out.late[batch_id]
-    while len(out.late) > MAX_LATE:
-        del out.late[min(out.late, key=lambda b: out.late[b])]
+    if len(out.late) > MAX_LATE:
+        # Let go of the unpaged first (nobody waits for their landing), then the oldest.
+        order = sorted(out.late, key=lambda b: _let_go_order(out.late[b]))
+        for batch_id in order[: len(out.late) - MAX_LATE]:
+            del out.late[batch_id]
     if cal is not None and cal.max_run_seconds:
         limit = timedelta(seconds=cal.max_run_seconds)
         for batch_id in [*seen.watched, *out.late]:

@@ -115,6 +115,13 @@ class DeadlineWatch:
                 what = f"{state.status.value} at attempt {state.attempt}"
             message = f"due by {iso(due)}; {what}"
             r.alarms.alert(_signal(DEADLINE_MISSED, job_id, batch_id, state, now, message))
+        if decision.unpaged:
+            first, last, n = decision.unpaged[0], decision.unpaged[-1], len(decision.unpaged)
+            message = (f"{n} more expected batches past their deadline, not paged one by one: "
+                       f"{first} .. {last} (remediator schedule show {job_id})")  # fmt: skip
+            # One id for every summary of the job: PagerDuty keeps them one incident.
+            summary = _signal(DEADLINE_MISSED, job_id, "late-batches", None, now, message)
+            r.alarms.alert(dataclasses.replace(summary, reason="many_late"))
         for _batch_id, state in decision.met:
             r.alarms.alert(
                 Signal.of(RECOVERED, state, at=iso(now), reason=DEADLINE_MET, actor=r.context.actor)
@@ -125,7 +132,7 @@ class DeadlineWatch:
             r.alarms.alert(_signal(TOO_SLOW, job_id, state.batch_id, state, now, message))
             r.metrics.emit(job_id, {"TooSlow": 1})
         with r.context.lock:
-            r.counts["deadline_missed"] += len(decision.missed)
+            r.counts["deadline_missed"] += len(decision.missed) + len(decision.unpaged)
             r.counts["deadline_met"] += len(decision.met)
             r.counts["too_slow"] += len(decision.slow)
             r.counts["deadline_backfill"] += len(decision.trigger)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from observability.audit.schedules import JobSchedule
 from observability.models import BatchState, Status, iso
 from observability.models.calendar import Calendar
-from remediator.remediation.lateness import LIMIT, RECHECK, decide, look
+from remediator.remediation.lateness import LIMIT, MAX_LATE, MAX_PAGES, RECHECK, decide, look
 
 MONTHLY = Calendar.recurring(every="month", format="%Y-%m", start="2024-07", deadline="+6h")
 DUE = datetime(2024, 8, 1, 6, tzinfo=UTC)
@@ -111,3 +111,28 @@ def test_a_run_past_max_run_is_flagged_once_per_attempt() -> None:
     assert again.slow == []
     assert out.next_at is not None
     assert out.next_at <= now + timedelta(minutes=15)
+
+
+def test_ten_thousand_expected_ids_that_never_came_page_ten_then_summaries() -> None:
+    due = DUE
+    cal = Calendar.explicit(batches=[f"{n:05d}" for n in range(10_000)], due=due)
+    schedule = JobSchedule("j", cal)
+    now = due + timedelta(minutes=1)
+    handled: list[str] = []
+    paged = summaries = visits = 0
+    while True:
+        seen = look(schedule, now)
+        out = decide(schedule, seen, {}, now, can_trigger=True, paused=False)
+        visits += 1
+        handled += out.trigger
+        paged += len(out.missed)
+        summaries += bool(out.unpaged)
+        assert len(seen.ids(schedule)) <= LIMIT + MAX_LATE  # one visit's reads stay bounded
+        schedule = JobSchedule(
+            "j", cal, cursor=seen.cursor, checked_through=out.checked_through, late=out.late
+        )
+        if not seen.more:
+            break
+    assert handled == [f"{n:05d}" for n in range(10_000)]  # each triggered once, in order
+    assert (visits, paged, summaries) == (100, MAX_PAGES, 100)
+    assert len(schedule.late) == MAX_LATE
