@@ -13,6 +13,7 @@ import pytest
 from bench.load import batch_write
 from observability import SqsTrigger, Status
 from observability.clients import AwsClients
+from observability.clock import SkewClock
 from observability.models import iso
 from observability.models.calendar import Calendar
 from observability.models.keys import deadline_partition, schedule_key
@@ -251,3 +252,24 @@ def test_a_schedule_changed_while_a_batch_is_late_does_not_page_it_again(
         stack.clock.advance(6 * 3600)
         stack.service.run_once()
     assert alerts(stack, resources) == []
+
+
+def test_a_host_clock_behind_aws_is_corrected_and_does_not_miss_a_deadline(
+    stack: Stack, resources: Any
+):
+    job = new_id()
+    monthly(stack, job, trigger=True)
+    at(stack, DUE - timedelta(days=1))  # this host: a day before the deadline
+    stack.service.run_once()
+    assert stack.work() == []  # uncorrected, nothing is due yet
+    # The same host measuring its offset from AWS's Date headers (moto's: the real time,
+    # long after the deadline): the sweep acts on AWS's time.
+    skewed = stack.make_remediator(replica="skewed")
+    corrected = SkewClock(stack.clock)
+    skewed.context.clock = corrected
+    skewed.store.clients.listen_dates(corrected.observe)
+    stack.make_service(skewed).run_once()
+    assert corrected.offset_seconds > 86_400
+    assert "2024-07" in [m["batch_id"] for m in stack.work()]
+    paged = [a["batch_id"] for a in alerts(stack, resources) if a["event"] == "DEADLINE_MISSED"]
+    assert "2024-07" in paged
