@@ -26,6 +26,7 @@ from observability.audit.schedules import (
     read_schedule,
     step_schedule,
 )
+from observability.errors import ObservabilityError
 from observability.models import BatchState, iso
 from observability.models.signals import (
     DEADLINE_MET,
@@ -34,6 +35,7 @@ from observability.models.signals import (
     TOO_SLOW,
     Signal,
 )
+from remediator.errors import RemediatorError
 from remediator.ops.backfill import backfill
 from remediator.ops.identity import Actor
 from remediator.remediation import Remediator
@@ -99,16 +101,24 @@ class DeadlineWatch:
         r = self.remediator
         job_id = schedule.job_id
         actor = Actor(r.context.actor)
+        outcomes: dict[str, str] = {}
         for batch_id in decision.trigger:
-            outcome = backfill(r, job_id, batch_id, actor=actor, reason="deadline")
-            log.info("deadline backfill", extra={"job_id": job_id, "batch_id": batch_id,
-                                                  "outcome": outcome.kind})  # fmt: skip
-        triggered = set(decision.trigger)
+            try:
+                outcomes[batch_id] = backfill(
+                    r, job_id, batch_id, actor=actor, reason="deadline"
+                ).kind
+            except (ObservabilityError, RemediatorError) as exc:
+                # Its alert still goes out; the batch stays late and is paged as such.
+                log.warning("deadline backfill of %s/%s failed: %s", job_id, batch_id, exc)
+                outcomes[batch_id] = "failed"
         for batch_id, due, state in decision.missed:
             if state is None:
+                kind = outcomes.get(batch_id)
                 what = "never started; " + (
                     "triggered through the job's default trigger"
-                    if batch_id in triggered
+                    if kind in ("triggered", "triggered_unrecorded")
+                    else f"its backfill: {kind}"
+                    if kind
                     else "not triggered (no default trigger, or the job is paused)"
                 )
             else:
