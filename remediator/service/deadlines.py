@@ -20,6 +20,7 @@ from collections import Counter
 from datetime import datetime
 
 from observability.audit import ConditionFailed
+from observability.audit.jobs import JobPolicy
 from observability.audit.schedules import (
     JobSchedule,
     due_schedules,
@@ -141,11 +142,23 @@ class DeadlineWatch:
             message = f"running since {state.started_at}, past max_run_seconds {limit}"
             r.alarms.alert(_signal(TOO_SLOW, job_id, state.batch_id, state, now, message))
             r.metrics.emit(job_id, {"TooSlow": 1})
+            if _names_too_slow(r.context.jobs.get(job_id)):
+                # The job's policy treats it as a failure: FAILED (TooSlow), retried by its rule.
+                r.count(r.closer.stale(state, now, too_slow=message))
         with r.context.lock:
             r.counts["deadline_missed"] += len(decision.missed) + len(decision.unpaged)
             r.counts["deadline_met"] += len(decision.met)
             r.counts["too_slow"] += len(decision.slow)
             r.counts["deadline_backfill"] += len(decision.trigger)
+
+
+def _names_too_slow(policy: JobPolicy | None) -> bool:
+    """Whether the job's retry policy names `TooSlow` (a rule's error, or never): then a run
+    past `max_run_seconds` is a failure, as a dead one is `Stale`; else it is only told."""
+    retry = policy.retry if policy else None
+    if retry is None:
+        return False
+    return any("TooSlow" in rule.errors for rule in retry.rules) or "TooSlow" in retry.never
 
 
 def _signal(

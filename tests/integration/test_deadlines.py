@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench.load import batch_write
-from observability import SqsTrigger, Status
+from observability import RetryPolicy, RunSuperseded, SqsTrigger, Status
 from observability.clients import AwsClients
 from observability.clock import SkewClock
 from observability.models import iso
@@ -273,3 +273,33 @@ def test_a_host_clock_behind_aws_is_corrected_and_does_not_miss_a_deadline(
     assert "2024-07" in [m["batch_id"] for m in stack.work()]
     paged = [a["batch_id"] for a in alerts(stack, resources) if a["event"] == "DEADLINE_MISSED"]
     assert "2024-07" in paged
+
+
+def test_a_policy_naming_too_slow_makes_a_slow_run_a_failure_it_retries(
+    stack: Stack, resources: Any
+):
+    job = new_id()
+    rule = {"name": "slow", "errors": ["TooSlow"], "max_attempts": 3, "base_seconds": 0}
+    stack.trail.set_job_policy(
+        job,
+        retry=RetryPolicy.from_dict({"rules": [rule]}),
+        trigger=SqsTrigger(queue_url=stack.work_queue, body={"job": job}),
+    )
+    at(stack, datetime(2024, 7, 1, 12, tzinfo=UTC))
+    stack.trail.expect(
+        job, every="day", format="%Y-%m-%d", start="2024-07-01", deadline="+12h",
+        max_run_seconds=3600,
+    )  # fmt: skip
+    at(stack, datetime(2024, 7, 2, 0, 5, tzinfo=UTC))
+    with pytest.raises(RunSuperseded), stack.trail.batch(job, "2024-07-01") as run:
+        for _ in range(6):
+            stack.clock.advance(900)
+            run.heartbeat()
+            stack.service.run_once()
+            if stack.trail.get(job, "2024-07-01").status is not Status.STARTED:
+                break
+    state = stack.trail.get(job, "2024-07-01")
+    assert state.error_type == "TooSlow"
+    stack.service.run_once()  # its rule retries it (base 0: due now)
+    assert [(m["batch_id"], m["attempt"]) for m in stack.work()] == [("2024-07-01", "2")]
+    assert [a["event"] for a in alerts(stack, resources)] == ["TOO_SLOW"]
