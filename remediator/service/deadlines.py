@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 
 from observability.audit import ConditionFailed
@@ -57,12 +58,14 @@ class DeadlineWatch:
         """The jobs whose schedule has come due, from every `DEADLINE#` shard (hints)."""
         return due_schedules(self.remediator.store, self.remediator.table.shards, now)
 
-    def advance(self) -> Counter[str]:
+    def advance(self, progress: Callable[[], None] = lambda: None) -> Counter[str]:
+        """Visit every job whose schedule is due; `progress` is called before each."""
         seen: Counter[str] = Counter()
         now = self.remediator.now()
         for job_id in self.due_jobs(now):
             if self.remediator.stopping.is_set():
                 break
+            progress()
             seen[self.visit(job_id, now)] += 1
         return seen
 

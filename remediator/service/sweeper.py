@@ -58,5 +58,5 @@ class Sweeper:
         progress()
         seen.update(self.operations.advance())
         progress()
-        seen.update(self.deadlines.advance())
+        seen.update(self.deadlines.advance(progress))
         return seen
