@@ -93,6 +93,12 @@ def _console(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[s
     return console.run(server.url, cfg.console_batches, cfg.console_repeats)
 
 
+def _deadlines(cfg: BenchConfig, server: MotoServer) -> tuple[list[Figure], dict[str, Any]]:
+    from bench import deadlines
+
+    return deadlines.run(server.url, cfg.deadlines_small, cfg.deadlines_large)
+
+
 SECTIONS: dict[str, Section] = {
     "costs": _costs,
     "producer": _producer,
@@ -103,6 +109,7 @@ SECTIONS: dict[str, Section] = {
     "jobs": _jobs,
     "operations": _operations,
     "console": _console,
+    "deadlines": _deadlines,
 }
 
 

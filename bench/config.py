@@ -23,6 +23,7 @@ SECTIONS = (
     "jobs",
     "operations",
     "console",
+    "deadlines",
 )
 
 
@@ -51,6 +52,8 @@ class BenchConfig:
     operations_run: int = 200
     console_batches: int = 10_000
     console_repeats: int = 3
+    deadlines_small: int = 10
+    deadlines_large: int = 1_000
     profile: bool = False
     out: Path = Path(__file__).parent / "out" / "latest.json"
 
@@ -78,6 +81,8 @@ _HELP = {
     "operations_run": "of those, how many the service's steps carry out (the rest: same cost)",
     "console_batches": "batches of the job whose console page is timed against `status`",
     "console_repeats": "alternated timings of the page and of `status`'s read (median kept)",
+    "deadlines_small": "scheduled jobs in the small table of the deadline sweep",
+    "deadlines_large": "scheduled jobs in the large table of the deadline sweep",
 }
 
 

@@ -287,21 +287,28 @@ class AuditStore:
 
     def job_policy(self, job_id: str) -> JobPolicy | None:
         """The job's stored defaults (consistent read), or None."""
+        item = self.other_item(policy_key(job_id))
+        return JobPolicy.from_plain(job_id, item) if item is not None else None
+
+    def other_item(self, key: Mapping[str, Any]) -> dict[str, Plain] | None:
+        """A job's item other than its batches' (policy, schedule), read consistently."""
         try:
-            reply = self._ddb().get_item(
-                TableName=self.table_name, Key=policy_key(job_id), ConsistentRead=True
-            )
+            reply = self._ddb().get_item(TableName=self.table_name, Key=key, ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
             self._raise(exc, "GetItem")
         item = reply.get("Item")
-        return JobPolicy.from_plain(job_id, plain_item(item)) if item else None
+        return plain_item(item) if item else None
 
     def set_job_policy(self, write: Write) -> JobPolicy:
         """Commit a change of a job's defaults (see `jobs.change_policy`)."""
+        return JobPolicy.from_plain(write.key.job_id, self.commit(write))
+
+    def commit(self, write: Write) -> dict[str, Plain]:
+        """Commit a write of a job's other item; returns the item it leaves."""
         item = self._write(write, new=True)
         if not item:
             raise StoreUnavailable(f"UpdateItem on table {self.table_name!r} returned no item")
-        return JobPolicy.from_plain(write.key.job_id, plain_item(item))
+        return plain_item(item)
 
     def get_many(
         self, job_id: str, batch_ids: Iterable[str], now: datetime

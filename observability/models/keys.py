@@ -41,6 +41,8 @@ __all__ = [
     "batch_id_from_sk",
     "breaker_key",
     "budget_key",
+    "deadline_partition",
+    "deadline_partitions",
     "exhausted_partition",
     "exhausted_partitions",
     "failed_partition",
@@ -56,6 +58,7 @@ __all__ = [
     "pauses_key",
     "registry_key",
     "registry_partition",
+    "schedule_key",
     "shard_of",
     "source_key",
     "state_prefix",
@@ -266,3 +269,17 @@ def failed_partitions(shards: int) -> list[str]:
 
 def live_partitions(shards: int) -> list[str]:
     return [f"LIVE{DELIMITER}{n}" for n in range(shards)]
+
+
+def schedule_key(job_id: str) -> tuple[str, str]:
+    """A job's calendar of expected batches, beside its batches (outside STATE#)."""
+    return (job_pk(job_id), "SCHEDULE")
+
+
+def deadline_partition(job_id: str, shards: int) -> str:
+    """The due-index partition of a job's next deadline (one entry per scheduled job)."""
+    return f"DEADLINE{DELIMITER}{zlib.crc32(job_id.encode('utf-8')) % shards}"
+
+
+def deadline_partitions(shards: int) -> list[str]:
+    return [f"DEADLINE{DELIMITER}{n}" for n in range(shards)]

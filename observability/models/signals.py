@@ -16,11 +16,14 @@ from observability.models.records import BatchState, EventType
 __all__ = [
     "ALERT_EVENTS",
     "CIRCUIT_OPEN",
+    "DEADLINE_MET",
+    "DEADLINE_MISSED",
     "EXHAUSTED",
     "FAILED",
     "MAX_SIGNAL_BYTES",
     "RECOVERED",
     "SCHEMA_VERSION",
+    "TOO_SLOW",
     "Signal",
 ]
 
@@ -29,7 +32,10 @@ FAILED = "FAILED"  # a retryable failure: for the remediator
 EXHAUSTED = "EXHAUSTED"  # attempts used up, or not retryable: for people
 RECOVERED = "RECOVERED"  # an alerted batch succeeded, or was resolved by hand: ends its alert
 CIRCUIT_OPEN = "CIRCUIT_OPEN"  # a job's retries are paused: for people
-ALERT_EVENTS = (EXHAUSTED, RECOVERED, CIRCUIT_OPEN)
+DEADLINE_MISSED = "DEADLINE_MISSED"  # an expected batch not done by its deadline: for people
+TOO_SLOW = "TOO_SLOW"  # a run still going past its job's max_run_seconds: for people
+DEADLINE_MET = "deadline_met"  # the reason of the RECOVERED that ends a DEADLINE_MISSED
+ALERT_EVENTS = (EXHAUSTED, RECOVERED, CIRCUIT_OPEN, DEADLINE_MISSED, TOO_SLOW)
 
 SCHEMA_VERSION = 1
 # SNS allows 256 KB; ids (<= 200 bytes each) and a 1 KiB error keep every signal far below this.

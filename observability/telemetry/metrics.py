@@ -53,6 +53,9 @@ UNITS: dict[str, str] = {
     "TriggerFailures": COUNT,
     "TriggerUnrecorded": COUNT,
     "ClockSkewSeconds": SECONDS,
+    "BatchesLate": COUNT,
+    "FreshnessLagSeconds": SECONDS,
+    "TooSlow": COUNT,
 }
 
 

@@ -10,15 +10,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from observability import forksafe
 from observability.audit.jobs import JobPolicies, JobPolicy, change_policy
 from observability.audit.registry import JobRegistry
+from observability.audit.schedules import JobSchedule, change_schedule, read_schedule
 from observability.audit.store import AuditStore, ConditionFailed
 from observability.clients import AwsClients, default_clients
 from observability.clock import SkewClock
 from observability.errors import ConcurrentChange, InvalidInput
+from observability.models.calendar import MAX_EXPLICIT_IDS, Calendar
 from observability.models.keys import BatchKey, validate_id
 from observability.models.records import AuditEvent, BatchState, Status
 from observability.notifier import Notifier
@@ -41,6 +43,24 @@ log = logging.getLogger("observability")
 R = TypeVar("R")
 
 _UNSET = object()
+
+
+def _calendar(
+    every: str | None, cron: str | None, format: str | None, start: str | None, tz: str,
+    deadline: str | datetime, batches: Sequence[str] | None, max_run_seconds: int | None,
+) -> Calendar:  # fmt: skip
+    if batches is not None:
+        if not isinstance(deadline, datetime):
+            raise InvalidInput("deadline", "of explicit batches must be an aware datetime")
+        return Calendar.explicit(
+            batches=list(batches), due=deadline, max_run_seconds=max_run_seconds
+        )
+    if format is None or start is None or isinstance(deadline, datetime):
+        raise InvalidInput(
+            "calendar", "give every (or cron), format, start and a +duration deadline"
+        )
+    return Calendar.recurring(every=every, cron=cron, format=format, start=start, tz=tz,
+                              deadline=deadline, max_run_seconds=max_run_seconds)  # fmt: skip
 
 
 def default_actor() -> str:
@@ -177,10 +197,43 @@ class AuditTrail(RunWrites):
         self.jobs.forget(job)
         return stored
 
-    def pending(self, job_id: str, batch_ids: Iterable[R]) -> list[R]:
-        """The given batches that have not succeeded (nor been resolved by a person), in the
-        given order (consistent read)."""
+    def expect(
+        self, job_id: str, *, every: str | None = None, cron: str | None = None,
+        format: str | None = None, start: str | None = None, tz: str = "UTC",
+        deadline: str | datetime = "+0h", batches: Sequence[str] | None = None,
+        max_run_seconds: int | None = None, clear: bool = False, actor: str | None = None,
+    ) -> JobSchedule:  # fmt: skip
+        """Declare the batches the job must produce and by when: `every` hour, day or month
+        (or a `cron` expression), ids `format`ted from `start`, in zone `tz`, each due
+        `deadline` (`+6h`) after its period; or an explicit list of `batches` all due at one
+        `deadline` (an aware datetime). `clear=True` removes it. The remediator runs the
+        batches that never start and alerts on those late. Audited like a policy."""
+        calendar = None if clear else _calendar(every, cron, format, start, tz, deadline,
+                                                batches, max_run_seconds)  # fmt: skip
         job = validate_id("job_id", job_id)
+        self._agree_on_shape()
+        current = read_schedule(self.store, job) or JobSchedule(job)
+        write = change_schedule(
+            current, calendar, actor=actor or self.actor, now=self.now(), shards=self.table.shards
+        )
+        try:
+            return JobSchedule.from_plain(job, self.store.commit(write))
+        except ConditionFailed:
+            raise ConcurrentChange(
+                f"the schedule of job {job!r} changed while this change was made: read it again"
+            ) from None
+
+    @overload
+    def pending(self, job_id: str) -> list[str]: ...
+    @overload
+    def pending(self, job_id: str, batch_ids: Iterable[R]) -> list[R]: ...
+    def pending(self, job_id: str, batch_ids: Iterable[R] | None = None) -> list[R] | list[str]:
+        """The given batches that have not succeeded (nor been resolved by a person), in the
+        given order (consistent read). Without ids: the job's expected batches whose
+        deadline has passed (its calendar, see `expect`) and that have not."""
+        job = validate_id("job_id", job_id)
+        if batch_ids is None:
+            return self._calendar_pending(job)
         wanted = list(batch_ids)
         ids = [validate_id("batch_id", b) for b in wanted]
         if len(set(ids)) != len(ids):
@@ -193,6 +246,13 @@ class AuditTrail(RunWrites):
             for original, bid in zip(wanted, ids, strict=True)
             if bid not in states or states[bid].status not in (Status.SUCCESS, Status.RESOLVED)
         ]
+
+    def _calendar_pending(self, job: str) -> list[str]:
+        schedule = read_schedule(self.store, job)
+        if schedule is None or schedule.calendar is None:
+            raise InvalidInput("batch_ids", f"job {job!r} has no calendar: name the batch ids")
+        due = [e.batch_id for e in schedule.calendar.due_by(self.now(), limit=MAX_EXPLICIT_IDS)]
+        return self.pending(job, list(dict.fromkeys(due)))
 
     def get(self, job_id: str, batch_id: str | int) -> BatchState | None:
         """The current state of one batch, or None (never seen, or expired)."""

@@ -1,4 +1,5 @@
-"""Alert routing: EXHAUSTED, CIRCUIT_OPEN and RECOVERED signals to Slack and PagerDuty.
+"""Alert routing: EXHAUSTED, CIRCUIT_OPEN, DEADLINE_MISSED, TOO_SLOW and RECOVERED signals to
+Slack and PagerDuty.
 
 Deployed as a Lambda function on the alerts queue, handler `remediator.alerts.handler`.
 """

@@ -25,6 +25,7 @@ from remediator.cli.context import (
 )
 from remediator.cli.operations import cmd_bulk_replay
 from remediator.cli.pausing import held_batches, pause_lines
+from remediator.cli.scheduling import expected_lines, job_expected
 from remediator.ops import backfill
 from remediator.ops import replay as replaying
 from remediator.ops.failed import failed
@@ -85,7 +86,8 @@ def cmd_status(ctx: Context) -> int:
     job = validate_id("job_id", ctx.args.job)
     now = ctx.now()
     states = batches(ctx.store(), job, now)
-    if not states:  # a misspelt job is named as such, and no empty table printed
+    expected = job_expected(ctx, job, states, now)  # None: no calendar
+    if not states and expected is None:  # a misspelt job is named, no empty table printed
         if ctx.args.output == "json":
             ctx.json({**status(job, states, now, settings.stale_after_seconds), "paused": {}})
         check_job(ctx.clients(), ctx.store(), job, now)
@@ -93,9 +95,10 @@ def cmd_status(ctx: Context) -> int:
     held = held_batches(ctx, states, now)
     if ctx.args.output == "json":
         paused = {k: p.as_dict() for k, p in held.items()}
-        ctx.json({**status(job, states, now, settings.stale_after_seconds), "paused": paused})
+        shown = status(job, states, now, settings.stale_after_seconds)
+        ctx.json({**shown, "paused": paused, "expected": expected})
     else:
-        for line in pause_lines(held, now):
+        for line in [*pause_lines(held, now), *expected_lines(expected)]:
             ctx.print(line)
         ctx.print(status_table(job, states, now, settings.stale_after_seconds, ctx.style()))
     return EXIT_OK

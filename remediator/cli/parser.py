@@ -25,6 +25,7 @@ from remediator.cli.context import EXIT_USAGE, Context
 from remediator.cli.explaining import add_explain, cmd_policy_or_test
 from remediator.cli.operations import add_bulk_flags, add_operations_command
 from remediator.cli.pausing import cmd_jobs, cmd_pause, cmd_resume
+from remediator.cli.scheduling import add_schedule_command
 
 __all__ = ["build_parser"]
 
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output(p)
 
     add_explain(command, _output)
+    add_schedule_command(command, _output)
     _pausing(command)
     add_operations_command(command, _output)
     add_console_command(command)

@@ -113,18 +113,20 @@ def cmd_jobs(ctx: Context) -> int:
         ctx.print("no jobs recorded yet")
         return EXIT_OK
     style = ctx.style()
+    # A LATE column only where some job has a calendar: the others' table stays as it was.
+    late = any(j.late is not None for j in found)
     rows = [
         [
             j.job_id,
             *(str(j.counts[k]) if j.counts[k] else "-" for k in listing.ATTENTION),
+            *([str(j.late) if j.late else "-"] if late else []),
             relative(j.last_success_at, now) if j.last_success_at else "never",
             style.status("PAUSED") + f" by {j.paused.actor}" if j.paused else "",
         ]
         for j in found
     ]
-    ctx.print(
-        table(["JOB", *(k.upper() for k in listing.ATTENTION), "LAST SUCCESS", "PAUSED"], rows)
-    )
+    heads = ["JOB", *(k.upper() for k in listing.ATTENTION), *(["LATE"] if late else [])]
+    ctx.print(table([*heads, "LAST SUCCESS", "PAUSED"], rows))
     return EXIT_OK
 
 

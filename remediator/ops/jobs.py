@@ -3,7 +3,8 @@
 Its reads are O(jobs + batches needing attention), never O(batches): one Query of the job
 registry (`JOBS`, an item per job, written by the producers: observability.audit.registry), one
 Query per shard of each kind of the sparse due-index (FAILED#, EXHAUSTED#, LIVE#: only
-batches that need the remediator carry those keys), the table's shape and the pauses item.
+batches that need the remediator carry those keys), the table's shape and the pauses item;
+for scheduled jobs, one Query per DEADLINE# shard and their schedules' late counts.
 A job with a batch in the index but not (yet) in the registry is listed all the same.
 """
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from observability.audit import AuditStore
+from observability.audit.schedules import due_schedules, late_counts
 from observability.errors import StoreUnavailable
 from observability.models import Status, is_expired, iso, plain_item
 from observability.models.keys import (
@@ -43,6 +45,7 @@ class JobHealth:
     first_seen_at: str | None = None
     registered: bool = False
     paused: Pause | None = None
+    late: int | None = None  # batches past their deadline (None: the job has no calendar)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +55,7 @@ class JobHealth:
             "first_seen_at": self.first_seen_at,
             "registered": self.registered,
             "paused": self.paused.as_dict() if self.paused else None,
+            "late": self.late,
         }
 
 
@@ -112,6 +116,10 @@ def jobs(clients: AwsClients, table: str, now: datetime, *, shards: int) -> list
                 if counted:
                     job = health.setdefault(hint.job_id, JobHealth(hint.job_id))
                     job.counts[counted] += 1
+    # Scheduled jobs: one Query per DEADLINE# shard, their late counts 100 jobs a read.
+    scheduled = due_schedules(store, shards, far)
+    for job_id, late in late_counts(store, scheduled).items():
+        health.setdefault(job_id, JobHealth(job_id)).late = late
     paused = read_pauses(clients, table)
     for job in health.values():
         job.paused = paused.job(job.job_id, now)

@@ -248,8 +248,10 @@ def mark_stale(
     verdict: Verdict,
     governed: Governed | None = None,
     beside: Mapping[str, str] | None = None,
+    too_slow: str | None = None,
 ) -> Write:
-    """A STARTED run without heartbeat, or a RETRYING batch whose re-run never started.
+    """A STARTED run without heartbeat, or a RETRYING batch whose re-run never started, or
+    (`too_slow`: why) a run past its job's `max_run_seconds` whose policy names `TooSlow`.
 
     The first failed as its own attempt; the second counts the attempt it never made, so a
     dead worker cannot keep a batch out of the cap. It becomes FAILED (due for its retry)
@@ -266,6 +268,8 @@ def mark_stale(
         else f"no heartbeat since {since}"
     )
     error_type = "NeverStarted" if never_started else "Stale"
+    if too_slow:
+        error_type, message = "TooSlow", too_slow
     stale = event_item(
         event=EventType.STALE,
         version=version,

@@ -66,7 +66,7 @@ class Closer:
             return Outcome("exhausted", key, after.attempt, {"reason": reason})
         return Outcome("stale", key, after.attempt, {"next_retry_at": after.due_at or ""})
 
-    def stale(self, state: BatchState, now: datetime) -> Outcome:
+    def stale(self, state: BatchState, now: datetime, *, too_slow: str | None = None) -> Outcome:
         c = self.context
         never_started = state.status is Status.RETRYING
         attempt = state.attempt + 1 if never_started else state.attempt
@@ -77,7 +77,7 @@ class Closer:
         job = c.job(state.job_id)
         verdict, governed = judge(
             stored=full.retry,
-            names=("NeverStarted",) if never_started else ("Stale",),
+            names=("TooSlow",) if too_slow else ("NeverStarted",) if never_started else ("Stale",),
             job=job.retry if job else None,
             fallback=c.fallback,
             attempt=attempt,
@@ -90,7 +90,7 @@ class Closer:
         )
         write = claims.mark_stale(
             full, c.table, actor=c.actor, now=now, verdict=verdict, governed=governed,
-            beside=c.beside(),
+            beside=c.beside(), too_slow=too_slow,
         )  # fmt: skip
         reason = getattr(verdict, "reason", "stale")
         outcome = self._commit(full, write, reason, now)

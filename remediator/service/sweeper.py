@@ -14,6 +14,7 @@ from collections.abc import Callable
 from observability.models.keys import failed_partitions, live_partitions
 from remediator.bulk.runner import Runner
 from remediator.remediation import Remediator
+from remediator.service.deadlines import DeadlineWatch
 
 __all__ = ["Sweeper"]
 
@@ -25,6 +26,7 @@ class Sweeper:
         self.remediator = remediator
         self._rng = rng or random.Random(remediator.replica)
         self.operations = Runner(remediator)  # the stored bulk replays
+        self.deadlines = DeadlineWatch(remediator)  # expected batches at their deadlines
 
     def partitions(self) -> list[str]:
         # Stale runs first: marking them FAILED makes them due in the same sweep. Each replica
@@ -55,4 +57,6 @@ class Sweeper:
                 seen[self.remediator.remediate(state).kind] += 1
         progress()
         seen.update(self.operations.advance())
+        progress()
+        seen.update(self.deadlines.advance(progress))
         return seen

@@ -13,7 +13,7 @@ from observability.models.keys import DELIMITER, DUE_INDEX, DUE_PK
 __all__ = ["KINDS", "due_items", "stranded_shards"]
 
 # The partitions of the due index, per shard (observability.models.keys).
-KINDS = ("FAILED", "LIVE", "EXHAUSTED")
+KINDS = ("FAILED", "LIVE", "EXHAUSTED", "DEADLINE")
 
 
 def stranded_shards(declared: int, configured: int) -> list[int]:

@@ -369,7 +369,8 @@ def test_alarms_and_dashboard_use_metrics_the_code_emits(tf: Terraform):
     alarms = tf.resources("aws_cloudwatch_metric_alarm")
     for alarm, metric in (("job_failures", "JobFailureCount"),
                           ("remediation_exhausted", "RemediationExhausted"),
-                          ("trigger_failures", "TriggerFailures")):  # fmt: skip
+                          ("trigger_failures", "TriggerFailures"),
+                          ("batches_late", "BatchesLate")):  # fmt: skip
         [query] = alarms[alarm]["metric_query"]
         assert query["expression"] == f'${{local.insights["{metric}"]}}'
     assert alarms["signals_dlq"]["dimensions"] == {"QueueName": "${aws_sqs_queue.signals_dlq.name}"}
@@ -390,6 +391,9 @@ def test_alarms_and_dashboard_use_metrics_the_code_emits(tf: Terraform):
         "RemediationExhausted",
         "ClaimConflicts",
         "TimeToRecoverySeconds",
+        "BatchesLate",
+        "FreshnessLagSeconds",
+        "TooSlow",
     ):
         assert _code_names(metric), f"{metric}: no such metric in the code"
         assert metric in dashboard, f"{metric} is not on the dashboard"

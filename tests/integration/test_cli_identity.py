@@ -78,8 +78,20 @@ def test_policy_changes_record_the_arn_and_show_prints_both(stack: Stack):
         ("replay", "x", "--yes", "--operator", "alice"),
         ("policy", "set", "--trigger", json.dumps({"kind": "sqs", "queue_url": "q"})),
         ("policy", "clear"),
+        (
+            "schedule",
+            "set",
+            "--every",
+            "day",
+            "--format",
+            "%Y-%m-%d",
+            "--start",
+            "2024-07-01",
+            "--yes",
+        ),
+        ("schedule", "clear", "--yes"),
     ],
-    ids=["replay", "policy-set", "policy-clear"],
+    ids=["replay", "policy-set", "policy-clear", "schedule-set", "schedule-clear"],
 )
 def test_without_sts_an_action_is_refused_in_one_line_and_writes_nothing(
     stack: Stack, args: tuple[str, ...]
@@ -89,7 +101,7 @@ def test_without_sts_an_action_is_refused_in_one_line_and_writes_nothing(
     stack.work()
     before = table(stack)
     # `policy set JOB`, `replay JOB x`: the job goes after the verb (and its action).
-    where = 2 if args[0] == "policy" else 1
+    where = 2 if args[0] in ("policy", "schedule") else 1
     argv = (*args[:where], job, *args[where:])
     done = stack_cli(stack, *argv, AWS_ENDPOINT_URL_STS=closed_port())
     assert done.returncode == 1, (done.stdout, done.stderr)

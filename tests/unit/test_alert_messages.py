@@ -304,3 +304,24 @@ def test_fields_routing_does_not_read_pass_through():
     data = json.loads(make().body()) | {"first_failed_at": AT}
     parsed = parse_body(json.dumps(data))
     assert getattr(parsed, "first_failed_at", AT) == AT
+
+
+def test_deadline_alerts_read_as_such_and_share_the_batchs_incident():
+    missed = make(
+        "DEADLINE_MISSED", attempt=0, status="MISSING", error_type=None, reason="never_started",
+        error_message="due by 2024-08-01T06:00:00.000000Z; never started",
+    )  # fmt: skip
+    assert headline(missed) == (
+        "DEADLINE_MISSED: ingest-sales batch 2024-05, reason never_started "
+        "(due by 2024-08-01T06:00:00.000000Z; never started)"
+    )
+    assert "Batch late" in slack_message(missed)["blocks"][0]["text"]["text"]
+    met = make(RECOVERED, status="SUCCESS", reason="deadline_met", attempt=1)
+    assert (
+        headline(met) == "RECOVERED: ingest-sales batch 2024-05 landed after its deadline (SUCCESS)"
+    )
+    assert dedup_key(missed) == dedup_key(met) == "ingest-sales#2024-05"
+    assert resolve_event(met, "rk")["event_action"] == "resolve"
+    slow = make("TOO_SLOW", status="STARTED", attempt=1, reason="too_slow")
+    assert "Run too slow" in slack_message(slow)["blocks"][0]["text"]["text"]
+    assert parse_body(missed.body()).event == "DEADLINE_MISSED"

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import shlex
 
-from observability.models.signals import CIRCUIT_OPEN, EXHAUSTED, RECOVERED, Signal
+from observability.models.signals import (
+    CIRCUIT_OPEN,
+    DEADLINE_MET,
+    DEADLINE_MISSED,
+    EXHAUSTED,
+    RECOVERED,
+    TOO_SLOW,
+    Signal,
+)
 
 __all__ = ["RESOLVED_BY_HAND", "clip", "commands", "facts", "headline", "resolution", "title"]
 
@@ -15,6 +23,8 @@ _TITLES = {
     EXHAUSTED: "Batch exhausted its retries",
     CIRCUIT_OPEN: "Retries paused: circuit open",
     RECOVERED: "Batch recovered",
+    DEADLINE_MISSED: "Batch late: its deadline passed",
+    TOO_SLOW: "Run too slow: past its max run time",
 }
 
 
@@ -39,6 +49,8 @@ def headline(signal: Signal) -> str:
     """One line naming the event, the batch (or job), the attempt, the reason and the error."""
     if signal.event == RECOVERED and signal.reason == RESOLVED_BY_HAND:
         return f"{signal.event}: {_where(signal)} {resolution(signal)}"
+    if signal.event == RECOVERED and signal.reason == DEADLINE_MET:
+        return f"{signal.event}: {_where(signal)} landed after its deadline ({signal.status})"
     if signal.event == RECOVERED:
         return f"{signal.event}: {_where(signal)} succeeded at attempt {signal.attempt}"
     parts = [f"{signal.event}: {_where(signal)}"]

@@ -1,5 +1,5 @@
-# The alert router: EXHAUSTED, CIRCUIT_OPEN and RECOVERED signals from the alerts queue to
-# Slack and PagerDuty. Handler remediator.alerts.handler, partial batch responses.
+# The alert router: EXHAUSTED, CIRCUIT_OPEN, DEADLINE_MISSED, TOO_SLOW and RECOVERED signals
+# from the alerts queue to Slack and PagerDuty. Handler remediator.alerts.handler, partial batch responses.
 
 locals {
   alerts_function_name = "${local.base}-alert-router"

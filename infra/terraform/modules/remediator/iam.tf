@@ -84,7 +84,8 @@ data "aws_iam_policy_document" "task" {
   }
 
   statement {
-    # EXHAUSTED, CIRCUIT_OPEN and RECOVERED alerts go out on the same topic.
+    # EXHAUSTED, CIRCUIT_OPEN, DEADLINE_MISSED, TOO_SLOW and RECOVERED alerts go out on the
+    # same topic.
     sid       = "PublishSignals"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.signals.arn]

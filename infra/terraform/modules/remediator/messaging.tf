@@ -5,7 +5,7 @@ locals {
   # remediator.stack.provision: SIGNAL_FILTER, ALERT_FILTER, DLQ_MAX_RECEIVE_COUNT and the
   # visibility timeouts. tests/infra fails when they drift apart.
   signal_filter_policy      = { event = ["FAILED"] }
-  alert_filter_policy       = { event = ["EXHAUSTED", "RECOVERED", "CIRCUIT_OPEN"] }
+  alert_filter_policy       = { event = ["EXHAUSTED", "RECOVERED", "CIRCUIT_OPEN", "DEADLINE_MISSED", "TOO_SLOW"] }
   dlq_max_receive_count     = 5
   signal_visibility_seconds = 120
   alerts_visibility_seconds = 360

@@ -13,6 +13,8 @@ locals {
     ClaimConflicts       = "SELECT SUM(ClaimConflicts) FROM \"${var.metrics_namespace}\""
     TriggerFailures      = "SELECT SUM(TriggerFailures) FROM \"${var.metrics_namespace}\""
     TriggerUnrecorded    = "SELECT SUM(TriggerUnrecorded) FROM \"${var.metrics_namespace}\""
+    BatchesLate          = "SELECT SUM(BatchesLate) FROM \"${var.metrics_namespace}\""
+    TooSlow              = "SELECT SUM(TooSlow) FROM \"${var.metrics_namespace}\""
   }
 }
 
@@ -89,6 +91,25 @@ resource "aws_cloudwatch_metric_alarm" "trigger_unrecorded" {
     id          = "trigger_unrecorded"
     label       = "TriggerUnrecorded, all jobs"
     expression  = local.insights["TriggerUnrecorded"]
+    period      = 300
+    return_data = true
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "batches_late" {
+  alarm_name          = "${local.base}-batches-late"
+  alarm_description   = "An expected batch (a job's calendar: remediator schedule show JOB) is past its deadline and not done; the remediator ran those that never started through the job's default trigger."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "late"
+    label       = "BatchesLate, all jobs"
+    expression  = local.insights["BatchesLate"]
     period      = 300
     return_data = true
   }
@@ -173,6 +194,9 @@ locals {
     { title = "Re-triggers not yet recorded", label = "TriggerUnrecorded", query = local.insights["TriggerUnrecorded"] },
     { title = "Time to recovery, average (s)", label = "TimeToRecoverySeconds avg", query = "SELECT AVG(TimeToRecoverySeconds) FROM \"${var.metrics_namespace}\"" },
     { title = "Time to recovery, maximum (s)", label = "TimeToRecoverySeconds max", query = "SELECT MAX(TimeToRecoverySeconds) FROM \"${var.metrics_namespace}\"" },
+    { title = "Expected batches late, most in one job", label = "BatchesLate max", query = "SELECT MAX(BatchesLate) FROM \"${var.metrics_namespace}\"" },
+    { title = "Freshness lag, worst job (s)", label = "FreshnessLagSeconds max", query = "SELECT MAX(FreshnessLagSeconds) FROM \"${var.metrics_namespace}\"" },
+    { title = "Runs past max_run_seconds", label = "TooSlow", query = local.insights["TooSlow"] },
   ]
 
   dashboard = {
@@ -196,9 +220,9 @@ locals {
       [
         {
           type   = "metric"
-          x      = 8
-          y      = 18
-          width  = 16
+          x      = 0
+          y      = 24
+          width  = 24
           height = 6
           properties = {
             title  = "Queue depths (visible messages)"
