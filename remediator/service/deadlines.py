@@ -7,9 +7,9 @@ shard for what has come due (a Query each, returning only those jobs), and for e
 its schedule item (GetItem), the batches in question (one BatchGetItem of at most
 `LIMIT` + the late ones), then one conditional write of the schedule's next step. Only the
 replica whose step landed acts on it: a missing batch goes through the job's default
-trigger as a backfill (unless a pause holds the job), and one DEADLINE_MISSED goes out per
-batch; a late batch that lands later gets the RECOVERED (`deadline_met`) that ends it; a
-run past `max_run_seconds` gets one TOO_SLOW per attempt.
+trigger as a backfill (unless a pause holds the job or that trigger's target), and one
+DEADLINE_MISSED goes out per batch; a late batch that lands later gets the RECOVERED
+(`deadline_met`) that ends it; a run past `max_run_seconds` gets one TOO_SLOW per attempt.
 """
 
 from __future__ import annotations
@@ -81,7 +81,10 @@ class DeadlineWatch:
         # The job's policy and the pauses are read only when a batch never started.
         missing = any(e.batch_id not in states for e in seen.due)
         policy = r.context.jobs.get(job_id) if missing else None
-        paused = missing and r.hold.watch.current(now).job(job_id, now) is not None
+        # A pause of the job, or of the target its default trigger fires at, holds a backfill
+        # as it holds a retry.
+        trigger = policy.trigger if policy else None
+        paused = missing and r.hold.watch.current(now).holding(job_id, trigger, now) is not None
         decision = decide(
             schedule, seen, states, now, can_trigger=bool(policy and policy.trigger), paused=paused
         )

@@ -124,6 +124,22 @@ def test_a_deadline_during_a_pause_triggers_nothing_and_pages_once(stack: Stack,
     assert [a["event"] for a in alerts(stack, resources)] == ["DEADLINE_MISSED"]
 
 
+def test_a_paused_target_holds_the_backfill_too_and_pages_once(stack: Stack, resources: Any):
+    job = new_id()
+    monthly(stack, job, trigger=True)
+    actor = Actor("arn:aws:iam::123456789012:user/ops")
+    scope = Scope.of(None, stack.work_queue)  # the queue the job's default trigger sends to
+    held = plan_pause(scope, actor=actor, now=stack.clock.now, reason="queue migration")
+    pause(stack.clients, stack.settings.table_name, held)
+    at(stack, DUE + timedelta(minutes=1))
+    for _ in range(3):
+        stack.service.run_once()
+        stack.clock.advance(RECHECK.total_seconds())
+    assert stack.work() == []
+    [missed] = [a for a in alerts(stack, resources) if a["event"] == "DEADLINE_MISSED"]
+    assert "not triggered" in missed["error_message"]
+
+
 def test_a_batch_failing_at_its_deadline_is_paged_once_and_left_to_its_retries(
     stack: Stack, resources: Any
 ):
