@@ -111,10 +111,17 @@ def settle(
 
     Returns the fields to set and the events that follow the failure's own event. The
     EXHAUSTED event names the error's type; its message is the failure's event's, once.
+    With `governed`, the fields also hold the rule, its cap and its deadline: what the
+    remediator decides the batch by until its next run.
     """
+    ruling: dict[str, Scalar] = {}
+    if governed is not None:
+        ruling = {"rule": governed.rule, "cap": governed.cap}
+        if governed.deadline:
+            ruling["deadline"] = governed.deadline
     if isinstance(verdict, RetryAt):
         due = {"due_pk": failed_partition(key, cfg.shards), "due_at": iso(verdict.at)}
-        return {"status": Status.FAILED.value, "version": version, **due}, ()
+        return {"status": Status.FAILED.value, "version": version, **due, **ruling}, ()
     detail: dict[str, Any] = {"reason": verdict.reason}
     if governed is not None:
         detail["rule"] = governed.rule
@@ -137,6 +144,7 @@ def settle(
         "alerted": True,
         "due_pk": exhausted_partition(key, cfg.shards),
         "due_at": iso(now),
+        **ruling,
     }
     return fields, (exhausted,)
 
@@ -225,12 +233,8 @@ def failure(
         fields["error_code"] = error_code
     elif run.error_code:
         remove = (*remove, "error_code")
-    if governed is not None:
-        fields.update(rule=governed.rule, cap=governed.cap)
-        if governed.deadline:
-            fields["deadline"] = governed.deadline
-        else:
-            remove = (*remove, "deadline")
+    if governed is not None and not governed.deadline:
+        remove = (*remove, "deadline")  # an earlier episode's deadline governs no more
     write = Write(
         key=run.key,
         condition=condition,

@@ -86,10 +86,6 @@ def stopped(
         state.key, cfg, verdict, version=version, attempt=attempt, now=now, actor=actor,
         trace_id=state.trace_id, error_type=error_type, governed=governed,
     )  # fmt: skip
-    if governed is not None:
-        outcome = {**outcome, "rule": governed.rule, "cap": governed.cap}
-        if governed.deadline:
-            outcome["deadline"] = governed.deadline
     fields: dict[str, Scalar] = {
         "attempt": attempt,
         "updated_at": iso(now),

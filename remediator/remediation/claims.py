@@ -294,10 +294,6 @@ def mark_stale(
         error_type=error_type,
         governed=governed,
     )
-    if governed is not None:
-        outcome = {**outcome, "rule": governed.rule, "cap": governed.cap}
-        if governed.deadline:
-            outcome["deadline"] = governed.deadline
     write = Write(
         key=state.key,
         condition="#status = :status AND #version = :version AND #due_at = :due_at",
