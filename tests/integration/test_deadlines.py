@@ -55,6 +55,12 @@ def at(stack: Stack, moment: datetime) -> None:
 DUE = datetime(2024, 8, 1, 6, tzinfo=UTC)
 
 
+def lags(stack: Stack) -> list[float]:
+    """Every FreshnessLagSeconds the service emitted, in order."""
+    lines = stack.emf.getvalue().splitlines()
+    return [json.loads(line)["FreshnessLagSeconds"] for line in lines if "FreshnessLag" in line]
+
+
 def test_a_month_that_never_starts_is_triggered_at_its_deadline_heals_and_pages_once(
     stack: Stack, resources: Any
 ):
@@ -92,6 +98,7 @@ def test_a_month_that_never_starts_is_triggered_at_its_deadline_heals_and_pages_
     ]
     assert stack.work() == []
     assert stack.metric_total("BatchesLate") == 1  # late once, then 0 at each later look
+    assert lags(stack)[-1] == 0.0  # landed: nothing overdue
 
 
 def test_without_a_default_trigger_it_pages_once_and_runs_nothing(stack: Stack, resources: Any):
@@ -108,6 +115,11 @@ def test_without_a_default_trigger_it_pages_once_and_runs_nothing(stack: Stack, 
     ]
     assert stack.trail.pending(job) == ["2024-07"]  # the calendar's due ids not done
     assert stack.trail.get(job, "2024-07") is None
+    # How long the batch has been overdue, at each look: a minute at the first, then more.
+    seen = lags(stack)
+    assert seen[0] == 60.0
+    assert len(seen) > 1
+    assert seen == sorted(set(seen))  # strictly growing while it stays late
 
 
 def test_a_deadline_during_a_pause_triggers_nothing_and_pages_once(stack: Stack, resources: Any):
