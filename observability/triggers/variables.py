@@ -11,13 +11,21 @@ from typing import Any
 
 from observability.models.traceids import TRACEPARENT_ENV
 
-__all__ = ["RESERVED_PREFIXES", "pipeline_variables"]
+__all__ = ["IDENTITY_VARIABLES", "RESERVED_PREFIXES", "pipeline_variables", "variable_name"]
 
 # The prefix run_task reads (observability.rerun.request.ENV_PREFIX; not imported: the
 # re-run helpers import the triggers).
 ENV_PREFIX = "PIPELINE_"
 # Names the remediator sets on every run: a trigger's own variables may not take them.
 RESERVED_PREFIXES = (ENV_PREFIX, TRACEPARENT_ENV)
+# The three that name the run: what a state-change event's run is matched to its batch by.
+IDENTITY_VARIABLES = (f"{ENV_PREFIX}JOB_ID", f"{ENV_PREFIX}BATCH_ID", f"{ENV_PREFIX}ATTEMPT")
+
+
+def variable_name(name: str) -> str:
+    """A variable's name however a target spells it (`--PIPELINE_JOB_ID`, a Glue argument
+    `--pipeline-job-id`, a Batch parameter `pipeline_job_id`), as run_task reads it."""
+    return name.lstrip("-").replace("-", "_").upper()
 
 
 def pipeline_variables(
@@ -27,11 +35,8 @@ def pipeline_variables(
     PIPELINE_TRACE_ID and the W3C trace context (TRACEPARENT) the re-run joins. No value is
     empty: EMR Serverless refuses a blank property, and Glue hands a script `--NAME` with
     nothing after it."""
-    variables = {
-        f"{ENV_PREFIX}JOB_ID": str(batch["job_id"]),
-        f"{ENV_PREFIX}BATCH_ID": str(batch["batch_id"]),
-        f"{ENV_PREFIX}ATTEMPT": str(batch["attempt"]),
-    }
+    values = (batch["job_id"], batch["batch_id"], batch["attempt"])
+    variables = {name: str(v) for name, v in zip(IDENTITY_VARIABLES, values, strict=True)}
     if trace_id:
         variables[f"{ENV_PREFIX}TRACE_ID"] = trace_id
     if traceparent:

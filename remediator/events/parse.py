@@ -22,6 +22,7 @@ from observability.errors import InvalidInput
 from observability.models import from_iso
 from observability.models.describe import truncate
 from observability.models.keys import validate_id
+from observability.triggers.variables import IDENTITY_VARIABLES, variable_name
 from remediator.errors import RemediatorError
 from remediator.messages import MAX_BODY_BYTES
 
@@ -50,7 +51,6 @@ DETAIL_TYPES: dict[str, str] = {
 }
 _REASON_CHARS = 1024
 # The variables (or arguments, `--pipeline-job-id` included) naming the run's batch.
-_IDENTITY = ("PIPELINE_JOB_ID", "PIPELINE_BATCH_ID", "PIPELINE_ATTEMPT")
 _GLUE = {"SUCCEEDED": (SUCCESS, ""), "FAILED": (FAILED, "JobRunFailed"),
          "TIMEOUT": (FAILED, "JobRunTimeout"), "STOPPED": (FAILED, "JobRunStopped")}  # fmt: skip
 _STATES = {"RUNNING": (STARTED, ""), "SUCCEEDED": (SUCCESS, ""),
@@ -149,8 +149,8 @@ def identity_of(
     found: dict[str, str] = {}
     for name, value in items:
         if isinstance(name, str) and isinstance(value, str):
-            found[name.lstrip("-").replace("-", "_").upper()] = value
-    job, batch, attempt = (found.get(n) for n in _IDENTITY)
+            found[variable_name(name)] = value
+    job, batch, attempt = (found.get(n) for n in IDENTITY_VARIABLES)
     if not job or not batch or not attempt or not attempt.isdigit() or int(attempt) < 1:
         return None
     try:

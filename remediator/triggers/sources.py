@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from observability.clients import AwsClients
+from observability.triggers.variables import IDENTITY_VARIABLES, variable_name
 from remediator.errors import TriggerRejected
 from remediator.triggers.context import TriggerContext
 from remediator.triggers.targets import error_code
@@ -44,11 +45,7 @@ _NAME_LIMIT = 80
 _TOKEN_LIMIT = 64
 
 
-def _normal(name: str) -> str:
-    return name.lstrip("-").replace("-", "_").upper()
-
-
-_IDENTITY_NAMES = frozenset(_normal(a) for a in _IDENTITY_ARGUMENTS)
+_IDENTITY_NAMES = frozenset(IDENTITY_VARIABLES)
 
 
 def _param(params: dict[str, Any], name: str) -> str:
@@ -65,7 +62,7 @@ def rerun_glue(clients: AwsClients, params: dict[str, Any], ctx: TriggerContext)
     glue = clients.client("glue")
     run = glue.get_job_run(JobName=job, RunId=ctx.key.batch_id)["JobRun"]
     own = run.get("Arguments") or {}
-    arguments = {k: v for k, v in own.items() if _normal(k) not in _IDENTITY_NAMES}
+    arguments = {k: v for k, v in own.items() if variable_name(k) not in _IDENTITY_NAMES}
     values = (ctx.key.job_id, ctx.key.batch_id, str(ctx.attempt))
     arguments.update(dict(zip(_IDENTITY_ARGUMENTS, values, strict=True)))
     reply = glue.start_job_run(JobName=job, Arguments=arguments)
