@@ -40,6 +40,7 @@ from observability.transitions import Write
 
 __all__ = [
     "SCHEDULE_SK",
+    "UNPAGED",
     "JobSchedule",
     "change_schedule",
     "due_schedules",
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 SCHEDULE_SK = schedule_key("-")[1]
+UNPAGED = "="  # marks the deadline, in `late`, of a batch counted in a summary alert
 
 
 def _text(data: Mapping[str, Plain], name: str) -> str | None:
@@ -107,7 +109,7 @@ class JobSchedule:
             },
             "next_check_at": self.due_at,
             "checked_through": self.checked_through,
-            "late": {k: v.lstrip("=") for k, v in sorted(self.late.items())},
+            "late": {k: v.removeprefix(UNPAGED) for k, v in sorted(self.late.items())},
             "version": self.version,
             "updated_at": self.updated_at,
             "updated_by": self.updated_by,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from observability.audit.schedules import JobSchedule
+from observability.audit.schedules import UNPAGED, JobSchedule
 from observability.models import BatchState, Status, from_iso, iso
 from observability.models.calendar import Expected
 
@@ -35,7 +35,6 @@ RECHECK = timedelta(seconds=60)  # how often a late batch is looked at until it 
 # (10,000 expected ids that never came are not 10,000 pages), and their landing is not
 # announced either.
 MAX_PAGES = 10
-UNPAGED = "="  # marks the deadline, in `late`, of a batch counted in a summary alert
 _DONE = (Status.SUCCESS, Status.RESOLVED)
 
 
@@ -68,12 +67,12 @@ class Decision:
         """How long the oldest late batch has been overdue (0 when none is)."""
         if not self.late:
             return 0.0
-        oldest = min(from_iso(d.lstrip(UNPAGED)) for d in self.late.values())
+        oldest = min(from_iso(d.removeprefix(UNPAGED)) for d in self.late.values())
         return max(0.0, (now - oldest).total_seconds())
 
 
 def _let_go_order(due: str) -> tuple[bool, str]:
-    return (not due.startswith(UNPAGED), due.lstrip(UNPAGED))
+    return (not due.startswith(UNPAGED), due.removeprefix(UNPAGED))
 
 
 def _watch_every(max_run: int) -> timedelta:
