@@ -80,15 +80,8 @@ class EventRecorder:
         if hit is not None and now - hit[0] < self.cache_seconds:
             return hit[1]
         pk, sk = source_key(source)
-        try:
-            reply = self.clients.client("dynamodb").get_item(
-                TableName=self.context.settings.table_name,
-                Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                ConsistentRead=True,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise StoreUnavailable(f"GetItem of source {source}: {exc}") from exc
-        job = reply.get("Item", {}).get("job_id", {}).get("S")
+        item = self.context.store.other_item({"pk": {"S": pk}, "sk": {"S": sk}})
+        job = (item or {}).get("job_id")
         with self._lock:
             self._jobs[source] = (now, job)
         return job if isinstance(job, str) else None
