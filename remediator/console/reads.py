@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,15 +40,37 @@ __all__ = [
     "WaterfallRow",
     "batch_page",
     "bulk_filter",
+    "day_outcomes",
     "failures",
     "grid",
     "job_rows",
     "waterfall_rows",
+    "worst_first",
 ]
 
 PAGE_SIZE = 500  # cells per page of a grid: 10,000 batches are 20 pages, each light
 SPARK_DAYS = 7
 _SPARK_TTL_SECONDS = 60.0
+
+
+def day_outcomes(states: Iterable[BatchState], now: datetime) -> list[tuple[str, int, int]]:
+    """(day, succeeded, failed) for each of the last SPARK_DAYS days (UTC), oldest first, by
+    each batch's last update; a batch still running counts in neither. Pure."""
+    days = [(now - timedelta(days=n)).date().isoformat() for n in range(SPARK_DAYS - 1, -1, -1)]
+    ok: Counter[str] = Counter()
+    bad: Counter[str] = Counter()
+    for state in states:
+        day = (state.updated_at or "")[:10]
+        if state.status is Status.SUCCESS:
+            ok[day] += 1
+        elif state.status in TERMINAL_FAILURES:
+            bad[day] += 1
+    return [(d, ok[d], bad[d]) for d in days]
+
+
+def worst_first(rows: Iterable[JobRow]) -> list[JobRow]:
+    """Jobs ordered by exhausted, then failing, then stale batches, then paused; by id."""
+    return sorted(rows, key=lambda r: (tuple(-n for n in r.worst), r.health.job_id))
 
 
 class Sparklines:
@@ -64,16 +87,7 @@ class Sparklines:
             hit = self._cache.get(job_id)
         if hit and time.monotonic() - hit[0] < _SPARK_TTL_SECONDS:
             return hit[1]
-        days = [(now - timedelta(days=n)).date().isoformat() for n in range(SPARK_DAYS - 1, -1, -1)]
-        ok: Counter[str] = Counter()
-        bad: Counter[str] = Counter()
-        for state in batches(backend.store(), job_id, now):
-            day = (state.updated_at or "")[:10]
-            if state.status is Status.SUCCESS:
-                ok[day] += 1
-            elif state.status in TERMINAL_FAILURES:
-                bad[day] += 1
-        found = [(d, ok[d], bad[d]) for d in days]
+        found = day_outcomes(batches(backend.store(), job_id, now), now)
         with self._lock:
             self._cache[job_id] = (time.monotonic(), found)
         return found
@@ -96,9 +110,7 @@ def job_rows(backend: Backend, sparks: Sparklines) -> list[JobRow]:
     found = listing.jobs(
         backend.clients, backend.settings.table_name, now, shards=backend.settings.retry_shards
     )
-    rows = [JobRow(j, sparks.of(backend, j.job_id, now)) for j in found]
-    rows.sort(key=lambda r: (tuple(-n for n in r.worst), r.health.job_id))
-    return rows
+    return worst_first(JobRow(j, sparks.of(backend, j.job_id, now)) for j in found)
 
 
 @dataclass(frozen=True, slots=True)
