@@ -80,7 +80,7 @@ def run(endpoint: str, batches: int, repeats: int) -> tuple[list[Figure], dict[s
     _fill(clients, table, now, batches)
     settings = RemediatorSettings(
         table_name=table, region="us-east-1", metrics_enabled=False,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )  # fmt: skip
     backend = Backend(settings, clients)
     backend.read_identity()

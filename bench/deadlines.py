@@ -58,7 +58,7 @@ def _sweep(endpoint: str, jobs: int) -> dict[str, Any]:
     clients = AwsClients(region="us-east-1", endpoint_url=endpoint)
     table = f"bench-deadlines-{uuid.uuid4().hex[:6]}"
     made = bootstrap(clients, table)
-    settings = RemediatorSettings(table_name=table, topic_arn=made.topic_arn, _env_file=None)  # type: ignore[call-arg]
+    settings = RemediatorSettings(table_name=table, topic_arn=made.topic_arn, _env_file=None)
     cal = Calendar.recurring(every="month", format="%Y-%m", start="2024-07", deadline="+6h")
     items = []
     for n in range(jobs):

@@ -105,7 +105,7 @@ def run(endpoint: str, batches: int, ran: int) -> tuple[list[Figure], dict[str, 
     create = _Calls()
     counted.dynamodb().meta.events.register("after-call.dynamodb", create)
     store = Remediator(
-        RemediatorSettings(table_name=table, retry_shards=SHARDS, _env_file=None),  # type: ignore[call-arg]
+        RemediatorSettings(table_name=table, retry_shards=SHARDS, _env_file=None),
         clients=counted,
     ).store
     flt = operations.Filter(jobs=None)
@@ -123,7 +123,7 @@ def run(endpoint: str, batches: int, ran: int) -> tuple[list[Figure], dict[str, 
     counted.dynamodb().meta.events.register("after-call.dynamodb", step)
     settings = RemediatorSettings(
         table_name=table, retry_shards=SHARDS, topic_arn=resources.topic_arn,
-        metrics_enabled=False, _env_file=None,  # type: ignore[call-arg]
+        metrics_enabled=False, _env_file=None,
     )  # fmt: skip
     remediator = Remediator(settings, clients=counted)
     # The record of each trigger goes through the remediator's own client (no retries).

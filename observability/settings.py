@@ -1,17 +1,17 @@
 """Configuration from the environment (prefix REMEDIATOR_, `.env` supported).
 
-Errors name the environment variable, its value and the limit, never a pydantic field path.
+Errors name the environment variable, its value and the limit, never a field path. The
+fields are read by `observability.envconfig`, not pydantic: a pipeline's cold start pays
+for every import.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
+from observability.envconfig import EnvSettings, SettingsError, rule, setting
 from observability.errors import ConfigError
 
 __all__ = [
@@ -33,87 +33,64 @@ UNBEATEN_STALE_SECONDS = 3600.0
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
-class Settings(BaseSettings):
+def _table_name(value: str) -> str:
+    if not _TABLE_NAME.match(value):
+        raise ValueError("must be 3 to 255 characters of A-Z a-z 0-9 _ . -")
+    return value
+
+
+def _topic_arn(value: str) -> str:
+    if not value.startswith("arn:"):
+        raise ValueError("must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+    return value
+
+
+class Settings(EnvSettings):
     """Settings shared by the producer library and the remediator."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        extra="ignore",
-        frozen=True,
-        populate_by_name=True,  # Settings(region=...) works as well as AWS_REGION
-    )
+    model_config: ClassVar[dict[str, Any]] = {"env_prefix": ENV_PREFIX, "env_file": ".env"}
 
-    table_name: str = "pipeline-audit"
-    topic_arn: str | None = None
+    table_name: str = setting("pipeline-audit", check=_table_name)
+    topic_arn: str | None = setting(None, check=_topic_arn)
     queue_url: str | None = None
-    max_attempts: int = Field(3, ge=1, le=100)
-    backoff_base_seconds: float = Field(60.0, ge=0, le=86_400)
-    backoff_max_seconds: float = Field(3600.0, ge=0, le=7 * 86_400)
-    max_age_seconds: float | None = Field(None, ge=1, le=365 * 86_400)
+    max_attempts: int = setting(3, ge=1, le=100)
+    backoff_base_seconds: float = setting(60.0, ge=0, le=86_400)
+    backoff_max_seconds: float = setting(3600.0, ge=0, le=7 * 86_400)
+    max_age_seconds: float | None = setting(None, ge=1, le=365 * 86_400)
     # 0 turns the automatic heartbeat off (the job opts out: its runs are stale after
     # REMEDIATOR_STALE_AFTER_SECONDS, an hour unless set, with no beat between).
-    heartbeat_seconds: float = Field(None, ge=0, le=86_400)  # type: ignore[assignment]
-    stale_after_seconds: float = Field(None, ge=1, le=7 * 86_400)  # type: ignore[assignment]
-    ttl_days: int = Field(90, ge=1, le=3650)
-    retry_shards: int = Field(8, ge=1, le=64)
-    non_retryable_errors: Annotated[tuple[str, ...], NoDecode] = ()
-    policy_cache_seconds: float = Field(60.0, ge=0, le=3600)
-    metrics_enabled: bool = True
-    metrics_namespace: str = Field("SelfHealingPipelines", min_length=1, max_length=255)
-    region: str | None = Field(
-        None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    heartbeat_seconds: float = setting(DEFAULT_HEARTBEAT_SECONDS, ge=0, le=86_400)
+    stale_after_seconds: float = setting(
+        MISSED_BEATS * DEFAULT_HEARTBEAT_SECONDS, ge=1, le=7 * 86_400
     )
+    ttl_days: int = setting(90, ge=1, le=3650)
+    retry_shards: int = setting(8, ge=1, le=64)
+    non_retryable_errors: tuple[str, ...] = ()
+    policy_cache_seconds: float = setting(60.0, ge=0, le=3600)
+    metrics_enabled: bool = True
+    metrics_namespace: str = setting("SelfHealingPipelines", min_length=1, max_length=255)
+    # Settings(region=...) works as well as AWS_REGION.
+    region: str | None = setting(None, aliases=("AWS_REGION", "AWS_DEFAULT_REGION"))
 
-    @field_validator("table_name")
     @classmethod
-    def _table_name(cls, value: str) -> str:
-        if not _TABLE_NAME.match(value):
-            raise ValueError("must be 3 to 255 characters of A-Z a-z 0-9 _ . -")
-        return value
-
-    @field_validator("topic_arn", "queue_url", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        return None if value == "" else value
-
-    @field_validator("topic_arn")
-    @classmethod
-    def _topic_arn(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("arn:"):
-            raise ValueError("must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
-        return value or None
-
-    @field_validator("non_retryable_errors", mode="before")
-    @classmethod
-    def _comma_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _heartbeat_and_window(cls, data: Any) -> Any:
+    def _prepare(cls, given: dict[str, Any]) -> dict[str, Any]:
         """Each of the two from the other when only one is set (see `heartbeat_defaults`)."""
-        if not isinstance(data, dict):
-            return data
         beat, window = heartbeat_defaults(
-            data.get("heartbeat_seconds"), data.get("stale_after_seconds")
+            given.get("heartbeat_seconds"), given.get("stale_after_seconds")
         )
-        return {**data, "heartbeat_seconds": beat, "stale_after_seconds": window}
+        return {**given, "heartbeat_seconds": beat, "stale_after_seconds": window}
 
-    @model_validator(mode="after")
-    def _window_spans_beats(self) -> Self:
+    @rule
+    def _window_spans_beats(self) -> None:
         if self.heartbeat_seconds and self.stale_after_seconds < 2 * self.heartbeat_seconds:
             raise ValueError(
                 f"{env_name('stale_after_seconds')} ({self.stale_after_seconds:g}) must be at "
                 f"least twice {env_name('heartbeat_seconds')} ({self.heartbeat_seconds:g}): "
                 "a live run would be taken for dead between two beats"
             )
-        return self
 
-    @model_validator(mode="after")
-    def _retention_outlasts_retries(self) -> Self:
+    @rule
+    def _retention_outlasts_retries(self) -> None:
         # An item that expires before its retry is due, or before a dead run's stale deadline,
         # is work lost in silence: the retention must outlast both, with a day to spare.
         needed = self.backoff_max_seconds + self.stale_after_seconds + RETENTION_MARGIN_SECONDS
@@ -124,16 +101,14 @@ class Settings(BaseSettings):
                 f"{env_name('stale_after_seconds')} ({self.stale_after_seconds:g} s) plus a day: "
                 f"at least {math.ceil(needed / 86_400)} days"
             )
-        return self
 
-    @model_validator(mode="after")
-    def _backoff_order(self) -> Self:
+    @rule
+    def _backoff_order(self) -> None:
         if self.backoff_max_seconds < self.backoff_base_seconds:
             raise ValueError(
                 f"{env_name('backoff_max_seconds')} ({self.backoff_max_seconds:g}) must be at "
                 f"least {env_name('backoff_base_seconds')} ({self.backoff_base_seconds:g})"
             )
-        return self
 
 
 def heartbeat_defaults(beat: Any, window: Any) -> tuple[Any, Any]:
@@ -174,13 +149,12 @@ def load_settings(cls: type[S] = Settings, **overrides: Any) -> S:  # type: igno
     """Settings from the environment and overrides, or ConfigError naming the variable."""
     try:
         return cls(**overrides)
-    except ValidationError as exc:
+    except SettingsError as exc:
         problems = []
         for err in exc.errors():
             loc = err.get("loc") or ()
             if loc:
-                name = env_name(str(loc[0]))
-                problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+                problems.append(f"{env_name(str(loc[0]))}={err.get('input')!r}: {err['msg']}")
             else:
-                problems.append(err["msg"].removeprefix("Value error, "))
+                problems.append(err["msg"])
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

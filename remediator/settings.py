@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Self
 
-from pydantic import Field, model_validator
-
+from observability.envconfig import rule, setting
 from observability.settings import Settings
 
 __all__ = ["FIFO_DEDUPLICATION_SECONDS", "RemediatorSettings"]
@@ -23,29 +21,29 @@ def _replica_id() -> str:
 class RemediatorSettings(Settings):
     """Everything `remediator run` reads; defaults suit one replica on Fargate."""
 
-    replica_id: str = Field(default_factory=_replica_id, min_length=1, max_length=128)
+    replica_id: str = setting(default_factory=_replica_id, min_length=1, max_length=128)
     # 180 s: a claim's trigger, sent again by a replica that takes over a dead one's lease,
     # goes out within lease + sweep interval + trigger timeout (240 s with the defaults):
     # inside SQS FIFO's 5-minute deduplication window (see takeover_resend_seconds).
-    lease_seconds: float = Field(180.0, ge=5, le=3600)
-    poll_wait_seconds: int = Field(20, ge=0, le=20)
-    visibility_timeout_seconds: int = Field(120, ge=10, le=43_200)
-    sweep_interval_seconds: float = Field(30.0, ge=0, le=3600)
-    budget_per_minute: int = Field(600, ge=0, le=1_000_000)
-    breaker_failures: int = Field(5, ge=0, le=10_000)
-    breaker_window_seconds: float = Field(600.0, ge=1)
-    breaker_pause_seconds: float = Field(900.0, ge=1)
-    trigger_attempts: int = Field(4, ge=1, le=20)
+    lease_seconds: float = setting(180.0, ge=5, le=3600)
+    poll_wait_seconds: int = setting(20, ge=0, le=20)
+    visibility_timeout_seconds: int = setting(120, ge=10, le=43_200)
+    sweep_interval_seconds: float = setting(30.0, ge=0, le=3600)
+    budget_per_minute: int = setting(600, ge=0, le=1_000_000)
+    breaker_failures: int = setting(5, ge=0, le=10_000)
+    breaker_window_seconds: float = setting(600.0, ge=1)
+    breaker_pause_seconds: float = setting(900.0, ge=1)
+    trigger_attempts: int = setting(4, ge=1, le=20)
     # Refusals for good (not found, access denied, invalid) of one attempt before it is
     # EXHAUSTED with reason trigger_refused.
-    trigger_refusals: int = Field(3, ge=1, le=100)
-    trigger_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    trigger_refusals: int = setting(3, ge=1, le=100)
+    trigger_timeout_seconds: float = setting(30.0, gt=0, le=600)
     health_host: str = "127.0.0.1"
-    health_port: int = Field(8080, ge=0, le=65535)
-    health_max_silence_seconds: float = Field(90.0, ge=5)
-    shutdown_grace_seconds: float = Field(8.0, ge=0, le=120)
+    health_port: int = setting(8080, ge=0, le=65535)
+    health_max_silence_seconds: float = setting(90.0, ge=5)
+    shutdown_grace_seconds: float = setting(8.0, ge=0, le=120)
     # How old a replica's copy of the pauses item may be: a pause holds within this time.
-    pause_refresh_seconds: float = Field(5.0, ge=0, le=300)
+    pause_refresh_seconds: float = setting(5.0, ge=0, le=300)
 
     @property
     def takeover_resend_seconds(self) -> float:
@@ -54,8 +52,8 @@ class RemediatorSettings(Settings):
         the trigger timeout."""
         return self.lease_seconds + self.sweep_interval_seconds + self.trigger_timeout_seconds
 
-    @model_validator(mode="after")
-    def _lease_outlasts_the_trigger(self) -> Self:
+    @rule
+    def _lease_outlasts_the_trigger(self) -> None:
         # A trigger still in flight when its lease ends is fired again by whoever takes
         # the batch over: the lease must cover the trigger's retries and the record.
         if self.lease_seconds < 2 * self.trigger_timeout_seconds:
@@ -63,10 +61,9 @@ class RemediatorSettings(Settings):
                 f"REMEDIATOR_LEASE_SECONDS ({self.lease_seconds:g}) must be at least twice "
                 f"REMEDIATOR_TRIGGER_TIMEOUT_SECONDS ({self.trigger_timeout_seconds:g})"
             )
-        return self
 
-    @model_validator(mode="after")
-    def _health_outlasts_one_unit_of_work(self) -> Self:
+    @rule
+    def _health_outlasts_one_unit_of_work(self) -> None:
         # The loops tick between units of work (a long poll; a signal or a batch, whose
         # re-trigger is bounded by the trigger timeout): a shorter silence would call a busy
         # service stuck, and ECS would replace it mid-work.
@@ -77,4 +74,3 @@ class RemediatorSettings(Settings):
                 f"must be at least {floor:g}: twice REMEDIATOR_TRIGGER_TIMEOUT_SECONDS and "
                 "more than REMEDIATOR_POLL_WAIT_SECONDS"
             )
-        return self

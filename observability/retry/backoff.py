@@ -12,20 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential,
-)
-from tenacity.stop import stop_base
-
 from observability.errors import InvalidInput
 from observability.retry.actions import Overrides, WaitUntil
 from observability.retry.match import check_codes, check_exit_code, check_pattern, check_reason
 
 if TYPE_CHECKING:
+    from tenacity import RetryCallState
+    from tenacity.stop import stop_base
+
     from observability.settings import Settings
 
 __all__ = [
@@ -72,6 +66,9 @@ class Governed:
 
 
 def _call_state(attempt: int, age_seconds: float = 0.0) -> RetryCallState:
+    # tenacity is loaded at the first failure: a batch that succeeds never needs it.
+    from tenacity import RetryCallState, Retrying
+
     state = RetryCallState(Retrying(), None, (), {})
     state.attempt_number = attempt
     # stop_after_delay reads outcome_timestamp - start_time: express the age that way.
@@ -203,6 +200,8 @@ class RetryRule:
         """Upper bound of the delay after failed attempt `attempt` of the episode."""
         if self.base_seconds <= 0:
             return 0.0
+        from tenacity import wait_exponential
+
         wait = wait_exponential(
             multiplier=self.base_seconds, max=self.max_seconds, exp_base=self.backoff_rate
         )
@@ -216,6 +215,8 @@ class RetryRule:
     def exhausted(self, attempt: int, age_seconds: float = 0.0, attempt_floor: int = 0) -> bool:
         """True when attempt `attempt` was the last one allowed in its episode (the attempts
         after `attempt_floor`: the last SUCCESS or replay)."""
+        from tenacity import stop_after_attempt, stop_after_delay
+
         stop: stop_base = stop_after_attempt(self.max_attempts)
         if self.max_age_seconds is not None:
             stop = stop | stop_after_delay(self.max_age_seconds)

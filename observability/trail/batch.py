@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -139,6 +138,8 @@ class Batch:
         return self._entered(run, traced)
 
     async def __aenter__(self) -> BatchRun:
+        import asyncio  # loaded by the caller's event loop; a sync pipeline never pays for it
+
         traced = RunTrace.begin(self.key, self.parent, self._trail._recall, self._trail.actor)
         try:  # writes in a worker thread (with this context): the event loop runs on
             run = await asyncio.to_thread(
@@ -181,6 +182,8 @@ class Batch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        import asyncio
+
         run, context, traced = self._stack.pop()
         run._end()
         with context, traced.finishing(run, exc):

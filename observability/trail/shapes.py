@@ -19,7 +19,6 @@ None (a script's normal `sys.exit()`); every other exception, interrupts include
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -59,6 +58,8 @@ def resolve(value: Any) -> Any:
     loop (a worker, a Lambda, a task has none running in this thread)."""
     if not inspect.isawaitable(value):
         return value
+    import asyncio  # only async work needs it: a sync pipeline never loads it
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -18,7 +19,6 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.parsers import ResponseParserError
-from pydantic_settings import BaseSettings
 
 from observability.replies import ForeignReply
 from remediator.ops.diagnose import DENIED_CODES
@@ -86,7 +86,7 @@ def fix_for(exc: BaseException, check: str, region: str) -> str:
     return f"run `remediator --debug doctor` for the trace of this {check} check"
 
 
-def config_fix(message: str, models: Iterable[type[BaseSettings]]) -> str:
+def config_fix(message: str, models: Iterable[type[Any]]) -> str:
     """The fix for a setting that failed validation: the variable, and its default."""
     named = re.search(r"\b((?:REMEDIATOR|AWS)_[A-Z0-9_]+)", message)
     if named is None:

@@ -134,7 +134,7 @@ class Demo:
             metrics_enabled=False,
             health_port=0,
             replica_id="remediator-1",
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
         )
         shared = Settings(**self.settings.model_dump(include=set(Settings.model_fields)))
         quiet = Metrics(enabled=False, stream=io.StringIO())

@@ -1,21 +1,22 @@
 """Which REMEDIATOR_* variables the code reads, and the closest one to a misspelt name. Pure.
 
-pydantic-settings ignores variables it does not know (`extra="ignore"`), so a typo such as
-REMEDIATOR_MAX_ATEMPTS would leave the default in force without a word; `doctor` asks here.
+Settings classes ignore variables they do not know (as pydantic-settings' `extra="ignore"`),
+so a typo such as REMEDIATOR_MAX_ATEMPTS would leave the default in force without a word;
+`doctor` asks here.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Iterable
-
-from pydantic_settings import BaseSettings
+from typing import Any
 
 __all__ = ["known_variables", "unknown_variables"]
 
 
-def known_variables(*models: type[BaseSettings]) -> set[str]:
-    """The environment names of every field of the given settings classes (aliases apart)."""
+def known_variables(*models: type[Any]) -> set[str]:
+    """The environment names of every field of the given settings classes (aliases apart):
+    pydantic-settings models and `observability.envconfig` ones answer alike."""
     names: set[str] = set()
     for model in models:
         prefix = str(model.model_config.get("env_prefix", ""))

@@ -101,7 +101,7 @@ def _health_check_passes(command: list[str], port: int) -> bool:
 @pytest.fixture
 def health() -> Iterator[tuple[Heartbeats, int]]:
     beats = Heartbeats(max_silence_seconds=60)
-    settings = RemediatorSettings(_env_file=None)  # type: ignore[call-arg]
+    settings = RemediatorSettings(_env_file=None)
     server = HealthServer(beats, settings.health_host, 0).start()
     yield beats, server.port
     server.stop()

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
+from observability.envconfig import SettingsError
 from observability.telemetry.metrics import UNITS
 from remediator.alerts import AlertSettings, JsonPoster
 from remediator.settings import RemediatorSettings
@@ -322,7 +322,7 @@ def check_task_settings_load(tf: Terraform) -> list[str]:
         }
         try:
             RemediatorSettings(**fields, _env_file=None)
-        except ValidationError as exc:
+        except SettingsError as exc:
             problems.append(f"{overrides}: the task would not start: {exc}")
     return problems
 

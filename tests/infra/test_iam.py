@@ -472,7 +472,7 @@ def test_alert_router_role_allows_reading_its_destinations(moto_endpoint: str, t
     settings = AlertSettings(
         slack_webhook_ssm_parameter=parameter,
         pagerduty_routing_key_secret_arn=secret,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     destinations = Destinations(settings, lambda: router_clients)
     assert destinations.slack_url()

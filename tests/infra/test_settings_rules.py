@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
+from observability.envconfig import SettingsError
 from remediator.settings import RemediatorSettings
 from tests.infra.terraform import TF_DIR, TFVARS_EXAMPLE, Terraform, parse
 
@@ -61,7 +61,7 @@ def container_accepts(tf: Terraform, values: dict[str, Any]) -> bool:
     }
     try:
         RemediatorSettings(**fields, _env_file=None)
-    except ValidationError:
+    except SettingsError:
         return False
     return True
 

@@ -113,7 +113,7 @@ def test_quick_start_and_worker_heal_month_5_against_demo_keep(tmp_path: Path):
         )
         try:
             watch = AuditTrail(
-                Settings(table_name=env["REMEDIATOR_TABLE_NAME"], _env_file=None),  # type: ignore[call-arg]
+                Settings(table_name=env["REMEDIATOR_TABLE_NAME"], _env_file=None),
                 clients=AwsClients(region=REGION, endpoint_url=env["AWS_ENDPOINT_URL"]),
                 publish_failures=False,
             )

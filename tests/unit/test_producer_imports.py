@@ -46,14 +46,30 @@ def test_the_check_sees_rich_where_it_is_loaded() -> None:
 
 
 # What a pipeline's first batch never needs: the tracing SDK (only a configured exporter
-# loads it), the test endpoint, the remediator, its renderer and its console's web stack.
-DENIED = ("opentelemetry.sdk", "moto", "remediator", "rich", "starlette", "jinja2", "uvicorn")
+# loads it), the test endpoint, the remediator, its renderer and its console's web stack;
+# pydantic (settings are read by observability.envconfig); tenacity (the first failure
+# loads it) and asyncio (async work brings its own event loop).
+DENIED = (
+    "opentelemetry.sdk",
+    "moto",
+    "remediator",
+    "rich",
+    "starlette",
+    "jinja2",
+    "uvicorn",
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
+    "tenacity",
+    "asyncio",
+)
 
 _TRAIL = (
     "import json, sys\n"
     "import observability\n"
     "from observability import AuditTrail, SqsTrigger\n"
     "trail = AuditTrail(actor='t')\n"
+    "trail.settings.model_dump()\n"
     "SqsTrigger(queue_url='https://sqs.us-east-1.amazonaws.com/1/q', body={})\n"
     "print(json.dumps(sorted(sys.modules)))\n"
 )
