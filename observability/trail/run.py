@@ -106,28 +106,21 @@ class RunWrites:
             self.table = dataclasses.replace(self.table, shards=shards)
             self._shape_agreed.set()
 
-    def _warn_without_trigger(self, state: BatchState) -> None:
-        """Once per job per process, from any number of threads: a batch that nothing can
-        re-run (no trigger given, stored, or set for its job) is never retried."""
-        job_id = state.job_id
-        if state.trigger is not None or job_id in self._warned:
-            return
-        try:
-            policy = self.jobs.get(job_id)
-        except ObservabilityError:
-            return  # the first write says whether the table is there; a warning can wait
+    def _warn_without_trigger(self, job_id: str) -> None:
+        """Once per job per process, from any number of threads, at its first failure with
+        nothing to re-run it (no trigger given, stored, or set for its job): the policy is
+        read there anyway, so a batch that succeeds never pays a read for the warning."""
         with self._warn_lock:
             if job_id in self._warned:
                 return
             self._warned.add(job_id)
-        if policy is None or policy.trigger is None:
-            log.warning(
-                "batches of job %s have no trigger: their failures are alerted, never "
-                "retried (pass trigger=..., or set one for the job: remediator policy set "
-                "%s --trigger ...)",
-                job_id,
-                job_id,
-            )
+        log.warning(
+            "batches of job %s have no trigger: their failures are alerted, never "
+            "retried (pass trigger=..., or set one for the job: remediator policy set "
+            "%s --trigger ...)",
+            job_id,
+            job_id,
+        )
 
     # -- transitions ----------------------------------------------------------------------
 
@@ -213,8 +206,6 @@ class RunWrites:
             raise BatchAlreadyRunning(key.job_id, key.batch_id, "concurrent writers", iso(now))
         state = applied(prev, write)
         self._remember(state)
-        if trigger is None:
-            self._warn_without_trigger(state)
         self.metrics.emit(key.job_id, {"JobStarted": 1})
         log.info(
             "batch started",
@@ -309,6 +300,9 @@ class RunWrites:
         message = shapes.exit_message(exc) or message
         # Read once, here: the code is stored beside the type, for the remediator and explain.
         code = error_code(exc)
+        has_trigger = bool(state.trigger or (job and job.trigger))
+        if not has_trigger:
+            self._warn_without_trigger(run.job_id)
         verdict, governed = judge(
             stored=state.retry,
             names=ErrorFacts(error_names(exc), truncate(message), code),
@@ -318,7 +312,7 @@ class RunWrites:
             attempt_floor=state.attempt_floor,
             first_failed_at=from_iso(state.first_failed_at) if state.first_failed_at else None,
             cap_override=state.cap_override,
-            has_trigger=bool(state.trigger or (job and job.trigger)),
+            has_trigger=has_trigger,
             now=now,
             rng=self._rng,
         )

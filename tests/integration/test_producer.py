@@ -150,23 +150,34 @@ def test_a_batch_without_a_trigger_warns_once_per_job_and_is_not_retried_in_sile
     settings, clients, clock, resources, caplog
 ):
     trail = make_trail(settings, clients, clock)
+    trail.connect()  # the table's shape, read once per process
     job = new_id()
+    calls = count_calls(clients)
     with caplog.at_level("WARNING", logger="observability"):
         for batch in ("a", "b"):
             with trail.batch(job, batch):
                 pass
+    # A batch that succeeds pays no read for a warning about failures.
+    assert calls == Counter({"PutItem": 4, "UpdateItem": 1})
+    assert not [r for r in caplog.records if "have no trigger" in r.getMessage()]
+    # Its failure is an alert at once, saying why, not a retry that can never happen; the
+    # job's first failure in the process warns, once.
+    for batch in ("c", "d"):
+        with (
+            caplog.at_level("WARNING", logger="observability"),
+            pytest.raises(Boom),
+            trail.batch(job, batch),
+        ):
+            raise Boom("x")
     warnings = [r for r in caplog.records if "have no trigger" in r.getMessage()]
     assert len(warnings) == 1
     assert job in warnings[0].getMessage()
-    # Its failure is an alert at once, saying why, not a retry that can never happen.
-    with pytest.raises(Boom), trail.batch(job, "c"):
-        raise Boom("x")
     state = trail.get(job, "c")
     assert state is not None
     assert state.status is Status.EXHAUSTED
     assert trail.history(job, "c")[-1].detail["reason"] == "no_trigger"
     alerts = drain(clients.sqs(), resources.alerts_queue_url)
-    assert [json.loads(m["Body"])["reason"] for m in alerts] == ["no_trigger"]
+    assert [json.loads(m["Body"])["reason"] for m in alerts] == ["no_trigger", "no_trigger"]
 
 
 def test_a_job_default_trigger_silences_the_warning_and_makes_batches_retryable(
