@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING, TypeVar, overload
 from observability import forksafe
 from observability.audit.jobs import JobPolicies, JobPolicy, change_policy
 from observability.audit.registry import JobRegistry
-from observability.audit.schedules import JobSchedule, change_schedule, read_schedule
 from observability.audit.store import AuditStore, ConditionFailed
 from observability.clients import AwsClients, default_clients
 from observability.clock import SkewClock
 from observability.errors import ConcurrentChange, InvalidInput
-from observability.models.calendar import MAX_EXPLICIT_IDS, Calendar
 from observability.models.keys import BatchKey, validate_id
 from observability.models.records import AuditEvent, BatchState, Status
 from observability.notifier import Notifier
@@ -33,6 +31,9 @@ from observability.triggers import Trigger
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
+
+    from observability.audit.schedules import JobSchedule
+    from observability.models.calendar import Calendar
 from observability.trail.batch import Batch
 from observability.trail.run import RunWrites
 
@@ -49,6 +50,9 @@ def _calendar(
     every: str | None, cron: str | None, format: str | None, start: str | None, tz: str,
     deadline: str | datetime, batches: Sequence[str] | None, max_run_seconds: int | None,
 ) -> Calendar:  # fmt: skip
+    # Calendars are the deadline watch's: a pipeline that sets none never loads them.
+    from observability.models.calendar import Calendar
+
     if batches is not None:
         if not isinstance(deadline, datetime):
             raise InvalidInput("deadline", "of explicit batches must be an aware datetime")
@@ -208,6 +212,8 @@ class AuditTrail(RunWrites):
         `deadline` (`+6h`) after its period; or an explicit list of `batches` all due at one
         `deadline` (an aware datetime). `clear=True` removes it. The remediator runs the
         batches that never start and alerts on those late. Audited like a policy."""
+        from observability.audit.schedules import JobSchedule, change_schedule, read_schedule
+
         calendar = None if clear else _calendar(every, cron, format, start, tz, deadline,
                                                 batches, max_run_seconds)  # fmt: skip
         job = validate_id("job_id", job_id)
@@ -248,6 +254,9 @@ class AuditTrail(RunWrites):
         ]
 
     def _calendar_pending(self, job: str) -> list[str]:
+        from observability.audit.schedules import read_schedule
+        from observability.models.calendar import MAX_EXPLICIT_IDS
+
         schedule = read_schedule(self.store, job)
         if schedule is None or schedule.calendar is None:
             raise InvalidInput("batch_ids", f"job {job!r} has no calendar: name the batch ids")

@@ -7,18 +7,12 @@ EventBridge and a Python entry point (and the stored form of every kind), `ecs` 
 role a target in another account is fired with.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from observability.triggers.base import MAX_TRIGGER_BYTES, Trigger
-from observability.triggers.batch import BATCH_RETRY_STRATEGY, BatchJobTrigger, batch_overrides
-from observability.triggers.ecs import (
-    ECS_LAUNCH_TYPES,
-    MAX_ECS_OVERRIDES_CHARS,
-    EcsTaskTrigger,
-    ecs_environment,
-    ecs_overrides,
-    overrides_chars,
-)
-from observability.triggers.emr import EmrServerlessTrigger, emr_configuration
-from observability.triggers.glue import GlueJobTrigger, glue_arguments
 from observability.triggers.targets import (
     CustomTrigger,
     EventBridgeTrigger,
@@ -27,6 +21,23 @@ from observability.triggers.targets import (
     StepFunctionsTrigger,
     trigger_from_dict,
 )
+
+if TYPE_CHECKING:
+    from observability.triggers.batch import (
+        BATCH_RETRY_STRATEGY,
+        BatchJobTrigger,
+        batch_overrides,
+    )
+    from observability.triggers.ecs import (
+        ECS_LAUNCH_TYPES,
+        MAX_ECS_OVERRIDES_CHARS,
+        EcsTaskTrigger,
+        ecs_environment,
+        ecs_overrides,
+        overrides_chars,
+    )
+    from observability.triggers.emr import EmrServerlessTrigger, emr_configuration
+    from observability.triggers.glue import GlueJobTrigger, glue_arguments
 
 __all__ = [
     "BATCH_RETRY_STRATEGY",
@@ -51,3 +62,33 @@ __all__ = [
     "overrides_chars",
     "trigger_from_dict",
 ]
+
+# The engines' modules load on first use: a pipeline that names none never pays for them.
+_LAZY = {
+    "BATCH_RETRY_STRATEGY": "batch",
+    "BatchJobTrigger": "batch",
+    "batch_overrides": "batch",
+    "ECS_LAUNCH_TYPES": "ecs",
+    "MAX_ECS_OVERRIDES_CHARS": "ecs",
+    "EcsTaskTrigger": "ecs",
+    "ecs_environment": "ecs",
+    "ecs_overrides": "ecs",
+    "overrides_chars": "ecs",
+    "EmrServerlessTrigger": "emr",
+    "emr_configuration": "emr",
+    "GlueJobTrigger": "glue",
+    "glue_arguments": "glue",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'observability.triggers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"observability.triggers.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

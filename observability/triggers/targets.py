@@ -3,16 +3,13 @@ entry point), and the stored form of every kind."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from observability.errors import InvalidInput
 from observability.triggers.base import Trigger, _required, _shaped, _within
-from observability.triggers.batch import BatchJobTrigger
-from observability.triggers.ecs import EcsTaskTrigger
-from observability.triggers.emr import EmrServerlessTrigger
-from observability.triggers.glue import GlueJobTrigger
 
 __all__ = [
     "CustomTrigger",
@@ -151,21 +148,35 @@ _KINDS: dict[str, type[Trigger]] = {
         LambdaTrigger,
         StepFunctionsTrigger,
         EventBridgeTrigger,
-        EcsTaskTrigger,
         CustomTrigger,
-        GlueJobTrigger,
-        EmrServerlessTrigger,
-        BatchJobTrigger,
     )
 }
+# The engines' kinds, each imported with the first trigger of its kind: a pipeline that
+# never names one never loads its module (a cold start pays for every import).
+_ENGINE_KINDS = {
+    "ecs": ("observability.triggers.ecs", "EcsTaskTrigger"),
+    "glue": ("observability.triggers.glue", "GlueJobTrigger"),
+    "emrserverless": ("observability.triggers.emr", "EmrServerlessTrigger"),
+    "batch": ("observability.triggers.batch", "BatchJobTrigger"),
+}
+
+
+def trigger_class(kind: str) -> type[Trigger] | None:
+    """The class of a stored trigger's kind, or None for a kind no version wrote."""
+    found = _KINDS.get(kind)
+    if found is None and kind in _ENGINE_KINDS:
+        module, name = _ENGINE_KINDS[kind]
+        found = _KINDS[kind] = getattr(importlib.import_module(module), name)
+    return found
 
 
 def trigger_from_dict(data: dict[str, Any]) -> Trigger:
     """Rebuild a stored trigger; unknown kinds or fields raise InvalidInput."""
     kind = data.get("kind")
-    cls = _KINDS.get(str(kind))
+    cls = trigger_class(str(kind))
     if cls is None:
-        raise InvalidInput("trigger.kind", f"unknown kind {kind!r}; known: {sorted(_KINDS)}")
+        known = sorted({*_KINDS, *_ENGINE_KINDS})
+        raise InvalidInput("trigger.kind", f"unknown kind {kind!r}; known: {known}")
     names = {f.name for f in fields(cls)}
     unknown = set(data) - names - {"kind"}
     if unknown:

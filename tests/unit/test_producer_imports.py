@@ -62,6 +62,13 @@ DENIED = (
     "pydantic_settings",
     "tenacity",
     "asyncio",
+    # The engines' triggers and the deadline calendars: loaded by the pipelines that use them.
+    "observability.triggers.ecs",
+    "observability.triggers.glue",
+    "observability.triggers.emr",
+    "observability.triggers.batch",
+    "observability.audit.schedules",
+    "observability.models.calendar",
 )
 
 _TRAIL = (
@@ -91,3 +98,17 @@ def test_building_a_trail_loads_nothing_denied() -> None:
 
 def test_the_deny_list_sees_the_remediator() -> None:
     assert "remediator" in _denied(_loaded_after("remediator.remediation.claims"))
+
+
+def test_a_stored_engine_trigger_loads_its_module_when_read() -> None:
+    code = (
+        "import json, sys\n"
+        "from observability.triggers import trigger_from_dict\n"
+        "before = 'observability.triggers.glue' in sys.modules\n"
+        "t = trigger_from_dict({'kind': 'glue', 'job_name': 'nightly'})\n"
+        "print(json.dumps([before, type(t).__name__]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(done.stdout) == [False, "GlueJobTrigger"]
