@@ -55,6 +55,33 @@ work(batch={"job_id": "cold", "batch_id": uuid.uuid4().hex[:12]})
 """
 
 
+# Prepended to a script run once more, untimed: the AWS calls its process makes, in order,
+# read from botocore's own event hook on every client the process creates.
+_COUNT_CALLS = """
+import atexit, sys, botocore.session
+_calls = []
+_create = botocore.session.Session.create_client
+def _counted(self, *args, **kwargs):
+    client = _create(self, *args, **kwargs)
+    client.meta.events.register("before-call", lambda model, **_: _calls.append(model.name))
+    return client
+botocore.session.Session.create_client = _counted
+atexit.register(lambda: sys.stderr.write("AWS-CALLS " + " ".join(_calls) + "\\n"))
+"""
+
+
+def _calls(code: str, env: dict[str, str]) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _COUNT_CALLS + code],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("AWS-CALLS")]
+    return lines[-1].split()[1:] if lines else []
+
+
 def _timed(code: str, env: dict[str, str]) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
@@ -132,8 +159,16 @@ def run(endpoint: str, pairs: int) -> tuple[list[Figure], dict[str, Any]]:
         measured=f"library {med['import_library'] * 1000:.0f} ms",
         floor=f"boto3 {med['import_boto3'] * 1000:.0f} ms, {pairs} pairs",
     )
+    calls = {"library": _calls(_LIB_BATCH, env), "powertools": _calls(_PT_BATCH, env)}
+    cold.notes.append(
+        "AWS calls in the cold process: "
+        + "; ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in calls.items())
+        + ". The library's two more are once per process: the table's shape (META, read "
+        "before the first write so that no process indexes into shards the remediator does "
+        "not sweep) and the job's registry item (what `remediator jobs` lists)"
+    )
     tops = _import_tops(env)
     imports.notes.append(
         "import ms by top-level package: " + ", ".join(f"{k} {v:.0f}" for k, v in tops.items())
     )
-    return [cold, imports], {"seconds": times, "import_ms_by_package": tops}
+    return [cold, imports], {"seconds": times, "import_ms_by_package": tops, "calls": calls}
