@@ -17,9 +17,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Protocol
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-
 from observability.models.traceids import TRACEPARENT_ENV
 from observability.telemetry import tracing
 
@@ -86,6 +83,9 @@ class RunTrace:
             known = recall(key)
             if known is not None:
                 context = tracing.anchor_context(known.trace_id)
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+
         span = tracing.tracer().start_span(
             "batch run",
             context=context,
@@ -154,6 +154,8 @@ class RunTrace:
         assert self.span is not None
         self.span.end()
         if self._token is not None:
+            from opentelemetry import context as otel_context
+
             otel_context.detach(self._token)  # type: ignore[arg-type]
             self._token = None
 

@@ -6,6 +6,12 @@ variables with `configure_tracing()` (the `traces` extra: SDK and OTLP/HTTP expo
 none is, the library starts no span: each helper here looks at the provider first and
 returns at once, so a batch costs what it cost before.
 
+The API itself is imported only once something uses it: the application (a provider it
+set, a span of its own: either imported `opentelemetry.trace` first), `use_provider`, or a
+context that arrived with a re-run. Until then no provider but the no-op one can be in
+force and no span can be current, so `enabled()` is False and the current trace id None
+without importing it: a pipeline that does not trace never pays its import.
+
 The context travels as a W3C `traceparent` (see `observability.models.traceids`): an SNS message
 attribute on the failure signal, then on every re-trigger, and `context_from(...)` reads it
 back from whatever carried it, for `trail.batch(..., parent=...)`.
@@ -15,26 +21,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
-
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    Span,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
-    Tracer,
-    TracerProvider,
-    format_span_id,
-    format_trace_id,
-)
+from typing import TYPE_CHECKING, Any
 
 from observability.models.traceids import (
     TRACEPARENT,
@@ -44,6 +35,10 @@ from observability.models.traceids import (
     is_trace_id,
     parse_traceparent,
 )
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span, SpanContext, SpanKind, Tracer, TracerProvider
 
 __all__ = [
     "SpanKind",
@@ -65,25 +60,53 @@ __all__ = [
 
 log = logging.getLogger("observability")
 
-_NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 _NULL: AbstractContextManager[None] = nullcontext()
 _override: TracerProvider | None = None
 _tracers: tuple[TracerProvider | None, dict[str, Tracer]] = (None, {})
 _lock = threading.Lock()
 _VERSION = "0.1.0"
+_API = "opentelemetry.trace"
+
+
+def __getattr__(name: str) -> object:
+    if name == "SpanKind":  # re-exported for callers' span kinds, loaded with the API
+        from opentelemetry.trace import SpanKind
+
+        return SpanKind
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- is anything listening? ----------------------------------------------------------------
 
 
+def _untouched() -> bool:
+    """True while nothing has imported the API nor asked for a provider by variable: then
+    the no-op provider is in force and no span is current, as the API would answer."""
+    return (
+        _API not in sys.modules
+        and _override is None
+        and not os.environ.get("OTEL_PYTHON_TRACER_PROVIDER")
+    )
+
+
+def _no_sdk(chosen: TracerProvider) -> bool:
+    from opentelemetry import trace
+
+    return isinstance(chosen, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 def provider() -> TracerProvider:
     """The provider spans go to: `use_provider`'s inside its block, else the global one."""
+    from opentelemetry import trace
+
     return _override or trace.get_tracer_provider()
 
 
 def enabled() -> bool:
     """True when an SDK is configured: only then does this library start spans."""
-    return not isinstance(_override or trace.get_tracer_provider(), _NO_SDK)
+    if _untouched():
+        return False
+    return not _no_sdk(provider())
 
 
 def tracer(scope: str = "observability") -> Tracer:
@@ -121,15 +144,18 @@ def use_provider(chosen: TracerProvider) -> Iterator[TracerProvider]:
 def span(
     name: str,
     *,
-    kind: SpanKind = SpanKind.INTERNAL,
+    kind: SpanKind | None = None,
     attributes: Mapping[str, Any] | None = None,
     context: Context | None = None,
     scope: str = "observability",
 ) -> AbstractContextManager[Span | None]:
-    """A span, current inside the block; `None` and no work at all when tracing is off."""
+    """A span, current inside the block (INTERNAL unless `kind`); `None` and no work at all
+    when tracing is off."""
     if not enabled():
         return _NULL
-    return _started(name, kind, attributes, context, scope)
+    from opentelemetry.trace import SpanKind
+
+    return _started(name, kind or SpanKind.INTERNAL, attributes, context, scope)
 
 
 @contextmanager
@@ -157,6 +183,8 @@ def _started(
 
 def mark_error(target: Span, exc: BaseException) -> None:
     """Record an exception on a span: its type as `error.type`, the status ERROR."""
+    from opentelemetry.trace import Status, StatusCode
+
     target.set_attribute("error.type", type(exc).__name__)
     target.record_exception(exc)
     target.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:256]))
@@ -171,13 +199,16 @@ def aws_call(
     events: Sequence[Mapping[str, Any]] = (),
     status: object = None,
     archive: bool = False,
-    kind: SpanKind = SpanKind.CLIENT,
+    kind: SpanKind | None = None,
 ) -> AbstractContextManager[Span | None]:
     """A span around one AWS call (`DynamoDB.UpdateItem`, `SNS.Publish`), named as the
     OpenTelemetry AWS SDK conventions name them; `events` are the audit events it writes,
-    `status` the batch status it sets, `archive` that it moves older events out of an item."""
+    `status` the batch status it sets, `archive` that it moves older events out of an item.
+    A CLIENT span unless `kind`."""
     if not enabled():
         return _NULL
+    from opentelemetry.trace import SpanKind
+
     attributes: dict[str, Any] = {
         "rpc.system": "aws-api",
         "rpc.service": service,
@@ -194,7 +225,9 @@ def aws_call(
         attributes["audit.status"] = status
     if archive:
         attributes["audit.archive"] = True
-    return _started(f"{service}.{operation}", kind, attributes, None, "observability")
+    return _started(
+        f"{service}.{operation}", kind or SpanKind.CLIENT, attributes, None, "observability"
+    )
 
 
 # -- context ---------------------------------------------------------------------------------
@@ -202,6 +235,10 @@ def aws_call(
 
 def remote_context(trace_id: str, span_id: str, *, sampled: bool = True) -> Context:
     """A context whose parent is a span of another process (or of the past)."""
+    from opentelemetry import trace
+    from opentelemetry.context import Context
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
     parent = SpanContext(
         trace_id=int(trace_id, 16),
         span_id=int(span_id, 16),
@@ -220,14 +257,21 @@ def anchor_context(trace_id: str | None) -> Context | None:
     return remote_context(trace_id, anchor_span_id(trace_id))
 
 
-def _span_context(context: Context | None = None) -> SpanContext:
-    return trace.get_current_span(context).get_span_context()
+def _span_context(context: Context | None = None) -> SpanContext | None:
+    """The span context of `context` (the current one when None); None when there is none,
+    and always while the API is untouched (no span can be current)."""
+    if context is None and _untouched():
+        return None
+    from opentelemetry import trace
+
+    found = trace.get_current_span(context).get_span_context()
+    return found if found.is_valid else None
 
 
 def trace_id_of(context: Context | None) -> str | None:
     """The W3C trace id of a context (the current one when None), or None."""
     found = _span_context(context)
-    return format_trace_id(found.trace_id) if found.is_valid else None
+    return f"{found.trace_id:032x}" if found is not None else None
 
 
 def current_trace_id() -> str | None:
@@ -238,12 +282,10 @@ def traceparent(context: Context | None = None) -> str | None:
     """The `traceparent` that makes the next hop a child of the current span (or of
     `context`'s); None when there is none."""
     found = _span_context(context)
-    if not found.is_valid:
+    if found is None:
         return None
     return format_traceparent(
-        format_trace_id(found.trace_id),
-        format_span_id(found.span_id),
-        sampled=found.trace_flags.sampled,
+        f"{found.trace_id:032x}", f"{found.span_id:016x}", sampled=found.trace_flags.sampled
     )
 
 
@@ -345,7 +387,9 @@ def configure_tracing(
     exporter = exporter_wanted(os.environ if environ is None else environ)
     if exporter is None:
         return False
-    if not isinstance(trace.get_tracer_provider(), _NO_SDK):
+    from opentelemetry import trace
+
+    if not _no_sdk(trace.get_tracer_provider()):
         return False  # the application configured its own
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

@@ -69,6 +69,8 @@ DENIED = (
     "observability.triggers.batch",
     "observability.audit.schedules",
     "observability.models.calendar",
+    # The OpenTelemetry API: imported once the application or a re-run's context uses it.
+    "opentelemetry",
 )
 
 _TRAIL = (
@@ -112,3 +114,22 @@ def test_a_stored_engine_trigger_loads_its_module_when_read() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(done.stdout) == [False, "GlueJobTrigger"]
+
+
+def test_a_span_the_application_starts_after_importing_the_library_is_seen() -> None:
+    code = (
+        "import json\n"
+        "from observability.telemetry import tracing\n"
+        "before = [tracing.enabled(), tracing.current_trace_id()]\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "trace.set_tracer_provider(TracerProvider())\n"
+        "with trace.get_tracer('app').start_as_current_span('job') as span:\n"
+        "    own = format(span.get_span_context().trace_id, '032x')\n"
+        "    after = [tracing.enabled(), tracing.current_trace_id() == own]\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(done.stdout) == [[False, None], [True, True]]
