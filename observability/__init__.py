@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from observability.retry.rules import RetryPolicy
     from observability.settings import load_settings
     from observability.telemetry.metrics import Metrics
-    from observability.telemetry.tracing import configure_tracing, context_from
+    from observability.telemetry.setup import configure_tracing
+    from observability.telemetry.tracing import context_from
     from observability.trail import AuditTrail, Batch, BatchRun
     from observability.triggers import (
         CustomTrigger,
@@ -115,7 +116,7 @@ _WHERE = {
     "Status": "observability.models.records",
     "batch_handler": "observability.rerun.lambda_handler",
     "configure_logging": "observability.logger",
-    "configure_tracing": "observability.telemetry.tracing",
+    "configure_tracing": "observability.telemetry.setup",
     "context_from": "observability.telemetry.tracing",
     "load_settings": "observability.settings",
     "run_task": "observability.rerun.task",

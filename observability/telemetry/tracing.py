@@ -2,9 +2,9 @@
 
 Only the OpenTelemetry API is a dependency, and it is a no-op until an SDK is configured: by
 the application (`opentelemetry.trace.set_tracer_provider`), or from the standard OTEL_*
-variables with `configure_tracing()` (the `traces` extra: SDK and OTLP/HTTP exporter). While
-none is, the library starts no span: each helper here looks at the provider first and
-returns at once, so a batch costs what it cost before.
+variables with `configure_tracing()` (`observability.telemetry.setup`; the `traces` extra:
+SDK and OTLP/HTTP exporter). While none is, the library starts no span: each helper here
+looks at the provider first and returns at once, so a batch costs what it cost before.
 
 The API itself is imported only once something uses it: the application (a provider it
 set, a span of its own: either imported `opentelemetry.trace` first), `use_provider`, or a
@@ -44,12 +44,11 @@ __all__ = [
     "SpanKind",
     "anchor_context",
     "aws_call",
-    "configure_tracing",
     "context_from",
     "current_trace_id",
     "enabled",
-    "exporter_wanted",
     "mark_error",
+    "no_sdk",
     "remote_context",
     "span",
     "trace_id_of",
@@ -89,7 +88,8 @@ def _untouched() -> bool:
     )
 
 
-def _no_sdk(chosen: TracerProvider) -> bool:
+def no_sdk(chosen: TracerProvider) -> bool:
+    """True for the API's own providers, which record nothing."""
     from opentelemetry import trace
 
     return isinstance(chosen, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
@@ -106,7 +106,7 @@ def enabled() -> bool:
     """True when an SDK is configured: only then does this library start spans."""
     if _untouched():
         return False
-    return not _no_sdk(provider())
+    return not no_sdk(provider())
 
 
 def tracer(scope: str = "observability") -> Tracer:
@@ -338,81 +338,3 @@ def context_from(source: object) -> Context | None:
         return None
     trace_id, span_id, sampled = parsed
     return remote_context(trace_id, span_id, sampled=sampled)
-
-
-# -- the SDK, from the environment -----------------------------------------------------------
-
-_EXPORTERS = ("otlp", "console")
-
-
-def exporter_wanted(environ: Mapping[str, str]) -> str | None:
-    """The exporter the standard OTEL_* variables ask for (`otlp`, `console`), or None.
-
-    An OTLP endpoint alone asks for `otlp`. OTEL_SDK_DISABLED=true, OTEL_TRACES_EXPORTER=none,
-    an exporter not shipped here, or an OTLP protocol other than http/protobuf: None.
-    """
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return None
-    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
-    if exporter == "none" or not (exporter or endpoint):
-        return None
-    exporter = exporter or "otlp"
-    if exporter not in _EXPORTERS:
-        log.warning("OTEL_TRACES_EXPORTER=%s: only %s are supported", exporter, _EXPORTERS)
-        return None
-    protocol = environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get(
-        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
-    )
-    if exporter == "otlp" and protocol != "http/protobuf":
-        log.warning("OTEL_EXPORTER_OTLP_PROTOCOL=%s: only http/protobuf is supported", protocol)
-        return None
-    return exporter
-
-
-def configure_tracing(
-    service_name: str = "pipeline", *, environ: Mapping[str, str] | None = None
-) -> bool:
-    """Set up the OpenTelemetry SDK from the standard OTEL_* variables; True if it did.
-
-    It does so only when asked: OTEL_TRACES_EXPORTER is `otlp` (or `console`), or an OTLP
-    endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).
-    OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none keep it off, and a provider the
-    application set already is left alone. Spans go out over OTLP/HTTP in batches (the
-    OTEL_BSP_* and OTEL_EXPORTER_OTLP_* variables apply); `service_name` is used unless
-    OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names one. Needs the `traces` extra.
-    """
-    exporter = exporter_wanted(os.environ if environ is None else environ)
-    if exporter is None:
-        return False
-    from opentelemetry import trace
-
-    if not _no_sdk(trace.get_tracer_provider()):
-        return False  # the application configured its own
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-        from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
-        from opentelemetry.sdk.trace.export import (
-            BatchSpanProcessor,
-            ConsoleSpanExporter,
-            SpanExporter,
-        )
-    except ImportError:
-        log.warning(
-            "OTEL_* variables ask for traces, but the OpenTelemetry SDK is not installed: "
-            "pip install 'self-healing-pipelines[traces]'"
-        )
-        return False
-    resource = Resource.create()
-    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-        resource = resource.merge(Resource({SERVICE_NAME: service_name}))
-    chosen = SdkTracerProvider(resource=resource)
-    span_exporter: SpanExporter = (
-        OTLPSpanExporter() if exporter == "otlp" else ConsoleSpanExporter()
-    )
-    chosen.add_span_processor(BatchSpanProcessor(span_exporter))
-    trace.set_tracer_provider(chosen)
-    return True

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from observability.telemetry.tracing import configure_tracing
+from observability.telemetry.setup import configure_tracing
 from remediator.cli.context import (
     EXIT_FAILED,
     EXIT_OK,

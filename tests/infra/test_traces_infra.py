@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from observability.telemetry.tracing import exporter_wanted
+from observability.telemetry.setup import exporter_wanted
 from tests.infra.terraform import TF_DIR, TFVARS_EXAMPLE, Terraform, parse
 
 VARIABLE = "trace_collector_image"

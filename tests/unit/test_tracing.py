@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from observability.models.traceids import anchor_span_id
 from observability.telemetry import tracing
+from observability.telemetry.setup import configure_tracing
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -155,7 +156,7 @@ def test_a_span_in_a_remote_context_is_its_child(exporter: InMemorySpanExporter)
     ids=["nothing", "name-only", "exporter-none", "sdk-disabled", "unknown-exporter", "grpc"],
 )
 def test_configure_tracing_leaves_the_sdk_off_unless_asked(environ: dict[str, str]):
-    assert tracing.configure_tracing(environ=environ) is False
+    assert configure_tracing(environ=environ) is False
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
