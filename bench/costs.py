@@ -137,7 +137,10 @@ def run(endpoint: str, samples: int) -> tuple[list[Figure], dict[str, Any]]:
     raw = session.client("dynamodb", endpoint_url=endpoint)
     retry_costs.floor(raw, meter, table, job, queue, samples, trail.table.shards)
     floor_retry = _per(meter.of("floor-retry"), samples)
-    retry_sizes = retry_costs.bytes_by_write(meter.of("retry"))
+    # The FAILED write the claim starts from, then every write of the retry path.
+    retry_sizes = retry_costs.bytes_by_write(
+        [w for w in meter.of("failure") if w.status == "FAILED"] + meter.of("retry")
+    )
     retry_per_call = sum(retry_calls["calls"].values()) / samples
 
     figures = [
@@ -190,7 +193,9 @@ def run(endpoint: str, samples: int) -> tuple[list[Figure], dict[str, Any]]:
     for fig, snap in ((figures[0], success_calls), (figures[1], failure_calls)):
         if snap["http_sends"] != sum(snap["calls"].values()):
             fig.notes.append(f"{snap['http_sends']} HTTP sends for the calls: botocore retried")
-    figures.append(retry_costs.retry_figure(lib["retry"], floor_retry, retry_per_call, retry_sizes))
+    figures.append(
+        retry_costs.retry_figure(lib["retry"], floor_retry, retry_per_call, retry_sizes, samples)
+    )
     for fig, phase in ((figures[2], "success"), (figures[3], "failure")):
         largest = lib[phase]["largest_item_bytes"]
         fig.notes.append(

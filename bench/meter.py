@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.hooks import item_kind
 from bench.units import Charge, TableShape, charge
-from observability.transitions.sizing import attribute_size, item_size
+from observability.transitions.sizing import attribute_size, item_size, value_size
 
 __all__ = ["WriteMeter", "Written"]
 
@@ -47,6 +47,10 @@ class Written:
     size_after: int
     # Bytes by attribute of the item the write left (or tried to write): where they go.
     attributes: dict[str, int] = field(default_factory=dict)
+    # The item's status after the write (a batch's), which names the transition.
+    status: str = ""
+    # Bytes of each event in the item's history list, by event name, oldest first.
+    events: tuple[tuple[str, int], ...] = ()
 
     @property
     def label(self) -> str:
@@ -56,6 +60,18 @@ class Written:
 
 def _by_attribute(item: dict[str, Any] | None) -> dict[str, int]:
     return {name: attribute_size(name, value) for name, value in (item or {}).items()}
+
+
+def _status(item: dict[str, Any] | None) -> str:
+    value = (item or {}).get("status", {})
+    return str(value.get("S", "")) if isinstance(value, dict) else ""
+
+
+def _events(item: dict[str, Any] | None) -> tuple[tuple[str, int], ...]:
+    listed = (item or {}).get("events", {}).get("L", [])
+    return tuple(
+        (str(e.get("M", {}).get("event", {}).get("S", "?")), 1 + value_size(e)) for e in listed
+    )
 
 
 @dataclass
@@ -147,6 +163,8 @@ class WriteMeter:
                     size_before=item_size(touch.before or {}),
                     size_after=item_size(after_item or touch.before or {}),
                     attributes=_by_attribute(after_item or touch.attempted or touch.before),
+                    status=_status(after_item or touch.attempted or touch.before),
+                    events=_events(after_item or touch.attempted or touch.before),
                 )
                 with self._lock:
                     self.records.append(written)

@@ -22,7 +22,7 @@ from bench.stack import make_clients, make_consumer, make_producer, make_remedia
 from observability import SqsWorker
 from observability.models.keys import BatchKey, failed_partition
 
-__all__ = ["bytes_by_write", "floor", "rerun", "retry_figure"]
+__all__ = ["attribute_table", "bytes_by_write", "floor", "rerun", "retry_figure"]
 
 
 def rerun(
@@ -84,23 +84,63 @@ def floor(
         floor_retry(raw, table, job, batch, "remediator", shard)
 
 
+# The transition a write of the retry path makes, by the status it leaves (the FAILED item
+# the claim starts from is the failure phase's last write).
+_STEPS = {
+    "FAILED": "failed",
+    "RETRYING": "claim/record",
+    "STARTED": "re-run STARTED",
+    "SUCCESS": "re-run SUCCESS",
+}
+# Attributes under this many bytes are summed into "(rest)" in the notes.
+_SHOWN_BYTES = 20
+
+
 def _step(w: Written) -> str:
-    return w.label
+    if w.kind != "batch":
+        return f"{w.kind} put"
+    step = _STEPS.get(w.status, w.status or "?")
+    if step == "claim/record":
+        step = "claim" if w.operation == "UpdateItem" else "record"
+    return step
 
 
 def bytes_by_write(records: Sequence[Written]) -> dict[str, dict[str, float]]:
-    """Median bytes by attribute of the item each kind of write leaves, with its total: where
-    a retry's bytes go."""
+    """Median bytes by attribute of the item each step of the retry path leaves, with its
+    total and its table units: where a retry's bytes go."""
     grouped: dict[str, list[dict[str, int]]] = defaultdict(list)
     for w in records:
-        if w.kind in ("batch", "archive"):
-            grouped[_step(w)].append({**w.attributes, "(item)": sum(w.attributes.values())})
+        if w.kind in ("batch", "archive") and not w.refused:
+            row = {**w.attributes, "(item)": sum(w.attributes.values()), "(units)": w.cost.table}
+            for n, (name, size) in enumerate(w.events):
+                row[f"events[{n}] {name}"] = size
+            grouped[_step(w)].append(row)
     out: dict[str, dict[str, float]] = {}
     for label, rows in grouped.items():
         names = {n for row in rows for n in row}
         sizes = {n: float(statistics.median(row.get(n, 0) for row in rows)) for n in names}
+        sizes["(writes)"] = float(len(rows))
         out[label] = dict(sorted(sizes.items(), key=lambda kv: -kv[1]))
     return out
+
+
+def attribute_table(sizes: dict[str, dict[str, float]], samples: int) -> list[str]:
+    """One line per step: the item it leaves, its table units, and its bytes by attribute
+    (the larger ones by name, the rest summed)."""
+    lines = []
+    for step, s in sizes.items():
+        attrs = {n: v for n, v in s.items() if not n.startswith(("(", "events["))}
+        shown = [f"{name} {size:g}" for name, size in attrs.items() if size >= _SHOWN_BYTES]
+        rest = sum(v for v in attrs.values() if v < _SHOWN_BYTES)
+        listed = sorted((n, v) for n, v in s.items() if n.startswith("events["))
+        events = " + ".join(f"{n.split(' ', 1)[1]} {v:g}" for n, v in listed)
+        per = s["(writes)"] / samples if samples else 0
+        lines.append(
+            f"{step}: {s['(item)']:g} B, {s['(units)']:g} unit(s), {per:g} per retry; "
+            + ", ".join(shown)
+            + f", (rest) {rest:g}; events: {events or 'none'}"
+        )
+    return lines
 
 
 def _units_by_write(per: dict[str, Any]) -> str:
@@ -108,7 +148,11 @@ def _units_by_write(per: dict[str, Any]) -> str:
 
 
 def retry_figure(
-    lib: dict[str, Any], floor_per: dict[str, Any], calls: float, sizes: dict[str, Any]
+    lib: dict[str, Any],
+    floor_per: dict[str, Any],
+    calls: float,
+    sizes: dict[str, Any],
+    samples: int,
 ) -> Figure:
     fig = Figure(
         "wru_per_retry_ratio_vs_floor",
@@ -122,10 +166,6 @@ def retry_figure(
     )
     fig.notes.append(f"library by write: {_units_by_write(lib)}; {calls:g} calls per retry")
     fig.notes.append(f"floor by write: {_units_by_write(floor_per)}")
-    items = {
-        label: f"{int(s['(item)'])} B (events {int(s.get('events', 0))})"
-        for label, s in sizes.items()
-    }
-    left = ", ".join(f"{k} {v}" for k, v in items.items())
-    fig.notes.append(f"item bytes a write leaves: {left}")
+    fig.notes.append("item a write leaves, median bytes by attribute (bench.retry_costs):")
+    fig.notes.extend(f"  {line}" for line in attribute_table(sizes, samples))
     return fig
