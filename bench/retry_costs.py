@@ -98,7 +98,7 @@ _SHOWN_BYTES = 20
 
 def _step(w: Written) -> str:
     if w.kind != "batch":
-        return f"{w.kind} put"
+        return f"{w.kind} put ({w.who})"
     step = _STEPS.get(w.status, w.status or "?")
     if step == "claim/record":
         step = "claim" if w.operation == "UpdateItem" else "record"

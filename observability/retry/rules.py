@@ -190,7 +190,20 @@ class StoredRetry:
     env: RetryPolicy = field(default_factory=RetryPolicy)
 
     def to_json(self) -> str:
-        data: dict[str, Any] = {"env": self.env.to_dict()}
+        # Defaults that are the contract's own are left out (every batch's item holds this):
+        # no `env` when no setting changes them (stored policies always named `env` before,
+        # so its absence reads as those defaults), else only the default rule's values that
+        # differ from the contract's (a rule reads a missing value as the contract's).
+        data: dict[str, Any] = {}
+        if self.env != _CONTRACT_DEFAULTS:
+            env = self.env.to_dict()
+            if "default" in env:
+                env["default"] = {
+                    k: v
+                    for k, v in env["default"].items()
+                    if k == "name" or _CONTRACT_RULE.get(k, _ABSENT) != v
+                }
+            data["env"] = env
         if self.own is not None:
             data["own"] = self.own.to_dict()
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
@@ -201,10 +214,18 @@ class StoredRetry:
             return None
         data = json.loads(text)
         own = data.get("own")
+        env = data.get("env")
         return cls(
             own=RetryPolicy.from_dict(own) if own is not None else None,
-            env=RetryPolicy.from_dict(data.get("env", {})),
+            env=RetryPolicy.from_dict(env) if env is not None else _CONTRACT_DEFAULTS,
         )
+
+
+# The recording process's defaults when no setting changes them: one default rule of the
+# contract's values (3 attempts, 60 s base, 3600 s cap, full jitter), no never list.
+_CONTRACT_DEFAULTS = RetryPolicy(default=RetryRule())
+_CONTRACT_RULE = RetryRule().to_dict()
+_ABSENT = object()
 
 
 def decide_rule(

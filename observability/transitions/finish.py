@@ -72,6 +72,8 @@ def success(run: BatchState, cfg: TableConfig, *, now: datetime, actor: str) -> 
         remove=present(
             run,
             (
+                # A heartbeat means something only while the run is STARTED.
+                "heartbeat_at",
                 "due_pk",
                 "due_at",
                 "error_type",
@@ -228,7 +230,11 @@ def failure(
     if stop_reason:
         fields["stop_reason"] = stop_reason
     hole = unrecorded_trigger(run)
-    remove: tuple[str, ...] = ("pending_trigger",) if hole else ()
+    # A heartbeat means something only while the run is STARTED.
+    remove: tuple[str, ...] = (
+        *present(run, ("heartbeat_at",)),
+        *(("pending_trigger",) if hole else ()),
+    )
     if error_code:
         fields["error_code"] = error_code
     elif run.error_code:

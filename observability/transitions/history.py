@@ -9,22 +9,43 @@ from typing import Any
 
 from observability.models.keys import archive_sk
 from observability.models.records import BatchState, EventType, Record, Status, av, iso
-from observability.transitions.sizing import value_size
+from observability.transitions.sizing import attribute_size, value_size
 from observability.transitions.writes import Archive, TableConfig, Write, as_put
 
-__all__ = ["HISTORY_BYTES", "archive_if_full", "event_item", "with_history"]
+__all__ = ["HISTORY_BYTES", "ITEM_BYTES", "archive_if_full", "event_item", "with_history"]
 
 # The history kept in a batch's item, in bytes by DynamoDB's sizing rules: bytes, not a
-# count of events, because bytes are what a write pays for. 1 KB holds a first run's
-# STARTED and SUCCESS (about 300 bytes: the item stays within one write unit) and a whole
-# episode of a failure healed by one retry (about 900), so `history` is one read for most
-# batches. What grows past it moves to an archive item in one put of about 1 KB: a write
-# costs the same whether the batch has run twice or a thousand times.
+# count of events, because bytes are what a write pays for. This bounds the list whatever
+# the rest of the item holds: what grows past it moves to an archive item in one put of
+# about 1 KB, so a write costs the same whether the batch has run twice or a thousand times.
 HISTORY_BYTES = 1024
+# One write unit. A write of a batch that has run before also archives when the item it
+# leaves would pass this and would not without its older events: the history budget is
+# then "1 KB less the state", the size that keeps each later write at one unit (measured
+# per write: bench.retry_costs, docs/BENCHMARKS.md). A first run never archives: its
+# STARTED and its outcome are the floor's two calls.
+ITEM_BYTES = 1024
+# The attribute `events` itself: its name and a list's overhead.
+_LIST_BYTES = len("events") + 3
 
 
 def _history_size(events: Sequence[Record]) -> int:
     return sum(1 + value_size(av(e)) for e in events)
+
+
+def _state_size(prev: BatchState, write: Write) -> int:
+    """Bytes of the item `write` leaves, its history list aside."""
+    held = prev.stored if prev.stored is not None else prev.to_scalars()
+    after = {**held, **write.set, "write_id": write.write_id}
+    for name in (*write.remove, "events"):
+        after.pop(name, None)
+    return sum(attribute_size(name, av(value)) for name, value in after.items())
+
+
+def _over_a_unit(state: int, kept: Sequence[Record], new: Sequence[Record]) -> bool:
+    """The item would pass one write unit with its older events, and not without them."""
+    fresh = state + _LIST_BYTES + _history_size(new)
+    return fresh <= ITEM_BYTES < fresh + _history_size(kept)
 
 
 def _surely_fits(events: Sequence[Record]) -> bool:
@@ -36,9 +57,15 @@ def _surely_fits(events: Sequence[Record]) -> bool:
 
 
 def archive_if_full(
-    prev: BatchState | None, events: Sequence[Record], cfg: TableConfig, now: datetime
+    prev: BatchState | None,
+    events: Sequence[Record],
+    cfg: TableConfig,
+    now: datetime,
+    planned: Write | None = None,
 ) -> Archive | None:
-    """The archive to put before appending `events`, when the item's history is full.
+    """The archive to put before appending `events`, when the item's history is full: past
+    `HISTORY_BYTES`, or (given the `planned` write, when the batch has run before) holding
+    the item that write leaves over `ITEM_BYTES` on its own.
 
     Only a writer that knows the item's events (it read or wrote the item) can move them;
     one that acts on a hint (the due-index) appends, and the next writer trims.
@@ -46,7 +73,12 @@ def archive_if_full(
     if prev is None or not prev.events or not events or not prev.incarnation:
         return None
     both = (*prev.events, *events)
-    if _surely_fits(both) or _history_size(both) <= HISTORY_BYTES:
+    full = not _surely_fits(both) and _history_size(both) > HISTORY_BYTES
+    if not full and (
+        planned is None
+        or prev.version <= 1
+        or not _over_a_unit(_state_size(prev, planned), prev.events, events)
+    ):
         return None
     last = max(int(e.get("version", 0)) for e in prev.events)
     return Archive(
@@ -65,7 +97,7 @@ def with_history(prev: BatchState | None, write: Write, cfg: TableConfig, now: d
     without a new version (a trigger recorded after its re-run started) is never dropped;
     the writer is refused and plans again from the item it is handed back.
     """
-    archive = archive_if_full(prev, write.events, cfg, now)
+    archive = archive_if_full(prev, write.events, cfg, now, write)
     if archive is not None:
         write = Write(
             key=write.key,

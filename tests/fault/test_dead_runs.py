@@ -99,10 +99,13 @@ def test_a_long_batch_beats_by_itself_and_still_succeeds(stack: Stack):
     with trail.batch(job, "long", trigger=stack.trigger("long")) as run:
         started = from_iso(run.state.heartbeat_at or "")
         wait_for(lambda: calls["UpdateItem"] >= 2, timeout=10, what="two automatic beats")
+        beating = trail.get(job, "long")
+        assert beating is not None
+        assert from_iso(beating.heartbeat_at or "") >= started
     state = trail.get(job, "long")
     assert state is not None
     assert state.status is Status.SUCCESS
-    assert from_iso(state.heartbeat_at or "") >= started
+    assert state.heartbeat_at is None  # a heartbeat means something only while STARTED
 
 
 def test_heartbeat_after_the_batch_ended_is_no_error(stack: Stack):

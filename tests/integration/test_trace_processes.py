@@ -101,11 +101,13 @@ def test_one_trace_per_batch_across_producer_remediator_and_worker_processes(
         assert queued.start_ns <= queued.end_ns
         assert (fix.parent_id, fix.kind) == (publish.span_id, "CONSUMER")
         assert fix.attributes["remediator.outcome"] == "triggered"
-        # decide, claim, fire, record: the claim and the record are the remediation's writes.
+        # decide, claim, fire, record: the claim and the record are the remediation's writes;
+        # the record first archives the failed run's events (the item would pass 1 KB).
         steps = [(c.name, c.attributes.get("audit.events")) for c in children(spans, fix)]
         assert steps == [
             ("DynamoDB.UpdateItem", None),
             (f"re-trigger {kind}", None),
+            ("DynamoDB.PutItem", None),  # the archive
             ("DynamoDB.PutItem", ["RETRY_TRIGGERED"]),  # over the item the claim returned
         ]
         assert fired.parent_id == fix.span_id

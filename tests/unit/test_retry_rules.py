@@ -5,6 +5,7 @@ Pure: an injected clock reading and random source, no AWS.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -232,3 +233,20 @@ def test_policies_round_trip_through_json() -> None:
     assert StoredRetry.from_json(stored.to_json()) == stored
     with pytest.raises(InvalidInput, match="unknown fields"):
         RetryPolicy.from_dict({"rules": [{"name": "x", "errors": ["E"], "tries": 3}]})
+
+
+def test_a_stored_policy_leaves_out_the_contracts_defaults_and_reads_them_back() -> None:
+    """Every batch's item holds its stored policy: the contract's defaults are not spelt out
+    (no `env` at all when no setting changes them), and the old, spelt-out form still reads."""
+    contract = RetryPolicy(default=RetryRule())
+    assert StoredRetry(None, contract).to_json() == "{}"
+    assert StoredRetry.from_json("{}") == StoredRetry(None, contract)
+    quick = RetryPolicy(default=RetryRule(base_seconds=0), never=("KeyError",))
+    stored = StoredRetry(RetryPolicy(rules=(RetryRule(name="r", errors=("E",)),)), quick)
+    assert '"max_seconds"' not in json.loads(stored.to_json())["env"]["default"]
+    assert StoredRetry.from_json(stored.to_json()) == stored
+    old = (
+        '{"env":{"default":{"base_seconds":60.0,"max_attempts":3,'
+        '"max_seconds":3600.0,"name":"default"}}}'
+    )
+    assert StoredRetry.from_json(old) == StoredRetry(None, contract)

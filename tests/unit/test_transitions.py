@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from observability.models import AuditEvent, BatchState, EventType, Status, iso
+from observability.models import AuditEvent, BatchState, EventType, Status, av, iso
 from observability.models.describe import MAX_ERROR_CHARS
 from observability.models.keys import (
     BatchKey,
@@ -23,6 +23,7 @@ from observability.models.keys import (
 from observability.retry.backoff import Exhaust, RetryAt
 from observability.transitions import (
     HISTORY_BYTES,
+    ITEM_BYTES,
     TableConfig,
     Write,
     applied,
@@ -35,6 +36,7 @@ from observability.transitions import (
     truncate,
 )
 from observability.transitions.history import _history_size, _surely_fits
+from observability.transitions.sizing import item_size
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CFG = TableConfig(shards=8, stale_after_seconds=600, ttl_days=90)
@@ -306,7 +308,7 @@ def test_retryable_failure_indexes_the_batch_for_its_retry() -> None:
     assert write.set["due_at"] == iso(at(70))
     assert write.set["first_failed_at"] == iso(at(10))
     assert write.set["retryable"] is True
-    assert write.remove == ()
+    assert write.remove == ("heartbeat_at",)  # only a STARTED run's heartbeat means anything
     (event,) = write.events
     assert (event["event"], event["version"], event["attempt"]) == ("FAILED", 2, 1)
     assert (event["error_type"], event["error_message"]) == ("ValueError", "boom")
@@ -640,6 +642,70 @@ def test_an_item_without_a_write_id_is_updated() -> None:
     start = _start()
     unstamped = BatchState.from_plain(start.item())  # no write_id: written before it existed
     assert not success(unstamped, CFG, now=at(1), actor="p").put
+
+
+def _item_bytes(state: BatchState) -> int:
+    return item_size({k: av(v) for k, v in (state.stored or {}).items()})
+
+
+def test_a_rerun_archives_when_its_item_would_pass_one_write_unit() -> None:
+    """The budget is "1 KB less the state": a batch that has run before archives as soon as
+    its item would pass one write unit with its older events and would not without them,
+    so every write of a retry is one unit; the list's own 1 KB bound stays beside it."""
+    state = _running()
+    archives = 0
+    for n in range(2, 40, 2):
+        started = start_again(state, CFG, now=at(n), run_id=f"r{n}", actor="p", trigger_json=None)
+        state = applied(state, started)
+        done = success(state, CFG, now=at(n + 1), actor="p")
+        state = applied(state, done)
+        for write in (started, done):
+            archives += write.archive is not None
+        assert _item_bytes(state) <= ITEM_BYTES
+    assert archives, "nothing was ever archived"
+    assert _history_size(state.events or ()) < HISTORY_BYTES
+
+
+def test_a_first_run_never_archives_whatever_its_size() -> None:
+    """A first run's STARTED and its outcome are the floor's two calls: no archive put
+    between them, even when its item passes one write unit (a long error message)."""
+    run = _running()
+    write = failure(
+        run,
+        CFG,
+        now=at(1),
+        actor="pipe",
+        error_type="ValueError",
+        error_message="x" * 500,
+        retryable=True,
+        verdict=RetryAt(at(60), 2),
+    )
+    assert write.archive is None
+    assert _item_bytes(applied(run, write)) > ITEM_BYTES
+
+
+def test_a_run_that_ends_drops_its_heartbeat() -> None:
+    """A heartbeat means something only while the run is STARTED."""
+    run = _running()
+    assert run.heartbeat_at
+    done = applied(run, success(run, CFG, now=at(1), actor="pipe"))
+    assert done.heartbeat_at is None
+    assert "heartbeat_at" not in (done.stored or {})
+    failed = applied(
+        run,
+        failure(
+            run,
+            CFG,
+            now=at(1),
+            actor="pipe",
+            error_type="E",
+            error_message="m",
+            retryable=True,
+            verdict=RetryAt(at(60), 2),
+        ),
+    )
+    assert failed.heartbeat_at is None
+    assert "heartbeat_at" not in (failed.stored or {})
 
 
 def test_the_same_item_always_archives_under_the_same_name() -> None:
