@@ -386,7 +386,7 @@ class AuditStore:
             ):
                 if not is_expired(item, now):
                     chunks.append(_events(item))
-        return AuditEvent.merge(key.job_id, key.batch_id, *chunks, kept)
+        return AuditEvent.merge(key.job_id, key.batch_id, *chunks, kept, trace_id=state.trace_id)
 
     def due(self, partition: str, until: datetime, now: datetime) -> Iterator[BatchState]:
         """Items of one shard of the sparse due-index whose `due_at` has come: hints, not facts."""

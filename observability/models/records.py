@@ -231,7 +231,10 @@ class BatchState:
 
     def history(self) -> list[AuditEvent]:
         """The events the item itself holds, oldest first (archived ones are not here)."""
-        return [AuditEvent.from_record(self.job_id, self.batch_id, e) for e in self.events or ()]
+        return [
+            AuditEvent.from_record(self.job_id, self.batch_id, e, self.trace_id)
+            for e in self.events or ()
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used by the CLI (`status --output json`)."""
@@ -292,7 +295,15 @@ class AuditEvent:
     stop_reason: str | None = None
 
     @classmethod
-    def from_record(cls, job_id: str, batch_id: str, record: Mapping[str, Plain]) -> AuditEvent:
+    def from_record(
+        cls,
+        job_id: str,
+        batch_id: str,
+        record: Mapping[str, Plain],
+        trace_id: str | None = None,
+    ) -> AuditEvent:
+        """One event; `trace_id` is its item's, which an event in the item's own list
+        leaves out when it is the same (archived events always spell theirs out)."""
         raw_detail = _text(record, "detail")
         return cls(
             job_id=job_id,
@@ -303,7 +314,7 @@ class AuditEvent:
             at=_text(record, "at") or "",
             actor=_text(record, "actor") or "",
             status=Status(_text(record, "status") or ""),
-            trace_id=_text(record, "trace_id"),
+            trace_id=_text(record, "trace_id") or trace_id,
             error_type=_text(record, "error_type"),
             error_message=_text(record, "error_message"),
             duration_ms=_opt_int(record, "duration_ms"),
@@ -313,14 +324,20 @@ class AuditEvent:
         )
 
     @staticmethod
-    def merge(job_id: str, batch_id: str, *chunks: Sequence[Record]) -> list[AuditEvent]:
+    def merge(
+        job_id: str, batch_id: str, *chunks: Sequence[Record], trace_id: str | None = None
+    ) -> list[AuditEvent]:
         """Events from archive chunks and the item, one per version (its first copy: a writer
-        that died between archiving and trimming left two), oldest first."""
+        that died between archiving and trimming left two), oldest first. `trace_id` is the
+        item's, for its events that leave it out."""
         by_version: dict[int, Record] = {}
         for chunk in chunks:
             for record in chunk:
                 by_version.setdefault(_int(record, "version"), record)
-        return [AuditEvent.from_record(job_id, batch_id, by_version[v]) for v in sorted(by_version)]
+        return [
+            AuditEvent.from_record(job_id, batch_id, by_version[v], trace_id)
+            for v in sorted(by_version)
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used by the CLI (`history --output json`)."""

@@ -10,7 +10,7 @@ from typing import Any
 from observability.models.keys import archive_sk
 from observability.models.records import BatchState, EventType, Record, Status, av, iso
 from observability.transitions.sizing import attribute_size, value_size
-from observability.transitions.writes import Archive, TableConfig, Write, as_put
+from observability.transitions.writes import Archive, TableConfig, Write, as_put, with_traces
 
 __all__ = ["HISTORY_BYTES", "ITEM_BYTES", "archive_if_full", "event_item", "with_history"]
 
@@ -84,7 +84,7 @@ def archive_if_full(
     return Archive(
         key=prev.key,
         sk=archive_sk(prev.batch_id, prev.incarnation, last, len(prev.events)),
-        events=prev.events,
+        events=with_traces(prev.events, prev.trace_id),
         expires_at=cfg.expires_at(now),
     )
 

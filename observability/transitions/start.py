@@ -124,10 +124,16 @@ def start_again(
 
     The caller has checked `holder(prev, ...)`; the version condition makes that check hold
     at commit time too. The batch keeps its trace id unless the run brings its own (it
-    started inside another trace).
+    started inside another trace) and the writer holds the whole item.
     """
     key = prev.key
     attempt, version = prev.attempt + 1, prev.version + 1
+    held = prev.stored is not None and bool(prev.stored.get("write_id"))
+    if not held and prev.trace_id:
+        # The item's events may leave out its trace id (observability.transitions.writes.
+        # lean_history): only a writer that puts the whole list can give them theirs back
+        # before the item takes another one.
+        trace_id = prev.trace_id
     trace_id = trace_id or prev.trace_id or run_id
     fields = _started_set(
         key,

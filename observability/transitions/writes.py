@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -14,7 +14,17 @@ from observability.models.keys import BatchKey
 from observability.models.records import BatchState, Plain, Record, iso
 from observability.retry.backoff import RetryAt, Verdict
 
-__all__ = ["Archive", "Scalar", "TableConfig", "Write", "applied", "as_put", "new_write_id"]
+__all__ = [
+    "Archive",
+    "Scalar",
+    "TableConfig",
+    "Write",
+    "applied",
+    "as_put",
+    "lean_history",
+    "new_write_id",
+    "with_traces",
+]
 
 Scalar = str | int | bool
 _NAME = re.compile(r"#([A-Za-z_][A-Za-z0-9_]*)")
@@ -70,6 +80,30 @@ class Archive:
             "events": list(self.events),
             "expires_at": self.expires_at,
         }
+
+
+def lean_history(events: Sequence[Record], was: str | None, trace_id: str | None) -> list[Record]:
+    """The history list as a put stores it. An event whose trace id is the item's leaves it
+    out (readers take the item's: 40 bytes less an event, on every write of the item); one
+    that left out the item's previous trace id (`was`) gets it back, so that a run that
+    brings a new trace id never lends it to the events before it."""
+    out: list[Record] = []
+    for event in events:
+        trace = event.get("trace_id", was)
+        if trace is not None and trace == trace_id:
+            event = {k: v for k, v in event.items() if k != "trace_id"}
+        elif "trace_id" not in event and was is not None:
+            event = {**event, "trace_id": was}
+        out.append(event)
+    return out
+
+
+def with_traces(events: Sequence[Record], trace_id: str | None) -> tuple[Record, ...]:
+    """Events with the item's trace id written out where they leave it out: as an archive,
+    which holds no trace id of its own, stores them."""
+    if trace_id is None:
+        return tuple(events)
+    return tuple(e if "trace_id" in e else {**e, "trace_id": trace_id} for e in events)
 
 
 @functools.lru_cache(maxsize=256)
@@ -149,10 +183,12 @@ class Write:
         return out
 
     def item(self) -> dict[str, Plain]:
-        """The whole item, for a `put` write."""
+        """The whole item, for a `put` write (its events lean: see `lean_history`)."""
         pk, sk = self.item_key
         events = self.events if self.history is None else self.history
-        return {"pk": pk, "sk": sk, **self.set, "events": list(events)}
+        trace = self.set.get("trace_id")
+        lean = lean_history(events, None, trace if isinstance(trace, str) else None)
+        return {"pk": pk, "sk": sk, **self.set, "events": lean}
 
 
 def applied(prev: BatchState | None, write: Write) -> BatchState:
@@ -198,6 +234,10 @@ def as_put(prev: BatchState | None, write: Write) -> Write:
     ):
         return write
     after = applied(prev, write)
+    history = lean_history(after.events or (), prev.trace_id if prev else None, after.trace_id)
+    after = dataclasses.replace(
+        after, events=tuple(history), stored={**(after.stored or {}), "events": history}
+    )
     item = {
         k: v for k, v in (after.stored or {}).items() if k not in ("pk", "sk", "events", "write_id")
     }
@@ -208,7 +248,7 @@ def as_put(prev: BatchState | None, write: Write) -> Write:
         values={":seen": stored["write_id"], **({} if write.restates else write.values)},
         set=item,
         events=write.events,
-        history=after.events or (),
+        history=tuple(history),
         put=True,
         archive=write.archive,
         write_id=write.write_id,

@@ -159,7 +159,8 @@ class Recorder:
         for index, found in enumerate(current.events or ()):
             if found.get("version") != slot:
                 continue
-            if found == event:
+            # The item's list leaves out the item's trace id (observability.transitions).
+            if {"trace_id": current.trace_id, **found} == {"trace_id": current.trace_id, **event}:
                 return True
             if "unrecorded" not in str(found.get("detail", "")):
                 return False

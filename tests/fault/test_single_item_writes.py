@@ -177,6 +177,91 @@ def test_a_batch_with_more_history_than_its_item_keeps_reads_back_whole(stack: S
     ]
 
 
+def test_events_leave_out_the_items_trace_id_and_every_reader_still_has_it(stack: Stack):
+    """The item's own events leave out the trace id they share with it (archives spell it
+    out); `history`, from the trail and from the CLI's store, shows it on every event."""
+    job = new_id()
+    _runs(stack.trail, job, "b1", 8)
+    state = stack.trail.get(job, "b1")
+    assert state is not None
+    assert state.trace_id
+    raw = stack.clients.dynamodb().get_item(
+        TableName=stack.settings.table_name,
+        Key={"pk": {"S": job_pk(job)}, "sk": {"S": "STATE#b1"}},
+    )["Item"]
+    assert raw["events"]["L"]
+    assert all("trace_id" not in e["M"] for e in raw["events"]["L"])
+    archived = [e["M"] for a in _archives(stack, job) for e in a["events"]["L"]]
+    assert archived, "nothing was archived"
+    assert {e["trace_id"]["S"] for e in archived} == {state.trace_id}
+    store = AuditStore(stack.clients, stack.settings.table_name)
+    for history in (stack.trail.history(job, "b1"), store.history(state.key, stack.clock.now)):
+        assert [e.version for e in history] == list(range(1, 17))
+        assert {e.trace_id for e in history} == {state.trace_id}
+
+
+def test_an_item_of_the_earlier_layout_reads_the_same_and_runs_on(stack: Stack):
+    """A table in production holds items written before: events with their trace id, the
+    recording process's defaults spelt out, a heartbeat kept after the run ended."""
+    job = new_id()
+    trace = "5b8aa5a2d2c872e8321cf37308d69df2"
+    events = [
+        {"event": "STARTED", "version": 1, "attempt": 1, "status": "STARTED"},
+        {"event": "SUCCESS", "version": 2, "attempt": 1, "status": "SUCCESS"},
+    ]
+    stamp = "2026-01-01T00:00:00.000000Z"
+    old = {
+        "pk": {"S": job_pk(job)},
+        "sk": {"S": "STATE#b1"},
+        "status": {"S": "SUCCESS"},
+        "attempt": {"N": "1"},
+        "version": {"N": "2"},
+        "run_id": {"S": "r" * 32},
+        "trace_id": {"S": trace},
+        "started_at": {"S": stamp},
+        "heartbeat_at": {"S": stamp},
+        "updated_at": {"S": stamp},
+        "finished_at": {"S": stamp},
+        "attempt_floor": {"N": "1"},
+        "incarnation": {"S": "0123456789abcdef"},
+        "write_id": {"S": "fedcba9876543210"},
+        "expires_at": {"N": str(int(stack.clock.now.timestamp()) + 86400)},
+        "retry": {
+            "S": '{"env":{"default":{"base_seconds":60.0,"max_attempts":3,'
+            '"max_seconds":3600.0,"name":"default"}}}'
+        },
+        "events": {
+            "L": [
+                {
+                    "M": {
+                        **{
+                            k: {"S": v} if isinstance(v, str) else {"N": str(v)}
+                            for k, v in e.items()
+                        },
+                        "at": {"S": stamp},
+                        "actor": {"S": "old"},
+                        "trace_id": {"S": trace},
+                    }
+                }
+                for e in events
+            ]
+        },
+    }
+    stack.clients.dynamodb().put_item(TableName=stack.settings.table_name, Item=old)
+    state = stack.trail.get(job, "b1")
+    assert state is not None
+    assert state.retry is not None
+    assert state.heartbeat_at == stamp
+    assert [e.trace_id for e in state.history()] == [trace, trace]
+    _runs(stack.trail, job, "b1", 3)
+    history = stack.trail.history(job, "b1")
+    assert [e.version for e in history] == list(range(1, 9))
+    assert {e.trace_id for e in history} == {trace}  # the batch kept its trace
+    after = stack.trail.get(job, "b1")
+    assert after is not None
+    assert after.heartbeat_at is None
+
+
 def test_a_writer_killed_between_archive_and_trim_loses_and_repeats_nothing(
     stack: Stack, proxy: FaultProxy
 ):

@@ -221,9 +221,11 @@ def test_one_trace_from_the_failure_through_the_signal_and_the_retry_to_the_heal
     assert (fix.parent_id, fix.kind) == (publish.span_id, "CONSUMER")
     assert fix.attributes["remediator.via"] == "signal"
     assert fix.attributes["remediator.outcome"] == "triggered"
-    claim, trigger, record = children(recorded, fix)
+    # The record first archives the failed run's events (the item would pass 1 KB).
+    claim, trigger, archive, record = children(recorded, fix)
     assert (claim.name, claim.attributes.get("audit.events")) == ("DynamoDB.UpdateItem", None)
     assert trigger == fired
+    assert (archive.name, archive.attributes.get("audit.events")) == ("DynamoDB.PutItem", None)
     assert (record.name, record.attributes["audit.events"]) == (
         "DynamoDB.PutItem",
         ["RETRY_TRIGGERED"],

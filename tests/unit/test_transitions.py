@@ -37,6 +37,7 @@ from observability.transitions import (
 )
 from observability.transitions.history import _history_size, _surely_fits
 from observability.transitions.sizing import item_size
+from observability.transitions.writes import lean_history, with_traces
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CFG = TableConfig(shards=8, stale_after_seconds=600, ttl_days=90)
@@ -181,8 +182,12 @@ def test_start_new_writes_a_started_event_at_version_one() -> None:
         "actor": "pipe",
         "trace_id": "trace-1",
     }
-    # The event is in the item itself: state and history are one put.
-    assert write.item()["events"] == [event]
+    # The event is in the item itself: state and history are one put. It leaves out the
+    # trace id it shares with the item (40 bytes); readers take the item's.
+    lean = {k: v for k, v in event.items() if k != "trace_id"}
+    assert write.item()["events"] == [lean]
+    started = applied(None, write)
+    assert [e.trace_id for e in started.history()] == ["trace-1"]
 
 
 # --- start_again ---------------------------------------------------------------------------
@@ -565,7 +570,8 @@ def test_a_full_history_is_archived_then_trimmed_in_the_same_conditional_write(
         )
         assert write.put is holds_item
         if write.archive is not None:
-            assert write.archive.events == state.events  # everything the item held
+            # Everything the item held, each event with its trace id written out.
+            assert write.archive.events == with_traces(state.events or (), state.trace_id)
             versions = [int(e["version"]) for e in write.archive.events]
             assert write.archive.sk == archive_sk(
                 KEY.batch_id, "inc-1", max(versions), len(versions)
@@ -574,7 +580,7 @@ def test_a_full_history_is_archived_then_trimmed_in_the_same_conditional_write(
                 # The item put over is the one archived (its write id): the new list is
                 # only what this write adds.
                 assert write.condition == "#write_id = :seen"
-                assert write.item()["events"] == list(write.events)
+                assert write.item()["events"] == lean_history(write.events, None, "trace-1")
             else:
                 assert write.condition.endswith("AND size(#events) = :history_len")
                 assert write.values[":history_len"] == len(versions)
@@ -610,7 +616,10 @@ def test_a_writer_holding_the_item_puts_what_the_update_would_leave() -> None:
     assert_well_formed(put)
     after = applied(_hint(run), update)
     item = put.item()
-    assert item == {k: v for k, v in after.to_scalars().items() if k != "write_id" and k in item}
+    expected = {k: v for k, v in after.to_scalars().items() if k != "write_id" and k in item}
+    # The same events, less the trace id each shares with the item.
+    expected["events"] = lean_history(after.events or (), None, after.trace_id)
+    assert item == expected
     assert set(item) >= {"pk", "sk", "status", "version", "run_id", "trigger", "events"}
     assert not {"due_pk", "due_at"} & set(item)
     assert [e["event"] for e in item["events"]] == ["STARTED", "SUCCESS"]  # type: ignore[union-attr]
@@ -708,12 +717,39 @@ def test_a_run_that_ends_drops_its_heartbeat() -> None:
     assert "heartbeat_at" not in (failed.stored or {})
 
 
+def test_a_run_that_brings_another_trace_writes_the_old_one_back_into_earlier_events() -> None:
+    """Events in the item leave out the item's trace id: a put that gives the item another
+    one spells the previous one out in the events before it; a writer that does not hold
+    the list (an update on a hint) keeps the item's trace id."""
+    done = _cycle(_running(), 2)  # trace-1
+    write = start_again(
+        done, CFG, now=at(10), run_id="r2", actor="p", trigger_json=None, trace_id="trace-2"
+    )
+    assert write.put
+    stored = write.item()["events"]
+    assert isinstance(stored, list)
+    assert [e.get("trace_id") for e in stored] == ["trace-1"] * (len(stored) - 1) + [None]
+    after = applied(done, write)
+    assert after.trace_id == "trace-2"
+    traces = [e.trace_id for e in after.history()]
+    assert traces == ["trace-1"] * (len(traces) - 1) + ["trace-2"]
+    on_hint = start_again(
+        _hint(done), CFG, now=at(10), run_id="r3", actor="p", trigger_json=None, trace_id="t-3"
+    )
+    assert not on_hint.put
+    assert on_hint.set["trace_id"] == "trace-1"
+
+
 def test_the_same_item_always_archives_under_the_same_name() -> None:
     state = _running()
     for n in range(2, 40, 2):
         state = _cycle(state, n)
         write = start_again(state, CFG, now=at(99), run_id="x", actor="p", trigger_json=None)
         again = start_again(state, CFG, now=at(120), run_id="y", actor="q", trigger_json=None)
+        if write.archive is None:  # the SUCCESS of the run it starts may archive instead
+            started = applied(state, write)
+            write = success(started, CFG, now=at(100), actor="p")
+            again = success(started, CFG, now=at(121), actor="q")
         if write.archive is not None:
             assert again.archive is not None
             assert (again.archive.sk, again.archive.events) == (
