@@ -20,20 +20,17 @@ __all__ = ["floor_batch", "floor_claim", "floor_failed", "floor_record"]
 
 _TTL = timedelta(days=90)
 _STALE = timedelta(hours=1)
-# The retry defaults the library stores with a batch that brings no policy of its own.
-_RETRY = json.dumps(
-    {"env": {"default": {"base_seconds": 60.0, "max_attempts": 3, "max_seconds": 3600.0,
-                         "name": "default"}}},
-    separators=(",", ":"),
-    sort_keys=True,
-)  # fmt: skip
+# The retry defaults the library stores with a batch that brings no policy of its own (the
+# contract's defaults, left out: observability.retry.StoredRetry).
+_RETRY = "{}"
 
 
 def _stamp(moment: datetime) -> dict[str, str]:
     return {"S": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
 
 
-def _event(name: str, version: int, at: dict[str, str], actor: str, trace: str) -> dict[str, Any]:
+def _event(name: str, version: int, at: dict[str, str], actor: str) -> dict[str, Any]:
+    # No trace id: an event in the item leaves out the item's own, as the library's do.
     return {
         "M": {
             "event": {"S": name},
@@ -42,7 +39,6 @@ def _event(name: str, version: int, at: dict[str, str], actor: str, trace: str) 
             "status": {"S": name},
             "at": at,
             "actor": {"S": actor},
-            "trace_id": {"S": trace},
         }
     }
 
@@ -78,7 +74,7 @@ def floor_batch(
         "trigger": {"S": trigger},
         "incarnation": {"S": run[:16]},
         "retry": {"S": _RETRY},
-        "events": {"L": [_event("STARTED", 1, at, actor, run)]},
+        "events": {"L": [_event("STARTED", 1, at, actor)]},
         "write_id": {"S": uuid.uuid4().hex[:16]},
     }
     ddb.put_item(
@@ -92,10 +88,10 @@ def floor_batch(
     finished = datetime.now(UTC)
     done = _stamp(finished)
     duration = {"N": str(int((finished - started).total_seconds() * 1000))}
-    success = _event("SUCCESS", 2, done, actor, run)
+    success = _event("SUCCESS", 2, done, actor)
     success["M"]["duration_ms"] = duration
     item = dict(first)
-    for name in ("due_pk", "due_at"):
+    for name in ("due_pk", "due_at", "heartbeat_at"):
         del item[name]
     item.update(
         status={"S": "SUCCESS"},
@@ -130,15 +126,14 @@ def floor_failed(ddb: Any, table: str, started: dict[str, Any], actor: str, shar
     holding the FAILED event) by hand."""
     now = datetime.now(UTC)
     at = _stamp(now)
-    run = started["run_id"]["S"]
-    failed = _event("FAILED", 2, at, actor, run)
+    failed = _event("FAILED", 2, at, actor)
     failed["M"].update(
         error_type={"S": "RuntimeError"},
         error_message={"S": "bench failure"},
         duration_ms={"N": "0"},
         detail={"S": '{"retryable":true,"next_retry_at":"' + at["S"] + '"}'},
     )
-    item = dict(started)
+    item = {k: v for k, v in started.items() if k != "heartbeat_at"}
     item.update(
         finished_at=at,
         updated_at=at,
@@ -207,7 +202,7 @@ def floor_record(ddb: Any, table: str, claimed: dict[str, Any], owner: str) -> N
     now = datetime.now(UTC)
     at = _stamp(now)
     version = claimed["version"]
-    event = _event("RETRY_TRIGGERED", int(version["N"]), at, owner, uuid.uuid4().hex)
+    event = _event("RETRY_TRIGGERED", int(version["N"]), at, owner)
     event["M"]["status"] = {"S": "RETRYING"}
     event["M"]["detail"] = {"S": '{"response_id":"' + str(uuid.uuid4()) + '","trigger":"sqs"}'}
     item = {
