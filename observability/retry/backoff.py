@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from observability.errors import InvalidInput
-from observability.retry.actions import Overrides, WaitUntil
-from observability.retry.match import check_codes, check_exit_code, check_pattern, check_reason
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
     from tenacity.stop import stop_base
 
+    from observability.retry.actions import Overrides, WaitUntil
     from observability.settings import Settings
 
 __all__ = [
@@ -169,7 +168,22 @@ class RetryRule:
         self._check_actions(where)
 
     def _check_actions(self, where: str) -> None:
-        """What else the rule matches by (message, code), and what it does besides backoff."""
+        """What else the rule matches by (message, code), and what it does besides backoff.
+        A rule that uses none of them (the defaults every trail builds) imports neither
+        module: their patterns and zones load with the first rule that needs them."""
+        if not isinstance(self.quarantine, bool):
+            raise InvalidInput(f"{where}.quarantine", "must be true or false")
+        uses = (self.message, self.exit_code, self.reason, self.overrides, self.wait_until)
+        if self.code == () and all(value is None for value in uses):
+            return
+        from observability.retry.actions import Overrides, WaitUntil
+        from observability.retry.match import (
+            check_codes,
+            check_exit_code,
+            check_pattern,
+            check_reason,
+        )
+
         if self.message is not None:
             check_pattern(f"{where}.message", self.message)
         object.__setattr__(self, "code", check_codes(f"{where}.code", self.code))
@@ -184,8 +198,6 @@ class RetryRule:
         if self.wait_until is not None:
             wait = WaitUntil.parse(f"{where}.wait_until", self.wait_until)
             object.__setattr__(self, "wait_until", wait)
-        if not isinstance(self.quarantine, bool):
-            raise InvalidInput(f"{where}.quarantine", "must be true or false")
         if self.quarantine and (self.overrides is not None or self.wait_until is not None):
             raise InvalidInput(
                 f"{where}.quarantine", "retries nothing: it takes no overrides or wait_until"

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from observability.errors import InvalidInput, NonRetryableError
 from observability.models.records import iso
-from observability.retry.actions import adjust
 from observability.retry.backoff import (
     Exhaust,
     Governed,
@@ -32,10 +31,10 @@ from observability.retry.backoff import (
     Verdict,
     _error_name,
 )
-from observability.retry.match import ErrorFacts, matches
 from observability.triggers import Trigger
 
 if TYPE_CHECKING:
+    from observability.retry.match import ErrorFacts
     from observability.settings import Settings
 
 __all__ = [
@@ -98,6 +97,8 @@ class RetryPolicy:
         a policy without overrides costs nothing here)."""
         for rule in (*self.rules, *((self.default,) if self.default else ())):
             if rule.overrides is not None:
+                from observability.retry.actions import adjust
+
                 stored = trigger.to_dict() if isinstance(trigger, Trigger) else trigger
                 adjust(stored, rule.name, rule.overrides, rule.overrides.from_attempt)
 
@@ -236,6 +237,9 @@ def decide_rule(
     """The first matching rule across `layers` (name, policy), in order; each layer's rules,
     then its never list. No match: the first layer's default rule, else `fallback`. `error`
     is the error's facts, or only its class names."""
+    # Loaded with the first failure: a batch that succeeds never matches a rule.
+    from observability.retry.match import ErrorFacts, matches
+
     facts = error if isinstance(error, ErrorFacts) else ErrorFacts(tuple(error))
     if NonRetryableError.__name__ in facts.names:
         return Decision(None, "code", NonRetryableError.__name__)

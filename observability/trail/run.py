@@ -30,7 +30,6 @@ from observability.models.records import BatchState, Status, from_iso, iso
 from observability.models.signals import EXHAUSTED, FAILED, RECOVERED, Signal
 from observability.notifier import Notifier
 from observability.retry.backoff import Exhaust, RetryRule
-from observability.retry.match import ErrorFacts, error_code
 from observability.retry.rules import RetryPolicy, StoredRetry, error_names, judge
 from observability.settings import Settings
 from observability.telemetry.metrics import Metrics
@@ -293,6 +292,8 @@ class RunWrites:
 
     def _fail(self, run: BatchRun, exc: BaseException) -> None:
         """Record the failure and signal it; never masks the pipeline's own exception."""
+        from observability.retry.match import ErrorFacts, error_code  # the first failure's
+
         now = self.now()
         job = self._job_retry(run.job_id)
         state = run.state

@@ -71,6 +71,11 @@ DENIED = (
     "observability.models.calendar",
     # The OpenTelemetry API: imported once the application or a re-run's context uses it.
     "opentelemetry",
+    # What reads an error (patterns, codes) and a rule's actions (overrides, time zones):
+    # loaded by the first failure, or by a rule that uses them.
+    "observability.retry.match",
+    "observability.retry.actions",
+    "zoneinfo",
 )
 
 _TRAIL = (
