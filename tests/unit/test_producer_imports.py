@@ -107,6 +107,14 @@ def test_the_deny_list_sees_the_remediator() -> None:
     assert "remediator" in _denied(_loaded_after("remediator.remediation.claims"))
 
 
+def _printed(code: str) -> object:
+    """What a fresh interpreter running `code` prints, as JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return json.loads(done.stdout)
+
+
 def test_a_stored_engine_trigger_loads_its_module_when_read() -> None:
     code = (
         "import json, sys\n"
@@ -115,10 +123,7 @@ def test_a_stored_engine_trigger_loads_its_module_when_read() -> None:
         "t = trigger_from_dict({'kind': 'glue', 'job_name': 'nightly'})\n"
         "print(json.dumps([before, type(t).__name__]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert json.loads(done.stdout) == [False, "GlueJobTrigger"]
+    assert _printed(code) == [False, "GlueJobTrigger"]
 
 
 def test_a_span_the_application_starts_after_importing_the_library_is_seen() -> None:
@@ -134,7 +139,4 @@ def test_a_span_the_application_starts_after_importing_the_library_is_seen() -> 
         "    after = [tracing.enabled(), tracing.current_trace_id() == own]\n"
         "print(json.dumps([before, after]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert json.loads(done.stdout) == [[False, None], [True, True]]
+    assert _printed(code) == [[False, None], [True, True]]
