@@ -39,6 +39,7 @@ _ORDER = (
     "dynamodb.GetItem:shared",
     "dynamodb.UpdateItem:batch",
     "sqs.SendMessage",
+    "dynamodb.PutItem:archive",
     "dynamodb.PutItem:batch",
     "dynamodb.UpdateItem:batch:refused",
     "sqs.ChangeMessageVisibilityBatch",
@@ -66,6 +67,7 @@ class _Probe:
             "dynamodb.UpdateItem:shared:refused": lambda: self.budget(ok=False),
             "dynamodb.GetItem:shared": self.breaker,
             "dynamodb.UpdateItem:batch": self.claim,
+            "dynamodb.PutItem:archive": self.archive,
             "dynamodb.PutItem:batch": self.record,
             "sqs.SendMessage": self.send,
             "dynamodb.UpdateItem:batch:refused": self.lost_claim,
@@ -123,6 +125,27 @@ class _Probe:
         job, batch, version = self.items.pop()
         item = floor_claim(self.ddb, self.table, job, batch, version, self.owner, 0)
         self.claimed = (job, batch, version + 1, item)
+
+    def archive(self) -> None:
+        """The record's archive put: a batch's older events moved out of its item (about
+        500 bytes of events, as `bench.retry_costs` measures them), once per name."""
+        event = {
+            "M": {
+                "event": {"S": "FAILED"},
+                "at": {"S": "2026-01-01T00:00:00.000000Z"},
+                "error_message": {"S": "x" * 60},
+                "detail": {"S": "{" + "x" * 100 + "}"},
+            }
+        }
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": "JOB#probe"},
+                "sk": {"S": f"ARCHIVE#{self.owner}#{uuid.uuid4().hex}"},
+                "events": {"L": [event, event]},
+            },
+            ConditionExpression="attribute_not_exists(sk)",
+        )
 
     def record(self) -> None:
         """The record of the last claim: a put of the item the claim returned."""
