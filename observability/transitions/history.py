@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from observability.models.keys import archive_sk
-from observability.models.records import BatchState, EventType, Record, Status, av, iso
-from observability.transitions.sizing import attribute_size, value_size
+from observability.models.records import BatchState, EventType, Record, Status, iso
+from observability.transitions.sizing import plain_size
 from observability.transitions.writes import Archive, TableConfig, Write, as_put, with_traces
 
 __all__ = ["HISTORY_BYTES", "ITEM_BYTES", "archive_if_full", "event_item", "with_history"]
@@ -30,7 +30,7 @@ _LIST_BYTES = len("events") + 3
 
 
 def _history_size(events: Sequence[Record]) -> int:
-    return sum(1 + value_size(av(e)) for e in events)
+    return sum(1 + plain_size(e) for e in events)
 
 
 def _state_size(prev: BatchState, write: Write) -> int:
@@ -39,7 +39,7 @@ def _state_size(prev: BatchState, write: Write) -> int:
     after = {**held, **write.set, "write_id": write.write_id}
     for name in (*write.remove, "events"):
         after.pop(name, None)
-    return sum(attribute_size(name, av(value)) for name, value in after.items())
+    return sum(len(name.encode("utf-8")) + plain_size(value) for name, value in after.items())
 
 
 def _over_a_unit(state: int, kept: Sequence[Record], new: Sequence[Record]) -> bool:

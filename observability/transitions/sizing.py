@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["KB", "attribute_size", "item_size", "value_size", "write_units"]
+__all__ = ["KB", "attribute_size", "item_size", "plain_size", "value_size", "write_units"]
 
 KB = 1024
 
@@ -44,6 +44,29 @@ def value_size(value: Mapping[str, Any]) -> int:
     if "NS" in value:
         return sum(_number_size(str(v)) for v in value["NS"])
     raise ValueError(f"unknown attribute value type: {sorted(value)}")
+
+
+def plain_size(value: Any) -> int:
+    """`value_size(av(value))` of a Python value (str, int, bool, None, lists and maps of
+    them, as `observability.models.values.av` stores them), without building the attribute
+    value first: the archive decision sizes a batch's state and history on every write of
+    a batch that has run before, the remediator's record among them."""
+    kind = type(value)
+    if kind is str:
+        return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+    if kind is int:
+        return _number_size(str(value))
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int):
+        return _number_size(str(value))
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, Mapping):
+        return 3 + sum(1 + len(str(k).encode("utf-8")) + plain_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 3 + sum(1 + plain_size(v) for v in value)
+    raise TypeError(f"cannot store a {type(value).__name__} in the audit table")
 
 
 def attribute_size(name: str, value: Mapping[str, Any]) -> int:
