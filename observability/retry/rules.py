@@ -199,11 +199,11 @@ class StoredRetry:
         if self.env != _CONTRACT_DEFAULTS:
             env = self.env.to_dict()
             if "default" in env:
+                # Its name too, when "default": only an empty rule keeps it (an empty
+                # object would read as no default rule).
                 env["default"] = {
-                    k: v
-                    for k, v in env["default"].items()
-                    if k == "name" or _CONTRACT_RULE.get(k, _ABSENT) != v
-                }
+                    k: v for k, v in env["default"].items() if _CONTRACT_RULE.get(k, _ABSENT) != v
+                } or {"name": env["default"]["name"]}
             data["env"] = env
         if self.own is not None:
             data["own"] = self.own.to_dict()

@@ -243,8 +243,12 @@ def test_a_stored_policy_leaves_out_the_contracts_defaults_and_reads_them_back()
     assert StoredRetry.from_json("{}") == StoredRetry(None, contract)
     quick = RetryPolicy(default=RetryRule(base_seconds=0), never=("KeyError",))
     stored = StoredRetry(RetryPolicy(rules=(RetryRule(name="r", errors=("E",)),)), quick)
-    assert '"max_seconds"' not in json.loads(stored.to_json())["env"]["default"]
+    assert json.loads(stored.to_json())["env"]["default"] == {"base_seconds": 0}  # no name
     assert StoredRetry.from_json(stored.to_json()) == stored
+    # A default rule that is all the contract's keeps its name: `{}` reads as no rule.
+    plain = StoredRetry(None, RetryPolicy(default=RetryRule(), never=("KeyError",)))
+    assert json.loads(plain.to_json())["env"]["default"] == {"name": "default"}
+    assert StoredRetry.from_json(plain.to_json()) == plain
     old = (
         '{"env":{"default":{"base_seconds":60.0,"max_attempts":3,'
         '"max_seconds":3600.0,"name":"default"}}}'
