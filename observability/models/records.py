@@ -195,6 +195,16 @@ class BatchState:
         if not values.get("batch_id"):
             values["batch_id"] = batch_id_from_sk(_text(data, "sk") or "")
         values["status"] = Status(values.get("status", ""))
+        # A put leaves these out when they repeat another (transitions.writes.lean_state):
+        # a run id that is the trace id, an incarnation that is the run id's first digits.
+        if "run_id" not in values and "started_at" in values and "trace_id" in values:
+            values["run_id"] = values["trace_id"]
+        run_id = values.get("run_id")
+        if run_id is not None:
+            values.setdefault("incarnation", run_id[:16])
+        if values.get("lease_owner") and "due_at" in values:
+            # A lease runs out at the batch's due time: claims write it there only.
+            values["lease_expires_at"] = values["due_at"]
         if not values.get("error_message"):
             failed = values.get("error_type")
             values["error_message"] = _last_error(events) if events and failed else None
@@ -313,7 +323,8 @@ class AuditEvent:
             version=_int(record, "version"),
             at=_text(record, "at") or "",
             actor=_text(record, "actor") or "",
-            status=Status(_text(record, "status") or ""),
+            # An event named after the status it leaves (STARTED, FAILED...) leaves it out.
+            status=Status(_text(record, "status") or _text(record, "event") or ""),
             trace_id=_text(record, "trace_id") or trace_id,
             error_type=_text(record, "error_type"),
             error_message=_text(record, "error_message"),

@@ -16,9 +16,14 @@ from observability.transitions.writes import Scalar, TableConfig, Write
 __all__ = ["failure", "heartbeat", "settle", "success"]
 
 
+# The run's own item: its run id, or none beside a trace id that is the run id (a put leaves
+# the run id out then: observability.transitions.writes.lean_state).
+OWN_RUN = "(#run_id = :run_id OR (attribute_not_exists(#run_id) AND #trace_id = :run_id))"
+
+
 def _own_run_condition(run: BatchState, now: datetime) -> tuple[str, dict[str, Scalar]]:
     return (
-        "#run_id = :run_id AND #status = :started AND #version = :version",
+        f"{OWN_RUN} AND #status = :started AND #version = :version",
         {":run_id": run.run_id or "", ":started": Status.STARTED.value, ":version": run.version},
     )
 
@@ -257,7 +262,7 @@ def heartbeat(run: BatchState, cfg: TableConfig, *, now: datetime) -> Write:
     """Keep a long run's claim alive: moves its stale deadline; not a transition (no event)."""
     return Write(
         key=run.key,
-        condition="#run_id = :run_id AND #status = :started",
+        condition=f"{OWN_RUN} AND #status = :started",
         values={":run_id": run.run_id or "", ":started": Status.STARTED.value},
         set={"heartbeat_at": iso(now), "due_at": cfg.stale_at(now)},
     )

@@ -130,14 +130,11 @@ def event_item(
     stop_reason: str | None = None,
 ) -> Record:
     """One event as it is stored in the history list (the batch's keys are the item's)."""
-    item: Record = {
-        "event": event.value,
-        "version": version,
-        "attempt": attempt,
-        "status": status.value,
-        "at": iso(at),
-        "actor": actor,
-    }
+    item: Record = {"event": event.value, "version": version, "attempt": attempt}
+    if status.value != event.value:
+        item["status"] = status.value  # STARTED, SUCCESS, FAILED...: the event names it
+    item["at"] = iso(at)
+    item["actor"] = actor
     if trace_id:
         item["trace_id"] = trace_id
     if error_type:

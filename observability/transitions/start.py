@@ -155,6 +155,10 @@ def start_again(
         actor=actor,
         trace_id=trace_id,
     )
+    if prev.incarnation:
+        # Read back from the old run id when a put left it out (writes.lean_state): the new
+        # run id must not lend it another.
+        fields["incarnation"] = prev.incarnation
     # What the item holds already need not be written again (a shorter request).
     if retry_json is not None and retry_json == prev.retry:
         del fields["retry"]

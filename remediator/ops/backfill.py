@@ -57,7 +57,6 @@ def created(
             "attempt_floor": 0,
             "backfill": True,
             "lease_owner": owner,
-            "lease_expires_at": expires,
             "due_pk": live_partition(key, cfg.shards),
             "due_at": expires,
             "trace_id": uuid.uuid4().hex,

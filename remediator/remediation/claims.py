@@ -21,6 +21,7 @@ from observability.models.keys import live_partition
 from observability.retry.backoff import Exhaust as ExhaustVerdict
 from observability.retry.backoff import Governed, Verdict
 from observability.transitions import Scalar, TableConfig, Write, event_item, settle, with_history
+from observability.transitions.start import present
 
 __all__ = [
     "claim",
@@ -33,7 +34,8 @@ __all__ = [
     "trigger_event",
 ]
 
-_NO_LIVE_LEASE = "(attribute_not_exists(#lease_expires_at) OR #lease_expires_at <= :now)"
+# A lease runs out at the batch's `due_at` (BatchState.lease_expires_at reads it there).
+_NO_LIVE_LEASE = "(attribute_not_exists(#lease_owner) OR #due_at <= :now)"
 
 
 def claim(
@@ -56,12 +58,13 @@ def claim(
     batch whose lease ran out is taken over as it is, for the same attempt.
     """
     expires = iso(now + timedelta(seconds=lease_seconds))
-    condition = (
-        "#status = :status AND #attempt = :attempt AND #version = :version "
-        f"AND #expires_at > :now_epoch AND {_NO_LIVE_LEASE}"
+    condition = "#status = :status AND #attempt = :attempt AND #version = :version "
+    # Due now implies no live lease (a lease runs out at `due_at`).
+    condition += (
+        "AND #expires_at > :now_epoch AND #due_at <= :now"
+        if require_due
+        else f"AND #expires_at > :now_epoch AND {_NO_LIVE_LEASE}"
     )
-    if require_due:
-        condition += " AND #due_at <= :now"
     values: dict[str, Scalar] = {
         ":status": state.status.value,
         ":attempt": state.attempt,
@@ -71,7 +74,6 @@ def claim(
     }
     fields: dict[str, Scalar] = {
         "lease_owner": owner,
-        "lease_expires_at": expires,
         "due_at": expires,
         "updated_at": iso(now),
     }
@@ -172,10 +174,16 @@ def release(claimed: BatchState, *, owner: str, retry_at: datetime, refused: boo
     `retry_at`, when any replica (this one included) may trigger the same attempt again.
     A refusal for good (`refused`) is counted: enough of them exhaust it."""
     condition, values = _owned(claimed, owner)
-    fields: dict[str, Scalar] = {"lease_expires_at": iso(retry_at), "due_at": iso(retry_at)}
+    fields: dict[str, Scalar] = {"due_at": iso(retry_at)}
     if refused:
         fields["refusals"] = claimed.refusals + 1  # the refusal itself is in the log
-    return Write(key=claimed.key, condition=condition, values=values, set=fields)
+    return Write(
+        key=claimed.key,
+        condition=condition,
+        values=values,
+        set=fields,
+        remove=present(claimed, ("lease_expires_at",)),  # an earlier layout's copy
+    )
 
 
 def exhaust(

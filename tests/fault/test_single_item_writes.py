@@ -10,21 +10,24 @@
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from observability import AuditTrail, Status
 from observability.audit import AuditStore
+from observability.audit.store import ConditionFailed
 from observability.clients import AwsClients
 from observability.errors import StoreUnavailable
-from observability.models import EventType
+from observability.models import EventType, iso
 from observability.models.keys import job_pk
 from observability.settings import Settings
 from observability.telemetry.metrics import Metrics
 from observability.transitions import HISTORY_BYTES, archive_if_full, start_again
-from remediator.remediation import Remediator
+from remediator.remediation import Remediator, claims
 from tests.conftest import REGION, drain, new_id
 from tests.integration.harness import Stack
 from tests.proxy import FaultProxy, Request
@@ -300,3 +303,119 @@ def test_a_writer_killed_between_archive_and_trim_loses_and_repeats_nothing(
     versions = [e.version for e in history]
     assert versions == list(range(1, len(versions) + 1)), "each event once, in order"
     assert [e.event for e in history][-4:] == [EventType.STARTED, EventType.SUCCESS] * 2
+
+
+def _raw(stack: Stack, job: str, batch: str) -> dict[str, Any]:
+    return dict(
+        stack.clients.dynamodb().get_item(
+            TableName=stack.settings.table_name,
+            Key={"pk": {"S": job_pk(job)}, "sk": {"S": f"STATE#{batch}"}},
+            ConsistentRead=True,
+        )["Item"]
+    )
+
+
+def test_an_item_leaves_out_what_its_readers_can_tell_and_every_reader_has_it(stack: Stack):
+    """Every write of a batch's item pays for all its bytes: a run id that is the trace id,
+    an incarnation that is the run id's first digits, an event's status that its name
+    gives, an unset field of the trigger and a lease expiry that is the due time are not
+    written, and read back."""
+    job = new_id()
+    with stack.trail.batch(job, "live") as run:
+        assert "run_id" not in _raw(stack, job, "live")
+        stack.clock.advance(30)
+        assert run.heartbeat(force=True)  # an UpdateItem of its own item, without its run id
+        assert _raw(stack, job, "live")["heartbeat_at"]["S"] == iso(stack.clock.now)
+    live = stack.trail.get(job, "live")
+    assert live is not None
+    assert live.status is Status.SUCCESS
+    assert live.run_id == run.run_id
+    stack.fail(job, "b1")
+    raw = _raw(stack, job, "b1")
+    assert not {"run_id", "incarnation"} & set(raw)
+    assert [e["M"].get("status") for e in raw["events"]["L"]] == [None, None]
+    assert "message_group_id" not in raw["trigger"]["S"]
+    failed = stack.trail.get(job, "b1")
+    assert failed is not None
+    assert failed.run_id
+    assert failed.trace_id == failed.run_id
+    assert failed.incarnation == failed.run_id[:16]
+    assert [(e.event.value, e.status.value) for e in failed.history()] == [
+        ("STARTED", "STARTED"),
+        ("FAILED", "FAILED"),
+    ]
+    assert failed.trigger == {"kind": "sqs", "queue_url": stack.work_queue, "body": {"batch": "b1"}}
+
+    # A claim writes its lease's end as the batch's due time only.
+    now = stack.clock.now
+    claimed = stack.remediator.store.update(
+        claims.claim(failed, stack.remediator.table, owner="r9", now=now, lease_seconds=60)
+    )
+    raw = _raw(stack, job, "b1")
+    assert "lease_expires_at" not in raw
+    assert claimed.lease_expires_at == raw["due_at"]["S"] > iso(now)
+    # ...and another replica's claim is refused while it lasts.
+    with pytest.raises(ConditionFailed):
+        stack.remediator.store.update(
+            claims.claim(claimed, stack.remediator.table, owner="r8", now=now,
+                         lease_seconds=60, require_due=False)
+        )  # fmt: skip
+    stack.remediator.store.apply(claims.release(claimed, owner="r9", retry_at=now))
+
+    # The remediator re-triggers it, and the re-runs keep the batch's first incarnation (its
+    # archives' names) and trace id, though their run ids differ.
+    outcome = stack.remediator.remediate(stack.trail.get(job, "b1"))  # type: ignore[arg-type]
+    assert outcome.kind == "triggered", outcome
+    stack.rerun(stack.work(), job, lambda _: None)
+    _runs(stack.trail, job, "b1", 6)
+    after = stack.trail.get(job, "b1")
+    assert after is not None
+    assert after.run_id != failed.run_id
+    assert (after.incarnation, after.trace_id) == (failed.incarnation, failed.trace_id)
+    assert {a["sk"]["S"].split("#")[2] for a in _archives(stack, job)} == {failed.incarnation}
+    history = stack.trail.history(job, "b1")
+    assert [e.version for e in history] == list(range(1, len(history) + 1))
+    assert {e.trace_id for e in history} == {failed.trace_id}
+
+
+def test_an_item_with_the_earlier_layouts_lease_and_statuses_reads_the_same(stack: Stack):
+    """Items written before: a lease with its own expiry, events with their status, a
+    trigger with its unset fields spelt out."""
+    job = new_id()
+    stack.fail(job, "b1")
+    failed = stack.trail.get(job, "b1")
+    assert failed is not None
+    now = stack.clock.now
+    lease_end = iso(now + timedelta(seconds=60))
+    trigger = json.dumps({**(failed.trigger or {}), "message_group_id": None})
+    stack.clients.dynamodb().update_item(
+        TableName=stack.settings.table_name,
+        Key={"pk": {"S": job_pk(job)}, "sk": {"S": "STATE#b1"}},
+        UpdateExpression="SET lease_owner = :o, lease_expires_at = :e, due_at = :e, "
+        "#t = :t, events[0].#s = :st, write_id = :w",
+        ExpressionAttributeNames={"#t": "trigger", "#s": "status"},
+        ExpressionAttributeValues={
+            ":o": {"S": "old-replica"},
+            ":e": {"S": lease_end},
+            ":t": {"S": trigger},
+            ":st": {"S": "STARTED"},
+            ":w": {"S": "0123456789abcdef"},
+        },
+    )
+    held = stack.trail.get(job, "b1")
+    assert held is not None
+    assert (held.lease_owner, held.lease_expires_at) == ("old-replica", lease_end)
+    assert held.trigger == {**(failed.trigger or {}), "message_group_id": None}
+    assert [e.status.value for e in held.history()] == ["STARTED", "FAILED"]
+    with pytest.raises(ConditionFailed):  # the old lease holds
+        stack.remediator.store.update(
+            claims.claim(held, stack.remediator.table, owner="r9", now=now,
+                         lease_seconds=60, require_due=False)
+        )  # fmt: skip
+    stack.clock.advance(61)  # it ran out: another replica takes it over
+    outcome = stack.remediator.remediate(stack.trail.get(job, "b1"))  # type: ignore[arg-type]
+    assert outcome.kind == "triggered", outcome
+    raw = _raw(stack, job, "b1")
+    assert "lease_expires_at" not in raw
+    assert "lease_owner" not in raw
+    assert [m["attempt"] for m in stack.work()] == ["2"]

@@ -34,7 +34,7 @@ def test_claim_is_conditional_on_exactly_what_was_seen_and_reserves_a_version():
         "#attempt = :attempt",
         "#version = :version",
         "#due_at <= :now",
-        "#lease_expires_at <= :now",
+        "#expires_at > :now_epoch",
     ):
         assert clause in write.condition
     assert write.values[":version"] == 2
@@ -43,7 +43,10 @@ def test_claim_is_conditional_on_exactly_what_was_seen_and_reserves_a_version():
     assert write.set["version"] == 3  # the slot of the trigger's event
     assert write.set["pending_trigger"] == 3
     assert write.set["due_pk"].startswith("LIVE#")
-    assert write.set["due_at"] == write.set["lease_expires_at"] == lease
+    # The lease runs out at the batch's due time, written there only.
+    assert write.set["due_at"] == lease
+    assert "lease_expires_at" not in write.set
+    assert "lease_owner" not in write.condition  # due now: no lease can be live
     assert write.events == ()
 
 
@@ -97,7 +100,7 @@ def test_release_lets_the_lease_end_at_the_retry_time():
     claimed = failed(status=Status.RETRYING, version=3, lease_owner="r1")
     later = NOW + timedelta(seconds=90)
     write = claims.release(claimed, owner="r1", retry_at=later)
-    assert write.set == {"lease_expires_at": iso(later), "due_at": iso(later)}
+    assert write.set == {"due_at": iso(later)}
 
 
 def test_stale_run_becomes_failed_and_due():
@@ -123,7 +126,7 @@ def test_exhaust_from_own_claim_or_unclaimed():
     mine = claims.exhaust(failed(), CFG, actor="r1", now=NOW, reason="no_trigger", owner="r1")
     assert "#lease_owner = :owner" in mine.condition
     free = claims.exhaust(failed(), CFG, actor="r1", now=NOW, reason="max_age")
-    assert "#lease_expires_at <= :now" in free.condition
+    assert "attribute_not_exists(#lease_owner) OR #due_at <= :now" in free.condition
     assert free.events[0]["event"] == "EXHAUSTED"
     assert free.set["version"] == 3
 
@@ -154,7 +157,7 @@ def test_a_put_over_a_batch_another_replica_may_hold_keeps_the_lease_check():
     live lease by then): that condition stays beside the write id."""
     free = claims.exhaust(held(failed()), CFG, actor="r1", now=NOW, reason="max_age")
     assert free.put
-    assert "#lease_expires_at <= :now" in free.condition
+    assert "attribute_not_exists(#lease_owner) OR #due_at <= :now" in free.condition
     assert free.condition.endswith("AND #write_id = :seen")
     # Another replica's record is not restated by this one's lease either.
     theirs = held(failed(status=Status.RETRYING, version=3, lease_owner="r2", pending_trigger=3))

@@ -113,6 +113,7 @@ def _state(**overrides: Any) -> BatchState:
         "version": 4,
         "run_id": "run-1",
         "trace_id": "trace-1",
+        "incarnation": "inc-1",
         "started_at": iso(NOW),
         "heartbeat_at": iso(NOW),
         "finished_at": iso(NOW + timedelta(seconds=3)),
@@ -123,7 +124,7 @@ def _state(**overrides: Any) -> BatchState:
         "retryable": False,
         "trigger": {"kind": "sqs", "queue_url": "q", "body": {"month": 5}},
         "lease_owner": "remediator-1",
-        "lease_expires_at": iso(NOW + timedelta(minutes=5)),
+        "lease_expires_at": iso(NOW + timedelta(minutes=1)),  # a lease ends at `due_at`
         "due_pk": "FAILED#3",
         "due_at": iso(NOW + timedelta(minutes=1)),
         "first_failed_at": iso(NOW),

@@ -35,6 +35,7 @@ from observability.transitions import (
     success,
     truncate,
 )
+from observability.transitions.finish import OWN_RUN
 from observability.transitions.history import _history_size, _surely_fits
 from observability.transitions.sizing import item_size
 from observability.transitions.writes import lean_history, with_traces
@@ -170,6 +171,10 @@ def test_start_new_without_trigger_omits_it() -> None:
     assert "trigger" not in write.set
 
 
+def started_status(event: dict[str, object]) -> str:
+    return AuditEvent.from_record("j", "b", event).status.value
+
+
 def test_start_new_writes_a_started_event_at_version_one() -> None:
     write = _start()
     (event,) = write.events
@@ -177,11 +182,11 @@ def test_start_new_writes_a_started_event_at_version_one() -> None:
         "event": "STARTED",
         "version": 1,
         "attempt": 1,
-        "status": "STARTED",
         "at": iso(T0),
         "actor": "pipe",
         "trace_id": "trace-1",
-    }
+    }  # no `status`: the event names it (readers take it from there)
+    assert started_status(event) == "STARTED"
     # The event is in the item itself: state and history are one put. It leaves out the
     # trace id it shares with the item (40 bytes); readers take the item's.
     lean = {k: v for k, v in event.items() if k != "trace_id"}
@@ -253,7 +258,7 @@ def test_start_again_applied_clears_the_previous_error() -> None:
 def test_success_only_from_the_run_that_started() -> None:
     run = _hint(_running())
     write = success(run, CFG, now=at(2.5), actor="pipe")
-    assert write.condition == "#run_id = :run_id AND #status = :started AND #version = :version"
+    assert write.condition == f"{OWN_RUN} AND #status = :started AND #version = :version"
     assert write.values == {":run_id": "run-1", ":started": "STARTED", ":version": 1}
     assert write.set["status"] == "SUCCESS"
     assert int(write.set["version"]) == 2
@@ -306,7 +311,7 @@ def test_retryable_failure_indexes_the_batch_for_its_retry() -> None:
         retryable=True,
         verdict=RetryAt(at(70), 2),
     )
-    assert write.condition == "#run_id = :run_id AND #status = :started AND #version = :version"
+    assert write.condition == f"{OWN_RUN} AND #status = :started AND #version = :version"
     assert write.set["status"] == "FAILED"
     assert int(write.set["version"]) == 2
     assert write.set["due_pk"] == failed_partition(KEY, 8)
@@ -416,7 +421,7 @@ def test_failure_truncates_the_error_message_everywhere() -> None:
 def test_heartbeat_moves_the_stale_deadline_without_an_event() -> None:
     run = _running()
     write = heartbeat(run, CFG, now=at(300))
-    assert write.condition == "#run_id = :run_id AND #status = :started"
+    assert write.condition == f"{OWN_RUN} AND #status = :started"
     assert write.values == {":run_id": "run-1", ":started": "STARTED"}
     assert write.set == {"heartbeat_at": iso(at(300)), "due_at": iso(at(900))}
     assert write.events == ()
@@ -495,10 +500,11 @@ def test_applied_matches_the_written_fields() -> None:
 
 def test_applied_merges_into_the_previous_state_and_removes() -> None:
     prev = _failed()
-    write = Write(key=KEY, condition="", set={"attempt": 9}, remove=("trace_id",))
+    write = Write(key=KEY, condition="", set={"attempt": 9}, remove=("first_failed_at",))
     state = applied(prev, write)
     assert state.attempt == 9
-    assert state.trace_id is None
+    assert prev.first_failed_at is not None
+    assert state.first_failed_at is None
     assert (state.error_type, state.error_message) == ("ValueError", "boom")
     assert state.version == prev.version
     assert state.events == prev.events
