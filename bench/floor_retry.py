@@ -92,11 +92,7 @@ def floor_retry(ddb: Any, table: str, job: str, batch: str, owner: str, shard: i
     """Claim, record, STARTED, SUCCESS of the failed batch: four conditional writes."""
     claimed = floor_claim(ddb, table, job, batch, 2, owner, shard)
     version = int(claimed["version"]["N"])
-    recorded = {
-        k: v
-        for k, v in claimed.items()
-        if k not in ("lease_owner", "lease_expires_at", "pending_trigger")
-    }
+    recorded = {k: v for k, v in claimed.items() if k not in ("lease_owner", "pending_trigger")}
     recorded.update(
         due_at=_stamp(datetime.now(UTC) + _STALE),
         events={"L": [_event("RETRY_TRIGGERED", "RETRYING", version, 1, owner)]},

@@ -30,13 +30,13 @@ def _stamp(moment: datetime) -> dict[str, str]:
 
 
 def _event(name: str, version: int, at: dict[str, str], actor: str) -> dict[str, Any]:
-    # No trace id: an event in the item leaves out the item's own, as the library's do.
+    # No trace id and no status: an event in the item leaves out the item's own trace id,
+    # and the status its name gives, as the library's do.
     return {
         "M": {
             "event": {"S": name},
             "version": {"N": str(version)},
             "attempt": {"N": "1"},
-            "status": {"S": name},
             "at": at,
             "actor": {"S": actor},
         }
@@ -53,7 +53,7 @@ def floor_batch(
     at = _stamp(started)
     expires = {"N": str(int((started + _TTL).timestamp()))}
     trigger = json.dumps(
-        {"body": body, "kind": "sqs", "message_group_id": None, "queue_url": queue_url},
+        {"body": body, "kind": "sqs", "queue_url": queue_url},
         separators=(",", ":"),
         sort_keys=True,
     )
@@ -63,8 +63,7 @@ def floor_batch(
         "status": {"S": "STARTED"},
         "attempt": {"N": "1"},
         "version": {"N": "1"},
-        "run_id": {"S": run},
-        "trace_id": {"S": run},
+        "trace_id": {"S": run},  # and no run id, the same (the library leaves it out)
         "started_at": at,
         "heartbeat_at": at,
         "updated_at": at,
@@ -72,7 +71,6 @@ def floor_batch(
         "due_at": _stamp(started + _STALE),
         "expires_at": expires,
         "trigger": {"S": trigger},
-        "incarnation": {"S": run[:16]},
         "retry": {"S": _RETRY},
         "events": {"L": [_event("STARTED", 1, at, actor)]},
         "write_id": {"S": uuid.uuid4().hex[:16]},
@@ -161,7 +159,7 @@ def floor_claim(
     now = datetime.now(UTC)
     until = _stamp(now + timedelta(seconds=300))
     sets = [
-        *("lease_owner", "lease_expires_at", "due_at", "updated_at", "status", "version"),
+        *("lease_owner", "due_at", "updated_at", "status", "version"),
         *("pending_trigger", "due_pk"),
     ]
     reply = ddb.update_item(
@@ -170,8 +168,7 @@ def floor_claim(
         UpdateExpression="SET #write_id = :write_id, "
         + ", ".join(f"#{n} = :set_{n}" for n in sets),
         ConditionExpression="#status = :status AND #attempt = :attempt AND #version = :version "
-        "AND #expires_at > :now_epoch AND (attribute_not_exists(#lease_expires_at) OR "
-        "#lease_expires_at <= :now) AND #due_at <= :now",
+        "AND #expires_at > :now_epoch AND #due_at <= :now",
         ExpressionAttributeNames={f"#{n}": n for n in [*sets, "write_id", "attempt", "expires_at"]},
         ExpressionAttributeValues={
             ":status": {"S": "FAILED"},
@@ -180,7 +177,6 @@ def floor_claim(
             ":now": _stamp(now),
             ":now_epoch": {"N": str(int(now.timestamp()))},
             ":set_lease_owner": {"S": owner},
-            ":set_lease_expires_at": until,
             ":set_due_at": until,
             ":set_updated_at": _stamp(now),
             ":set_status": {"S": "RETRYING"},
@@ -203,13 +199,9 @@ def floor_record(ddb: Any, table: str, claimed: dict[str, Any], owner: str) -> N
     at = _stamp(now)
     version = claimed["version"]
     event = _event("RETRY_TRIGGERED", int(version["N"]), at, owner)
-    event["M"]["status"] = {"S": "RETRYING"}
+    event["M"]["status"] = {"S": "RETRYING"}  # not the event's name: written
     event["M"]["detail"] = {"S": '{"response_id":"' + str(uuid.uuid4()) + '","trigger":"sqs"}'}
-    item = {
-        k: v
-        for k, v in claimed.items()
-        if k not in ("lease_owner", "lease_expires_at", "pending_trigger")
-    }
+    item = {k: v for k, v in claimed.items() if k not in ("lease_owner", "pending_trigger")}
     item.update(
         due_at=_stamp(now + _STALE),
         updated_at=at,

@@ -81,16 +81,18 @@ def failed_item(
 
 
 def rekeyed(template: Mapping[str, Plain], key: BatchKey) -> dict[str, Plain]:
-    """The template item moved to another batch: its keys and run ids replaced."""
+    """The template item moved to another batch: its keys and run ids replaced (those it
+    holds: a put leaves out the ones its readers take from another)."""
     run_id = uuid.uuid4().hex
-    events = [{**e, "trace_id": run_id} for e in template.get("events") or []]
+    ids = {"run_id": run_id, "trace_id": run_id, "incarnation": run_id[:16]}
+    events = [
+        {**e, "trace_id": run_id} if "trace_id" in e else e for e in template.get("events") or []
+    ]
     return {
         **template,
         "pk": key.pk,
         "sk": key.sk,
-        "run_id": run_id,
-        "trace_id": run_id,
-        "incarnation": run_id[:16],
+        **{name: value for name, value in ids.items() if name in template},
         "events": events,
         "write_id": uuid.uuid4().hex[:16],
     }
