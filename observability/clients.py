@@ -1,4 +1,4 @@
-"""One boto3 client per AWS service per process: created on first use, then reused.
+"""One botocore client per AWS service per process: created on first use, then reused.
 
 A reused client keeps its connection pool, so warm invocations pay no new TLS handshake.
 Nothing is created at import time, and tests inject their own `AwsClients`.
@@ -7,6 +7,11 @@ safely, processes never share a socket, so anything built before the fork (a tra
 worker) uses the child's own pools.
 Retries of AWS calls belong to botocore's `standard` mode here and nowhere else.
 Every reply is checked to be AWS's before it is read (observability.replies).
+
+The clients come from a botocore session, not boto3's: a boto3 client of these services is
+the same botocore client, and `import boto3` also imports s3transfer and multiprocessing,
+which a cold process would pay for at every start (bench.coldstart). A boto3 `Session`
+passed in is used as it is.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from observability import forksafe
@@ -24,6 +29,7 @@ from observability.errors import ConfigError
 from observability.replies import watch_replies
 
 if TYPE_CHECKING:
+    import boto3
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
@@ -54,6 +60,14 @@ def _env_attempts() -> int:
     return value
 
 
+def _session(region: str | None) -> botocore.session.Session:
+    """A botocore session, as `boto3.Session(region_name=region)` builds its own."""
+    session = botocore.session.get_session()
+    if region:
+        session.set_config_variable("region", region)
+    return session
+
+
 class AwsClients:
     """Lazily built, thread-safe, reused clients sharing one session and one Config."""
 
@@ -62,14 +76,14 @@ class AwsClients:
         *,
         region: str | None = None,
         endpoint_url: str | None = None,
-        session: boto3.Session | None = None,
+        session: boto3.Session | botocore.session.Session | None = None,
         max_pool_connections: int = 16,
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
         max_attempts: int | None = None,
         read_timeouts: dict[str, float] | None = None,
     ) -> None:
-        self._session = session or boto3.Session(region_name=region)
+        self._session = session or _session(region)
         self._endpoint_url = endpoint_url
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
@@ -108,12 +122,8 @@ class AwsClients:
     def with_credentials(self, access_key: str, secret_key: str, session_token: str) -> AwsClients:
         """Clients with the same settings and endpoint, signed with other (temporary)
         credentials: a role assumed in another account."""
-        session = boto3.Session(
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            aws_session_token=session_token,
-            region_name=self.region,
-        )
+        session = _session(self.region)
+        session.set_credentials(access_key, secret_key, session_token)
         return AwsClients(
             endpoint_url=self._endpoint_url,
             session=session,
@@ -126,7 +136,12 @@ class AwsClients:
 
     @property
     def region(self) -> str:
-        region = self._session.region_name
+        session = self._session
+        region = (
+            session.get_config_variable("region")
+            if isinstance(session, botocore.session.Session)
+            else session.region_name
+        )
         if not region:
             raise ConfigError(
                 "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION); to try things locally, "
@@ -157,7 +172,12 @@ class AwsClients:
                 kwargs: dict[str, Any] = {"config": self.config_for(service)}
                 if self._endpoint_url:
                     kwargs["endpoint_url"] = self._endpoint_url
-                found = self._session.client(service, **kwargs)  # type: ignore[call-overload]
+                session = self._session
+                found = (
+                    session.create_client(service, **kwargs)
+                    if isinstance(session, botocore.session.Session)
+                    else session.client(service, **kwargs)  # type: ignore[call-overload]
+                )
                 found.meta.events.register("after-call", self._date_seen)
                 watch_replies(found)  # a proxy's HTML page is never read as an answer
                 self._clients[service] = found

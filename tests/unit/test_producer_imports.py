@@ -76,6 +76,11 @@ DENIED = (
     "observability.retry.match",
     "observability.retry.actions",
     "zoneinfo",
+    # boto3 itself (and the s3transfer and multiprocessing it imports): the clients are
+    # botocore's, the same ones boto3 would build (observability.clients).
+    "boto3",
+    "s3transfer",
+    "multiprocessing",
 )
 
 _TRAIL = (
@@ -84,6 +89,7 @@ _TRAIL = (
     "from observability import AuditTrail, SqsTrigger\n"
     "trail = AuditTrail(actor='t')\n"
     "trail.settings.model_dump()\n"
+    "trail.clients.dynamodb()\n"
     "SqsTrigger(queue_url='https://sqs.us-east-1.amazonaws.com/1/q', body={})\n"
     "print(json.dumps(sorted(sys.modules)))\n"
 )
