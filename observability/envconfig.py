@@ -176,9 +176,20 @@ def _bounded(spec: FieldSpec, value: Any) -> None:
             raise ValueError(f"String should have at most {spec.max_length} characters")
 
 
+# `${NAME}` and `${NAME:-default}`, as python-dotenv expands them.
+_VARIABLE = re.compile(r"\$\{(?P<name>[^}:]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def _expanded(value: str, env: Mapping[str, str]) -> str:
+    """`value` with its variables replaced from `env` (the default, else "", when unset)."""
+    return _VARIABLE.sub(lambda m: env.get(m["name"], m["default"] or ""), value)
+
+
 def read_dotenv(path: str | Path | None) -> dict[str, str]:
     """`NAME=value` lines of a `.env` file (quotes, `export` and comments as dotenv takes
-    them), names lower-cased; {} when there is no file."""
+    them), names lower-cased; {} when there is no file. `${NAME}` and `${NAME:-default}`
+    are expanded from the environment and the file's earlier lines (those win), as
+    pydantic-settings' reader, python-dotenv, does."""
     if path is None:
         return {}
     try:
@@ -186,6 +197,7 @@ def read_dotenv(path: str | Path | None) -> dict[str, str]:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return {}
     found: dict[str, str] = {}
+    seen: dict[str, str] = {}  # the file's names as written: what a variable names
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
@@ -196,6 +208,9 @@ def read_dotenv(path: str | Path | None) -> dict[str, str]:
             value = value[1:-1]
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
+        if "${" in value:
+            value = _expanded(value, {**os.environ, **seen})
+        seen[name.strip()] = value
         found[name.strip().lower()] = value
     return found
 

@@ -165,6 +165,32 @@ def test_read_dotenv_strips_quotes_export_and_comments(tmp_path: Path) -> None:
     assert read_dotenv(tmp_path) == {}  # a directory is no file
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A=1\nB=${A}-x\n",
+        "A=1\nB=${MISSING:-fallback}/${A:-no}\nC='${A}'\nD=\"${HOME_X}\"\n",
+        "B=${A}\nA=late\n",  # a later line is not seen yet
+        "A=${ENVCONFIG_OUTER}\nENVCONFIG_OUTER=file\nC=${ENVCONFIG_OUTER}\n",
+        "A=$HOME_X and ${ } and ${A\n",  # not variables: kept as written
+    ],
+)
+def test_dotenv_variables_expand_as_python_dotenv_expands_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str
+) -> None:
+    """pydantic-settings reads `.env` with python-dotenv, which expands `${NAME}` and
+    `${NAME:-default}` from the environment and the file's earlier lines."""
+    from dotenv import dotenv_values
+
+    monkeypatch.setenv("HOME_X", "/home/x")
+    monkeypatch.setenv("ENVCONFIG_OUTER", "env")
+    path = tmp_path / "v.env"
+    path.write_text(text)
+    expected = {k.lower(): v for k, v in dotenv_values(path).items() if v is not None}
+    assert read_dotenv(path) == expected
+    assert any("${" in line for line in text.splitlines())
+
+
 def test_frozen_copies_and_dumps() -> None:
     s = Sample(_env_file=None, count=4)
     with pytest.raises(AttributeError, match="frozen"):
