@@ -20,6 +20,7 @@ from observability.transitions import TableConfig, Write
 from remediator.errors import RemediatorError
 from remediator.ops.identity import Actor
 from remediator.remediation import Outcome, Remediator
+from remediator.remediation.gate import held_back
 
 __all__ = ["NoDefaultTrigger", "backfill", "created", "default_trigger"]
 
@@ -69,9 +70,20 @@ def created(
 
 
 def backfill(
-    remediator: Remediator, job_id: str, batch_id: str, *, actor: Actor, reason: str | None
+    remediator: Remediator,
+    job_id: str,
+    batch_id: str,
+    *,
+    actor: Actor,
+    reason: str | None,
+    guarded: bool = False,
 ) -> Outcome:
-    """Create the batch claimed, fire its job's default trigger, record it."""
+    """Create the batch claimed, fire its job's default trigger, record it.
+
+    `guarded` (a deadline's backfill, which no person asked for): the job's and the
+    target's circuits and the fleet's budget hold it as they hold a retry; the created
+    batch then waits, claimed until they let it go, and the sweep triggers it as a retry
+    (remediator.remediation.gate)."""
     now = remediator.now()
     key = BatchKey.of(job_id, batch_id)
     write = created(
@@ -86,6 +98,15 @@ def backfill(
     except ConditionFailed:
         detail = {"reason": "recorded meanwhile: replay it by name"}
         return remediator.count(Outcome("conflict", key.token, 1, detail))
+    trigger = remediator.context.trigger_of(claimed) if guarded else None
+    if trigger:
+        r = remediator
+        waits = held_back(
+            claimed, trigger, now, attempt=1, breaker=r.breaker, claimer=r.claimer,
+            job_circuit=True,
+        )  # fmt: skip
+        if waits is not None:
+            return r.count(waits)
     detail = {**actor.detail(), "backfill": "true"}
     if reason:
         detail["reason"] = reason

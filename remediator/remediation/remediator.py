@@ -22,8 +22,8 @@ from observability.audit.shape import agreed_shards
 from observability.clients import AwsClients
 from observability.clock import SkewClock
 from observability.logger import bind
-from observability.models import BatchState, EventType, Status, from_iso
-from observability.models.keys import breaker_key, target_breaker_key
+from observability.models import BatchState, EventType, Status
+from observability.models.keys import breaker_key
 from observability.models.signals import FAILED, Signal
 from observability.notifier import Notifier
 from observability.retry.backoff import RetryRule
@@ -35,12 +35,12 @@ from remediator.remediation.claim import Claimer, next_minute
 from remediator.remediation.close import Closer
 from remediator.remediation.context import Context, Outcome
 from remediator.remediation.fire import Firer
+from remediator.remediation.gate import held_back
 from remediator.remediation.hold import Hold
 from remediator.remediation.policy import Exhaust, MarkStale, NotDue, Skip, Trigger, decide
 from remediator.remediation.record import Recorder
 from remediator.remediation.traces import remediation
 from remediator.settings import RemediatorSettings
-from remediator.triggers import target_of
 
 __all__ = ["Outcome", "Remediator", "hint_of", "next_minute"]
 
@@ -200,15 +200,11 @@ class Remediator:
         trigger = self.context.trigger_of(claimed)
         if not trigger:
             return self.closer.exhaust_claimed(claimed, now, "no_trigger")
-        target = target_of(trigger)
-        paused = self.breaker.paused_until(target_breaker_key(target), now)
-        if paused:
-            # A broken target pauses what goes to it; the claim waits out its circuit.
-            self.claimer.release(claimed, from_iso(paused))
-            return Outcome("paused", key, attempt, {"until": paused, "target": target})
-        # The fleet's budget pays for claims that won, never for duplicates that lost them.
-        if not self.claimer.afford(claimed, now):
-            return Outcome("budget", key, attempt)
+        waits = held_back(
+            claimed, trigger, now, attempt=attempt, breaker=self.breaker, claimer=self.claimer
+        )
+        if waits is not None:
+            return waits
         c = self.context
         return self.firer.fire_and_record(
             claimed, now, event=EventType.RETRY_TRIGGERED, actor=c.actor, detail=c.beside()

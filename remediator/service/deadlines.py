@@ -40,7 +40,7 @@ from observability.models.signals import (
 from remediator.errors import RemediatorError
 from remediator.ops.backfill import backfill
 from remediator.ops.identity import Actor
-from remediator.remediation import Remediator
+from remediator.remediation import Outcome, Remediator
 from remediator.remediation.lateness import Decision, decide, look
 
 __all__ = ["DeadlineWatch"]
@@ -111,9 +111,8 @@ class DeadlineWatch:
         outcomes: dict[str, str] = {}
         for batch_id in decision.trigger:
             try:
-                outcomes[batch_id] = backfill(
-                    r, job_id, batch_id, actor=actor, reason="deadline"
-                ).kind
+                done = backfill(r, job_id, batch_id, actor=actor, reason="deadline", guarded=True)
+                outcomes[batch_id] = _said(done)
             except (ObservabilityError, RemediatorError) as exc:
                 # Its alert still goes out; the batch stays late and is paged as such.
                 log.warning("deadline backfill of %s/%s failed: %s", job_id, batch_id, exc)
@@ -165,6 +164,16 @@ def _names_too_slow(policy: JobPolicy | None) -> bool:
     if retry is None:
         return False
     return any("TooSlow" in rule.errors for rule in retry.rules) or "TooSlow" in retry.never
+
+
+def _said(outcome: Outcome) -> str:
+    """A backfill's outcome as the late batch's alert tells it."""
+    if outcome.kind == "budget":
+        return "budget (the fleet's re-trigger budget is used up: it goes next minute)"
+    if outcome.kind == "paused":
+        circuit = f"target {outcome.detail['target']}" if "target" in outcome.detail else "job"
+        return f"paused (the {circuit}'s circuit is open: it goes at {outcome.detail['until']})"
+    return outcome.kind
 
 
 def _signal(

@@ -14,9 +14,9 @@ from bench.load import batch_write
 from observability import RetryPolicy, RunSuperseded, SqsTrigger, Status
 from observability.clients import AwsClients
 from observability.clock import SkewClock
-from observability.models import iso
+from observability.models import from_iso, iso
 from observability.models.calendar import Calendar
-from observability.models.keys import deadline_partition, schedule_key
+from observability.models.keys import breaker_key, deadline_partition, schedule_key
 from observability.models.records import av_map
 from observability.models.signals import DEADLINE_MET
 from observability.telemetry.metrics import Metrics
@@ -331,3 +331,54 @@ def test_a_policy_naming_too_slow_makes_a_slow_run_a_failure_it_retries(
     stack.service.run_once()  # its rule retries it (base 0: due now)
     assert [(m["batch_id"], m["attempt"]) for m in stack.work()] == [("2024-07-01", "2")]
     assert [a["event"] for a in alerts(stack, resources)] == ["TOO_SLOW"]
+
+
+def test_a_backfill_waits_for_the_jobs_circuit_and_then_runs_as_a_retry(
+    settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock, resources: Any
+):
+    """A deadline's backfill is no person's decision: an open circuit holds it as it holds a
+    retry. The batch is created claimed until the circuit closes; the sweep then runs it."""
+    clock.now = datetime(2024, 7, 15, 12, tzinfo=UTC)
+    stack = Stack(settings_kwargs, clients, moto_endpoint, clock, breaker_failures=1)
+    job = new_id()
+    monthly(stack, job, trigger=True)
+    at(stack, DUE + timedelta(seconds=1))
+    opened = stack.remediator.breaker.record_failure(breaker_key(job), "f1", stack.clock.now)
+    assert opened is not None
+    stack.service.run_once()
+    assert stack.work() == []  # held: nothing went out
+    [missed] = [a for a in alerts(stack, resources) if a["event"] == "DEADLINE_MISSED"]
+    assert "its backfill: paused (the job's circuit is open" in missed["error_message"]
+    held = stack.trail.get(job, "2024-07")
+    assert held is not None
+    assert (held.status, held.attempt, held.lease_expires_at) == (Status.RETRYING, 0, opened)
+
+    at(stack, from_iso(opened) + timedelta(seconds=10))  # the circuit closed
+    stack.service.run_once()
+    triggers = stack.work()
+    assert [(m["batch_id"], m["attempt"]) for m in triggers] == [("2024-07", "1")]
+    stack.rerun(triggers, job, lambda _: None)
+    history = [e.event.value for e in stack.trail.history(job, "2024-07")]
+    assert history == ["RETRY_TRIGGERED", "STARTED", "SUCCESS"]
+
+
+def test_backfills_pay_the_fleets_budget_and_the_rest_go_in_the_next_minutes(
+    settings_kwargs: dict[str, Any], clients: Any, moto_endpoint: str, clock: Clock, resources: Any
+):
+    clock.now = datetime(2024, 7, 15, 12, tzinfo=UTC)
+    stack = Stack(settings_kwargs, clients, moto_endpoint, clock, budget_per_minute=1)
+    job = new_id()
+    monthly(stack, job, trigger=True)
+    # Three months never started (July to September); a minute of its own for the budget.
+    at(stack, datetime(2024, 10, 1, 7, 43, 13, tzinfo=UTC))
+    stack.service.run_once()
+    sent = [m["batch_id"] for m in stack.work()]
+    assert len(sent) == 1
+    paged = [a for a in alerts(stack, resources) if a["event"] == "DEADLINE_MISSED"]
+    assert len(paged) == 3
+    assert sum("its backfill: budget" in a["error_message"] for a in paged) == 2
+    for _ in range(2):  # one a minute, as the budget allows
+        stack.clock.advance(60)
+        stack.service.run_once()
+        sent += [m["batch_id"] for m in stack.work()]
+    assert sorted(sent) == ["2024-07", "2024-08", "2024-09"]
