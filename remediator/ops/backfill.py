@@ -21,6 +21,7 @@ from remediator.errors import RemediatorError
 from remediator.ops.identity import Actor
 from remediator.remediation import Outcome, Remediator
 from remediator.remediation.gate import held_back
+from remediator.remediation.policy import Trigger
 
 __all__ = ["NoDefaultTrigger", "backfill", "created", "default_trigger"]
 
@@ -80,10 +81,10 @@ def backfill(
 ) -> Outcome:
     """Create the batch claimed, fire its job's default trigger, record it.
 
-    `guarded` (a deadline's backfill, which no person asked for): the job's and the
-    target's circuits and the fleet's budget hold it as they hold a retry; the created
-    batch then waits, claimed until they let it go, and the sweep triggers it as a retry
-    (remediator.remediation.gate)."""
+    `guarded` (a deadline's backfill, which no person asked for): a pause of the job or of
+    its target, their circuits and the fleet's budget hold it as they hold a retry; the
+    created batch then waits, claimed until they let it go, and the sweep triggers it as a
+    retry (remediator.remediation.hold, remediator.remediation.gate)."""
     now = remediator.now()
     key = BatchKey.of(job_id, batch_id)
     write = created(
@@ -101,6 +102,12 @@ def backfill(
     trigger = remediator.context.trigger_of(claimed) if guarded else None
     if trigger:
         r = remediator
+        paused = r.hold.check(claimed, Trigger(1), now)
+        if paused is not None:
+            # Due at once, claimed by no live lease: the sweep holds it as a paused retry
+            # and triggers it when the pause ends.
+            r.claimer.release(claimed, now)
+            return r.count(paused)
         waits = held_back(
             claimed, trigger, now, attempt=1, breaker=r.breaker, claimer=r.claimer,
             job_circuit=True,

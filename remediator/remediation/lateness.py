@@ -111,7 +111,7 @@ def look(schedule: JobSchedule, now: datetime) -> Look:
 
 def decide(
     schedule: JobSchedule, seen: Look, states: dict[str, BatchState], now: datetime, *,
-    can_trigger: bool, paused: bool,
+    can_trigger: bool,
 ) -> Decision:  # fmt: skip
     """What to do with what the visit read."""
     cal = schedule.calendar
@@ -123,7 +123,7 @@ def decide(
         out.checked_through = iso(expected.due)
         if state is not None and state.status in _DONE:
             continue  # on time
-        if state is None and can_trigger and not paused:
+        if state is None and can_trigger:  # a pause holds it in the backfill (gate)
             out.trigger.append(expected.batch_id)
         if paged + len(out.missed) < MAX_PAGES:
             out.missed.append((expected.batch_id, expected.due, state))

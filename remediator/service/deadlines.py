@@ -78,16 +78,11 @@ class DeadlineWatch:
         seen = look(schedule, now)
         ids = seen.ids(schedule)
         states = r.store.get_many(job_id, ids, now)  # expired items are left out
-        # The job's policy and the pauses are read only when a batch never started.
+        # The job's policy is read only when a batch never started. A pause, an open circuit
+        # or a used-up budget holds its backfill as it holds a retry (remediation.gate).
         missing = any(e.batch_id not in states for e in seen.due)
         policy = r.context.jobs.get(job_id) if missing else None
-        # A pause of the job, or of the target its default trigger fires at, holds a backfill
-        # as it holds a retry.
-        trigger = policy.trigger if policy else None
-        paused = missing and r.hold.watch.current(now).holding(job_id, trigger, now) is not None
-        decision = decide(
-            schedule, seen, states, now, can_trigger=bool(policy and policy.trigger), paused=paused
-        )
+        decision = decide(schedule, seen, states, now, can_trigger=bool(policy and policy.trigger))
         write = step_schedule(
             schedule, cursor=seen.cursor, checked_through=decision.checked_through,
             late=decision.late, slow=decision.flagged, next_at=decision.next_at,
@@ -125,7 +120,7 @@ class DeadlineWatch:
                     if kind in ("triggered", "triggered_unrecorded")
                     else f"its backfill: {kind}"
                     if kind
-                    else "not triggered (no default trigger, or the job is paused)"
+                    else "not triggered (the job has no default trigger)"
                 )
             else:
                 what = f"{state.status.value} at attempt {state.attempt}"
@@ -170,6 +165,8 @@ def _said(outcome: Outcome) -> str:
     """A backfill's outcome as the late batch's alert tells it."""
     if outcome.kind == "budget":
         return "budget (the fleet's re-trigger budget is used up: it goes next minute)"
+    if outcome.kind == "paused" and "pause" in outcome.detail:
+        return f"paused (the {outcome.detail['pause']} is paused: it goes when the pause ends)"
     if outcome.kind == "paused":
         circuit = f"target {outcome.detail['target']}" if "target" in outcome.detail else "job"
         return f"paused (the {circuit}'s circuit is open: it goes at {outcome.detail['until']})"

@@ -21,7 +21,7 @@ from observability.models.records import av_map
 from observability.models.signals import DEADLINE_MET
 from observability.telemetry.metrics import Metrics
 from remediator.ops.identity import Actor
-from remediator.ops.pause import Scope, pause, plan_pause
+from remediator.ops.pause import Scope, pause, plan_pause, resume
 from remediator.remediation import Remediator
 from remediator.remediation.lateness import RECHECK
 from remediator.service.deadlines import DeadlineWatch
@@ -122,18 +122,30 @@ def test_without_a_default_trigger_it_pages_once_and_runs_nothing(stack: Stack, 
     assert seen == sorted(set(seen))  # strictly growing while it stays late
 
 
-def test_a_deadline_during_a_pause_triggers_nothing_and_pages_once(stack: Stack, resources: Any):
+def test_a_deadline_during_a_pause_triggers_nothing_pages_once_and_runs_when_it_ends(
+    stack: Stack, resources: Any
+):
     job = new_id()
     monthly(stack, job, trigger=True)
     actor = Actor("arn:aws:iam::123456789012:user/ops")
-    held = plan_pause(Scope.of(job, None), actor=actor, now=stack.clock.now, reason="migration")
+    scope = Scope.of(job, None)
+    held = plan_pause(scope, actor=actor, now=stack.clock.now, reason="migration")
     pause(stack.clients, stack.settings.table_name, held)
     at(stack, DUE + timedelta(minutes=1))
     for _ in range(3):
         stack.service.run_once()
         stack.clock.advance(RECHECK.total_seconds())
     assert stack.work() == []
-    assert [a["event"] for a in alerts(stack, resources)] == ["DEADLINE_MISSED"]
+    [missed] = alerts(stack, resources)
+    assert missed["event"] == "DEADLINE_MISSED"
+    assert "its backfill: paused (the job is paused" in missed["error_message"]
+    resume(stack.clients, stack.settings.table_name, scope, actor=actor, now=stack.clock.now)
+    stack.clock.advance(stack.settings.pause_refresh_seconds + 1)  # replicas see it end
+    stack.service.run_once()
+    triggers = stack.work()
+    assert [(m["batch_id"], m["attempt"]) for m in triggers] == [("2024-07", "1")]
+    stack.rerun(triggers, job, lambda _: None)
+    assert stack.trail.get(job, "2024-07").status is Status.SUCCESS  # type: ignore[union-attr]
 
 
 def test_a_paused_target_holds_the_backfill_too_and_pages_once(stack: Stack, resources: Any):
@@ -149,7 +161,11 @@ def test_a_paused_target_holds_the_backfill_too_and_pages_once(stack: Stack, res
         stack.clock.advance(RECHECK.total_seconds())
     assert stack.work() == []
     [missed] = [a for a in alerts(stack, resources) if a["event"] == "DEADLINE_MISSED"]
-    assert "not triggered" in missed["error_message"]
+    assert "its backfill: paused" in missed["error_message"]
+    resume(stack.clients, stack.settings.table_name, scope, actor=actor, now=stack.clock.now)
+    stack.clock.advance(stack.settings.pause_refresh_seconds + 1)
+    stack.service.run_once()
+    assert [(m["batch_id"], m["attempt"]) for m in stack.work()] == [("2024-07", "1")]
 
 
 def test_a_batch_failing_at_its_deadline_is_paged_once_and_left_to_its_retries(
@@ -255,8 +271,8 @@ def test_a_periods_reads_are_the_same_per_job_for_10_or_100_jobs(
         # here) and the pauses item (none) read nothing.
         assert sum(proxy.read.values()) == 2 * jobs, proxy.read
         calls = {t.rsplit(".", 1)[-1]: n for t, n in proxy.counts.items() if "DynamoDB" in t}
-        # schedule and policy per job; the pauses once per refresh
-        assert calls["GetItem"] == 2 * jobs + 1
+        # schedule and policy per job; the pauses only for a backfill (none without a trigger)
+        assert calls["GetItem"] == 2 * jobs
         assert calls["BatchGetItem"] == jobs
         assert calls["UpdateItem"] == jobs  # the schedule's step
     finally:

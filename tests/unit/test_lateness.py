@@ -22,14 +22,14 @@ def test_nothing_due_before_the_deadline_and_the_next_look_is_the_deadline() -> 
     now = DUE - timedelta(seconds=1)
     seen = look(schedule, now)
     assert seen.due == []
-    out = decide(schedule, seen, {}, now, can_trigger=True, paused=False)
+    out = decide(schedule, seen, {}, now, can_trigger=True)
     assert (out.trigger, out.missed, out.next_at) == ([], [], DUE)
 
 
 def test_a_batch_never_started_is_triggered_once_and_late() -> None:
     schedule = JobSchedule("j", MONTHLY)
     seen = look(schedule, DUE)
-    out = decide(schedule, seen, {}, DUE, can_trigger=True, paused=False)
+    out = decide(schedule, seen, {}, DUE, can_trigger=True)
     assert out.trigger == ["2024-07"]
     assert [m[0] for m in out.missed] == ["2024-07"]
     assert out.late == {"2024-07": iso(DUE)}
@@ -43,26 +43,26 @@ def test_a_batch_never_started_is_triggered_once_and_late() -> None:
     assert again.due == []
     landed = decide(
         after, again, {"2024-07": state("2024-07", Status.SUCCESS)}, later,
-        can_trigger=True, paused=False,
+        can_trigger=True,
     )  # fmt: skip
     assert ([b for b, _ in landed.met], landed.late, landed.missed) == (["2024-07"], {}, [])
     assert landed.next_at == datetime(2024, 9, 1, 6, tzinfo=UTC)
 
 
-def test_without_trigger_or_while_paused_it_is_only_late() -> None:
+def test_without_a_trigger_it_is_only_late() -> None:
     schedule = JobSchedule("j", MONTHLY)
     seen = look(schedule, DUE)
-    for can, paused in ((False, False), (True, True)):
-        out = decide(schedule, seen, {}, DUE, can_trigger=can, paused=paused)
-        assert out.trigger == []
-        assert len(out.missed) == 1
+    out = decide(schedule, seen, {}, DUE, can_trigger=False)
+    assert out.trigger == []
+    assert len(out.missed) == 1
+    assert decide(schedule, seen, {}, DUE, can_trigger=True).trigger == ["2024-07"]
 
 
 def test_on_time_batches_are_neither_late_nor_alerted() -> None:
     schedule = JobSchedule("j", MONTHLY)
     seen = look(schedule, DUE)
     done = {"2024-07": state("2024-07", Status.SUCCESS)}
-    out = decide(schedule, seen, done, DUE, can_trigger=True, paused=False)
+    out = decide(schedule, seen, done, DUE, can_trigger=True)
     assert (out.trigger, out.missed, out.late) == ([], [], {})
 
 
@@ -70,7 +70,7 @@ def test_a_failing_batch_is_late_but_left_to_its_remediation() -> None:
     schedule = JobSchedule("j", MONTHLY)
     seen = look(schedule, DUE)
     failing = {"2024-07": state("2024-07", Status.FAILED)}
-    out = decide(schedule, seen, failing, DUE, can_trigger=True, paused=False)
+    out = decide(schedule, seen, failing, DUE, can_trigger=True)
     assert out.trigger == []
     assert out.missed[0][2] is failing["2024-07"]
 
@@ -89,7 +89,7 @@ def test_a_long_backlog_is_taken_limit_at_a_time() -> None:
     seen = look(schedule, now)
     assert len(seen.due) == LIMIT
     assert seen.more
-    out = decide(schedule, seen, {}, now, can_trigger=False, paused=False)
+    out = decide(schedule, seen, {}, now, can_trigger=False)
     assert out.next_at == now
 
 
@@ -104,10 +104,10 @@ def test_a_run_past_max_run_is_flagged_once_per_attempt() -> None:
     running = {
         "2024-07-01": state("2024-07-01", Status.STARTED, started_at=iso(now - timedelta(hours=2)))
     }
-    out = decide(schedule, seen, running, now, can_trigger=True, paused=False)
+    out = decide(schedule, seen, running, now, can_trigger=True)
     assert [s.batch_id for s in out.slow] == ["2024-07-01"]
     flagged = JobSchedule("j", cal, slow=out.flagged)
-    again = decide(flagged, look(flagged, now), running, now, can_trigger=True, paused=False)
+    again = decide(flagged, look(flagged, now), running, now, can_trigger=True)
     assert again.slow == []
     assert out.next_at is not None
     assert out.next_at <= now + timedelta(minutes=15)
@@ -122,7 +122,7 @@ def test_ten_thousand_expected_ids_that_never_came_page_ten_then_summaries() -> 
     paged = summaries = visits = 0
     while True:
         seen = look(schedule, now)
-        out = decide(schedule, seen, {}, now, can_trigger=True, paused=False)
+        out = decide(schedule, seen, {}, now, can_trigger=True)
         visits += 1
         handled += out.trigger
         paged += len(out.missed)
