@@ -39,6 +39,7 @@ from remediator.stack.checks import (
 )
 from remediator.stack.messaging import queue_findings, subscription_findings
 from remediator.stack.provision import table_definition
+from remediator.stack.rule_checks import CHECK, rule_findings
 from remediator.stack.stranded import KINDS, due_items, stranded_shards
 from remediator.stack.variables import known_variables, unknown_variables
 
@@ -290,12 +291,23 @@ def examine(
         found, queue_arn = queue_findings(clients.client("sqs"), settings.queue_url or "")
         return found
 
-    if attempt("signal queue", queue) and settings.topic_arn:
+    if not attempt("signal queue", queue):
+        return findings
+    if settings.topic_arn:
         sns = clients.client("sns")
         attempt(
             "subscription",
             lambda: subscription_findings(sns, settings.topic_arn or "", queue_arn),
         )
+
+    def state_changes() -> list[Finding]:
+        policy = clients.client("sqs").get_queue_attributes(
+            QueueUrl=settings.queue_url or "", AttributeNames=["Policy"]
+        )
+        text = policy.get("Attributes", {}).get("Policy")
+        return rule_findings(clients.client("events"), queue_arn, text)
+
+    attempt(CHECK, state_changes)
     return findings
 
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import new_id
@@ -56,10 +57,34 @@ def test_doctor_passes_on_a_bootstrapped_account(resources, moto_endpoint):
         "dead-letter queue",
         "subscription",
         "alerts",
+        "state changes",
     ):
         assert findings[check]["status"] == "ok", findings[check]
+    assert findings["state changes"]["detail"] == (
+        "ECS, Batch, Glue and Step Functions rules deliver to the queue"
+    )
     human = cli("doctor", **configured(resources, moto_endpoint))
     assert "all good" in human.stdout
+
+
+def test_doctor_warns_when_a_state_change_rule_is_off_or_gone(resources, moto_endpoint, clients):
+    """Without the rules, a triggered ECS, Batch, Glue or Step Functions run that stops is
+    recorded only at its stale deadline: doctor says which rule, and how to put it back."""
+    # A plain client: moto answers DisableRule with an empty HTML body, which the
+    # project's clients refuse as no AWS reply.
+    events = boto3.client("events", endpoint_url=moto_endpoint, region_name=clients.region)
+    names = events.list_rule_names_by_target(TargetArn=resources.queue_arn)["RuleNames"]
+    [glue] = [n for n in names if "-glue-" in n]
+    [ecs] = [n for n in names if "-ecs-" in n]
+    events.disable_rule(Name=glue)
+    events.remove_targets(Rule=ecs, Ids=["signal-queue"])
+    done = cli("doctor", "--output", "json", **configured(resources, moto_endpoint))
+    assert done.returncode == 0, done.stdout  # a warning: jobs on queues need no rules
+    found = {f["check"]: f for f in json.loads(done.stdout)}["state changes"]
+    assert found["status"] == "warn"
+    assert f"rule {glue} (Glue Job State Change) is DISABLED" in found["detail"]
+    assert "no rule sends ECS Task State Change events" in found["detail"]
+    assert "remediator bootstrap" in found["fix"]
 
 
 def test_doctor_finds_what_is_missing_and_says_how_to_fix_it(moto_endpoint, clients):
