@@ -12,21 +12,13 @@ from observability.retry import RetryPolicy
 from observability.retry.backoff import RetryRule
 from remediator.cli.commands import cmd_policy
 from remediator.cli.context import EXIT_OK, CommandFailed, Context, UsageError, remediator_settings
-from remediator.guards.pauses import Pause
 from remediator.ops.explain import explain, try_error
-from remediator.ops.holds import read_holds
+from remediator.ops.holds import pause_told, read_holds
 from remediator.ops.pause import pauses
 from remediator.ops.schedule import parse_error
 from remediator.views.explain import explanation, rule_test
 
-__all__ = ["add_explain", "cmd_explain", "cmd_policy_or_test", "cmd_policy_test", "pause_told"]
-
-
-def pause_told(pause: Pause) -> str:
-    """What holds the batch, by whom and why: `job J by ARN (operator) at T until U: why`."""
-    who = f"{pause.actor} ({pause.operator})" if pause.operator else pause.actor
-    until = f" until {pause.until}" if pause.until else ""
-    return f"{pause.scope} {pause.name} by {who} at {pause.at}{until}: {pause.reason}"
+__all__ = ["add_explain", "cmd_explain", "cmd_policy_or_test", "cmd_policy_test"]
 
 
 def cmd_explain(ctx: Context) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 from observability.audit.jobs import JobPolicy
 from observability.models import TERMINAL_FAILURES, AuditEvent, BatchState, Status, iso
 from observability.models.keys import validate_id
+from observability.retry.backoff import RetryRule
 from remediator.cli.context import UsageError, parse_since
 from remediator.console.backend import Backend
 from remediator.console.links import aws_links
@@ -26,8 +27,12 @@ from remediator.guards.pauses import Pause
 from remediator.ops import jobs as listing
 from remediator.ops import operations
 from remediator.ops import pause as pausing
+from remediator.ops.explain import explain
 from remediator.ops.history import history
+from remediator.ops.holds import pause_told, read_holds
 from remediator.ops.status import batches, is_stale, shown_attempt, status_counts
+from remediator.views.explain import explanation
+from remediator.views.render import Style
 from remediator.views.waterfall import SpanLine, label, ordered
 
 __all__ = [
@@ -243,6 +248,7 @@ class BatchPage:
     links: list[tuple[str, str]]
     waterfall: list[WaterfallRow] | None  # None: no spans recorded in this process
     paused: Pause | None
+    explained: str | None = None  # what `remediator explain` prints of it
 
 
 def batch_page(backend: Backend, job_id: str, batch_id: str) -> BatchPage:
@@ -253,14 +259,22 @@ def batch_page(backend: Backend, job_id: str, batch_id: str) -> BatchPage:
     found = store.get_many(validate_id("job_id", job_id), [batch_id], now)
     state = found.get(batch_id)
     trigger, source = (state.trigger, "the batch's own") if state and state.trigger else (None, "")
-    if state and trigger is None:
-        policy = store.job_policy(state.job_id)
-        if policy and policy.trigger:
-            trigger, source = policy.trigger, "the job's default"
+    policy = store.job_policy(state.job_id) if state else None
+    if state and trigger is None and policy and policy.trigger:
+        trigger, source = policy.trigger, "the job's default"
     spans = None
     if state and state.trace_id and backend.spans is not None:
         spans = waterfall_rows(list(backend.spans(state.trace_id)))
     held = pausing.pauses(backend.clients, backend.settings.table_name)
+    paused = held.holding(job_id, trigger, now) if state else None
+    explained = None
+    if state is not None:
+        told = pause_told(paused) if paused else None
+        settings = backend.settings
+        holds = read_holds(backend.clients, settings, state, trigger, now, paused=told)
+        fallback = RetryRule.from_settings(settings)
+        said = explain(state, events, now, job=policy, fallback=fallback, holds=holds)
+        explained = explanation(said, now, Style(colour=False))
     return BatchPage(
         state=state,
         events=events,
@@ -268,7 +282,8 @@ def batch_page(backend: Backend, job_id: str, batch_id: str) -> BatchPage:
         trigger_from=source,
         links=aws_links(trigger, state.trace_id if state else None, backend.region),
         waterfall=spans,
-        paused=held.holding(job_id, trigger, now) if state else None,
+        paused=paused,
+        explained=explained,
     )
 
 

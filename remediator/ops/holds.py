@@ -10,12 +10,20 @@ from observability.clients import AwsClients
 from observability.models import BatchState, iso
 from observability.models.keys import breaker_key, target_breaker_key
 from remediator.guards import CircuitBreaker, RetryBudget
+from remediator.guards.pauses import Pause
 from remediator.ops.why import Holds
 from remediator.remediation.claim import next_minute
 from remediator.settings import RemediatorSettings
 from remediator.triggers import target_of
 
-__all__ = ["read_holds"]
+__all__ = ["pause_told", "read_holds"]
+
+
+def pause_told(pause: Pause) -> str:
+    """What holds the batch, by whom and why: `job J by ARN (operator) at T until U: why`."""
+    who = f"{pause.actor} ({pause.operator})" if pause.operator else pause.actor
+    until = f" until {pause.until}" if pause.until else ""
+    return f"{pause.scope} {pause.name} by {who} at {pause.at}{until}: {pause.reason}"
 
 
 def read_holds(

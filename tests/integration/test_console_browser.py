@@ -59,9 +59,13 @@ def stack() -> Iterator[DemoConsole]:
 
 
 def _wait(driver: Any, condition: Any, timeout: float = 20) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+    # A live page swaps its parts while the condition reads them: an element found just
+    # before a swap is stale, and the next poll finds the new one.
+    stale = (StaleElementReferenceException,)
+    return WebDriverWait(driver, timeout, 0.2, ignored_exceptions=stale).until(condition)
 
 
 def _cell(driver: Any, batch: str) -> Any:
@@ -103,6 +107,22 @@ def test_a_read_only_console_shows_no_action(browser: Any, stack: DemoConsole) -
             assert "read-only" in browser.find_element(By.ID, "identity").text
     finally:
         console.stop()
+
+
+def test_the_batch_page_says_what_happens_next_as_explain_does(
+    browser: Any, stack: DemoConsole
+) -> None:
+    """The operator at the batch page reads what `remediator explain` prints: the rule that
+    governs the failure and why nothing retries it now."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{stack.url}jobs/{JOB}")
+    _cell(browser, BROKEN).click()  # the grid cell is the link to its batch
+    text = _wait(browser, lambda d: d.find_element(By.ID, "explain")).text
+    lines = text.splitlines()
+    assert lines[0].startswith(f"{JOB}/{BROKEN}: EXHAUSTED"), text
+    assert any(line.split()[:1] == ["rule"] for line in lines), text
+    assert any(line.split()[:2] == ["not", "now"] for line in lines), text
 
 
 def test_a_replay_from_the_batch_page_heals_it_and_the_grid_turns_green(
