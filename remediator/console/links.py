@@ -1,8 +1,9 @@
 """Links to the AWS console pages of a batch: its trigger's target, its trace, its logs. Pure.
 
-Only what the batch's record names is linked: the queue, function, state machine, cluster
-or event bus of its trigger, the X-Ray trace of its trace id, and the log groups of the remediator
-(the Terraform module names them `/ecs/<name>-remediator`).
+Only what the batch's record names is linked: the execution or task its latest trigger
+started, the queue, function, state machine, cluster or event bus of its trigger, the X-Ray
+trace of its trace id, and the log groups of the remediator (the Terraform module names them
+`/ecs/<name>-remediator`).
 """
 
 from __future__ import annotations
@@ -56,11 +57,35 @@ def _target(trigger: Mapping[str, Any], region: str) -> list[tuple[str, str]]:
     return []
 
 
+def _run(trigger: Mapping[str, Any], run: str, region: str) -> list[tuple[str, str]]:
+    """The run the latest trigger started, where its id is an ARN a console page shows:
+    a Step Functions execution, an ECS task."""
+    kind = trigger.get("kind")
+    if kind == "stepfunctions" and run.startswith("arn:") and ":execution:" in run:
+        name = run.rsplit(":", 1)[-1]
+        return [(f"execution {name}", f"{_home(region, 'states')}#/v2/executions/details/{run}")]
+    if kind == "ecs" and run.startswith("arn:") and ":task/" in run:
+        cluster, task = run.split(":task/", 1)[1].rsplit("/", 1)
+        return [
+            (
+                f"task {task}",
+                f"https://{region}.console.aws.amazon.com/ecs/v2/clusters/{quote(cluster)}"
+                f"/tasks/{quote(task)}?region={region}",
+            )
+        ]
+    return []
+
+
 def aws_links(
-    trigger: Mapping[str, Any] | None, trace_id: str | None, region: str
+    trigger: Mapping[str, Any] | None,
+    trace_id: str | None,
+    region: str,
+    last_run: str | None = None,
 ) -> list[tuple[str, str]]:
-    """(label, URL) pairs, the trigger's target first."""
-    links = _target(trigger, region) if trigger else []
+    """(label, URL) pairs: the run the latest trigger started (`last_run`, the
+    `response_id` its event recorded), then the trigger's target."""
+    links = _run(trigger, last_run, region) if trigger and last_run else []
+    links += _target(trigger, region) if trigger else []
     if trace_id and is_trace_id(trace_id):
         xray = to_xray(trace_id)
         links.append((f"X-Ray trace {xray}", f"{_home(region, 'cloudwatch')}#xray:traces/{xray}"))

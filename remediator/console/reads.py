@@ -251,6 +251,15 @@ class BatchPage:
     explained: str | None = None  # what `remediator explain` prints of it
 
 
+def _last_run(events: list[AuditEvent]) -> str | None:
+    """What the latest trigger started (its event's `response_id`), if it says."""
+    for e in reversed(events):
+        if e.event.value in ("RETRY_TRIGGERED", "REPLAY_TRIGGERED"):
+            found = e.detail.get("response_id")
+            return str(found) if found else None
+    return None
+
+
 def batch_page(backend: Backend, job_id: str, batch_id: str) -> BatchPage:
     """The batch as `history` tells it, with its trigger, links and recorded trace."""
     now = backend.now()
@@ -280,7 +289,9 @@ def batch_page(backend: Backend, job_id: str, batch_id: str) -> BatchPage:
         events=events,
         trigger=trigger,
         trigger_from=source,
-        links=aws_links(trigger, state.trace_id if state else None, backend.region),
+        links=aws_links(
+            trigger, state.trace_id if state else None, backend.region, _last_run(events)
+        ),
         waterfall=spans,
         paused=paused,
         explained=explained,

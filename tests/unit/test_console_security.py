@@ -74,3 +74,21 @@ def test_links_name_the_trigger_target_the_trace_and_the_logs() -> None:
     [(text, _), _] = aws_links({"kind": "stepfunctions", "state_machine_arn": machine},
                                None, "eu-west-1")  # fmt: skip
     assert text == "state machine etl"
+
+
+def test_the_run_the_latest_trigger_started_is_linked_first() -> None:
+    machine = "arn:aws:states:eu-west-1:123456789012:stateMachine:etl"
+    execution = "arn:aws:states:eu-west-1:123456789012:execution:etl:nightly--a2-1f2e"
+    sfn = {"kind": "stepfunctions", "state_machine_arn": machine}
+    (text, url), (target, _), _ = aws_links(sfn, None, "eu-west-1", execution)
+    assert (text, target) == ("execution nightly--a2-1f2e", "state machine etl")
+    assert url.endswith(f"states/home?region=eu-west-1#/v2/executions/details/{execution}")
+    task = "arn:aws:ecs:eu-west-1:123456789012:task/etl-cluster/0f1e2d3c4b5a"
+    ecs = {"kind": "ecs", "cluster": "etl-cluster", "task_definition": "etl:3"}
+    (text, url), (target, _), _ = aws_links(ecs, None, "eu-west-1", task)
+    assert (text, target) == ("task 0f1e2d3c4b5a", "cluster etl-cluster")
+    assert url.endswith("/ecs/v2/clusters/etl-cluster/tasks/0f1e2d3c4b5a?region=eu-west-1")
+    # An SQS message id, or no run recorded: nothing more than the target.
+    queue = {"kind": "sqs", "queue_url": "https://sqs.eu-west-1.amazonaws.com/1/work"}
+    assert len(aws_links(queue, None, "eu-west-1", "5fea7756-0ea4")) == 2
+    assert len(aws_links(sfn, None, "eu-west-1", None)) == 2
