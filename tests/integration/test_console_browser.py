@@ -155,7 +155,10 @@ def test_a_replay_from_the_batch_page_heals_it_and_the_grid_turns_green(
     browser.switch_to.window(grid)
     _wait(browser, lambda d: _cell(d, BROKEN).get_attribute("data-status") == "SUCCESS")
     assert browser.execute_script("return window.notReloaded") == "grid"  # no reload
-    assert _cell(browser, BROKEN).value_of_css_property("background-color") == GREEN
+    # Read through a wait too: the grid may swap the cell again between find and read.
+    assert _wait(
+        browser, lambda d: _cell(d, BROKEN).value_of_css_property("background-color") == GREEN
+    )
     healed = stack.state()
     assert healed.status.value == "SUCCESS"
     events = [e.event.value for e in stack.demo.pipeline.history(JOB, BROKEN)]
