@@ -284,30 +284,25 @@ def examine(
             )
         )
         return findings
-    queue_arn = ""
+    attrs: dict[str, str] = {}
 
     def queue() -> list[Finding]:
-        nonlocal queue_arn
-        found, queue_arn = queue_findings(clients.client("sqs"), settings.queue_url or "")
+        found, read = queue_findings(clients.client("sqs"), settings.queue_url or "")
+        attrs.update(read)
         return found
 
     if not attempt("signal queue", queue):
         return findings
+    queue_arn = attrs.get("QueueArn", "")
     if settings.topic_arn:
         sns = clients.client("sns")
         attempt(
             "subscription",
             lambda: subscription_findings(sns, settings.topic_arn or "", queue_arn),
         )
-
-    def state_changes() -> list[Finding]:
-        policy = clients.client("sqs").get_queue_attributes(
-            QueueUrl=settings.queue_url or "", AttributeNames=["Policy"]
-        )
-        text = policy.get("Attributes", {}).get("Policy")
-        return rule_findings(clients.client("events"), queue_arn, text)
-
-    attempt(CHECK, state_changes)
+    # The queue's policy came with its other attributes: no second read.
+    events = clients.client("events")
+    attempt(CHECK, lambda: rule_findings(events, queue_arn, attrs.get("Policy")))
     return findings
 
 

@@ -14,7 +14,8 @@ from remediator.stack.provision import DLQ_MAX_RECEIVE_COUNT
 __all__ = ["queue_findings", "subscription_findings"]
 
 
-def queue_findings(sqs: Any, url: str) -> tuple[list[Finding], str]:
+def queue_findings(sqs: Any, url: str) -> tuple[list[Finding], dict[str, str]]:
+    """The queue's findings, and its attributes (its ARN, its policy) for the checks after."""
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     found = [Finding("signal queue", OK, url)]
     redrive = json.loads(attrs.get("RedrivePolicy", "{}") or "{}")
@@ -44,7 +45,7 @@ def queue_findings(sqs: Any, url: str) -> tuple[list[Finding], str]:
             found.append(
                 Finding("dead-letter queue", FAIL, f"{dlq_name} does not exist", BOOTSTRAP)
             )
-    return found, str(attrs.get("QueueArn", ""))
+    return found, dict(attrs)
 
 
 def subscription_findings(sns: Any, topic: str, queue_arn: str) -> list[Finding]:
