@@ -35,17 +35,6 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
 
 
-_OPTIONAL: dict[type, tuple[str, ...]] = {}
-
-
-def _optional_fields(cls: type) -> tuple[str, ...]:
-    """The fields whose default is None (the role fields among them)."""
-    found = _OPTIONAL.get(cls)
-    if found is None:
-        found = _OPTIONAL[cls] = tuple(f.name for f in fields(cls) if f.default is None)
-    return found
-
-
 def _required(field_name: str, value: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(field_name, "is required and must be a non-empty string")
@@ -127,23 +116,28 @@ def _plain_types(hint: Any) -> tuple[type, ...] | None:
     return None
 
 
-# Per trigger class: each field's name, type hint and plain classes (built once: every
-# batch builds a trigger).
-_FIELDS: dict[type[Trigger], tuple[tuple[str, Any, tuple[type, ...] | None], ...]] = {}
+# Per trigger class: each field's name, type hint, plain classes, and whether its default is
+# None (an unset optional field, left out of the stored form). Built once: every batch
+# builds a trigger.
+_Field = tuple[str, Any, tuple[type, ...] | None, bool]
+_FIELDS: dict[type[Trigger], tuple[_Field, ...]] = {}
 
 
-def _fields_of(cls: type[Trigger]) -> tuple[tuple[str, Any, tuple[type, ...] | None], ...]:
+def _fields_of(cls: type[Trigger]) -> tuple[_Field, ...]:
     found = _FIELDS.get(cls)
     if found is None:
         hints = typing.get_type_hints(cls)
-        found = tuple((f.name, hints[f.name], _plain_types(hints[f.name])) for f in fields(cls))
+        found = tuple(
+            (f.name, hints[f.name], _plain_types(hints[f.name]), f.default is None)
+            for f in fields(cls)
+        )
         _FIELDS[cls] = found
     return found
 
 
 def _check_types(trigger: Trigger) -> None:
     """Every field has the type it declares; the first that does not is named (item included)."""
-    for field_name, hint, plain in _fields_of(type(trigger)):
+    for field_name, hint, plain, _ in _fields_of(type(trigger)):
         value = getattr(trigger, field_name)
         if isinstance(value, plain) if plain is not None else _conforms(value, hint):
             continue
@@ -188,12 +182,11 @@ class Trigger:
         check_role(self.kind, self.role_arn, self.external_id)
         self._validate()
         # The fields as they are: asdict's deep copy is for callers who may change the dict.
-        optional = _optional_fields(type(self))
         shallow = {"kind": self.kind}
         shallow.update(
             (name, getattr(self, name))
-            for name, _, _ in _fields_of(type(self))
-            if name not in optional or getattr(self, name) is not None
+            for name, _, _, optional in _fields_of(type(self))
+            if not optional or getattr(self, name) is not None
         )
         try:
             text = _canonical(shallow)
@@ -234,8 +227,8 @@ class Trigger:
         # An unset optional field is left out (its default reads it back): every write of
         # the batch's item carries this, `"message_group_id":null` is 24 bytes of it.
         data = {"kind": self.kind, **asdict(self)}
-        for name in _optional_fields(type(self)):
-            if data[name] is None:
+        for name, _, _, optional in _fields_of(type(self)):
+            if optional and data[name] is None:
                 del data[name]
         return data
 
