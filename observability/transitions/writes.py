@@ -201,14 +201,10 @@ def lean_state(values: Mapping[str, Plain]) -> Mapping[str, Plain]:
     run_id = values.get("run_id")
     if not isinstance(run_id, str):
         return values
-    same = values.get("trace_id") == run_id
-    first = values.get("incarnation") == run_id[:16]
-    if not (same or first):
-        return values
-    gone = {"run_id"} if same else set()
-    if first:
+    gone = {"run_id"} if values.get("trace_id") == run_id else set()
+    if values.get("incarnation") == run_id[:16]:
         gone.add("incarnation")
-    return {k: v for k, v in values.items() if k not in gone}
+    return {k: v for k, v in values.items() if k not in gone} if gone else values
 
 
 def applied(prev: BatchState | None, write: Write) -> BatchState:

@@ -21,7 +21,6 @@ from observability.models.keys import live_partition
 from observability.retry.backoff import Exhaust as ExhaustVerdict
 from observability.retry.backoff import Governed, Verdict
 from observability.transitions import Scalar, TableConfig, Write, event_item, settle, with_history
-from observability.transitions.start import present
 
 __all__ = [
     "claim",
@@ -58,12 +57,11 @@ def claim(
     batch whose lease ran out is taken over as it is, for the same attempt.
     """
     expires = iso(now + timedelta(seconds=lease_seconds))
-    condition = "#status = :status AND #attempt = :attempt AND #version = :version "
     # Due now implies no live lease (a lease runs out at `due_at`).
-    condition += (
-        "AND #expires_at > :now_epoch AND #due_at <= :now"
-        if require_due
-        else f"AND #expires_at > :now_epoch AND {_NO_LIVE_LEASE}"
+    free = "#due_at <= :now" if require_due else _NO_LIVE_LEASE
+    condition = (
+        "#status = :status AND #attempt = :attempt AND #version = :version "
+        f"AND #expires_at > :now_epoch AND {free}"
     )
     values: dict[str, Scalar] = {
         ":status": state.status.value,
@@ -177,13 +175,7 @@ def release(claimed: BatchState, *, owner: str, retry_at: datetime, refused: boo
     fields: dict[str, Scalar] = {"due_at": iso(retry_at)}
     if refused:
         fields["refusals"] = claimed.refusals + 1  # the refusal itself is in the log
-    return Write(
-        key=claimed.key,
-        condition=condition,
-        values=values,
-        set=fields,
-        remove=present(claimed, ("lease_expires_at",)),  # an earlier layout's copy
-    )
+    return Write(key=claimed.key, condition=condition, values=values, set=fields)
 
 
 def exhaust(
