@@ -102,7 +102,7 @@ def backfill(
     trigger = remediator.context.trigger_of(claimed) if guarded else None
     if trigger:
         r = remediator
-        paused = r.hold.check(claimed, Trigger(1), now)
+        paused = r.hold.check(claimed, Trigger(1), now, trigger)
         if paused is not None:
             # Due at once, claimed by no live lease: the sweep holds it as a paused retry
             # and triggers it when the pause ends.

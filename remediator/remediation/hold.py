@@ -29,14 +29,22 @@ class Hold:
             clients, settings.table_name, refresh_seconds=settings.pause_refresh_seconds
         )
 
-    def check(self, state: BatchState, action: Action, now: datetime) -> Outcome | None:
-        """An outcome `paused` when a pause holds the batch; None to go on."""
+    def check(
+        self,
+        state: BatchState,
+        action: Action,
+        now: datetime,
+        trigger: dict[str, object] | None = None,
+    ) -> Outcome | None:
+        """An outcome `paused` when a pause holds the batch; None to go on. `trigger`: the one
+        its run would fire, when the caller has it already (else read while a target is
+        paused)."""
         if not isinstance(action, Trigger | Exhaust | MarkStale):
             return None
         pauses = self.watch.current(now)  # from memory, re-read every few seconds
         pause = pauses.job(state.job_id, now)
         if pause is None and pauses.targets_paused(now):
-            pause = pauses.target(self._trigger(state, now), now)
+            pause = pauses.target(trigger or self._trigger(state, now), now)
         if pause is None:
             return None
         detail = {"pause": pause.scope, "by": pause.actor, "reason": pause.reason}
