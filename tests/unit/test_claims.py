@@ -166,3 +166,46 @@ def test_a_put_over_a_batch_another_replica_may_hold_keeps_the_lease_check():
         detail={}, write_id="w-1",
     )  # fmt: skip
     assert "#lease_owner = :owner" in record.condition
+
+
+def test_a_typical_failed_batch_stays_within_one_write_unit_with_its_lease_on_it() -> None:
+    """What makes a retry cost 1 table unit a write (bench.costs, docs/BENCHMARKS.md): a
+    write is billed on the larger of the item before and after it, so the failed item and
+    the claimed one must both stay within 1 KB, with a 41-character error message, an SQS
+    trigger and the recording process's own retry settings (as the bench's)."""
+    from observability import SqsTrigger
+    from observability.models import av
+    from observability.models.keys import BatchKey
+    from observability.retry import RetryPolicy, StoredRetry
+    from observability.retry.backoff import Governed, RetryRule
+    from observability.transitions import ITEM_BYTES, applied, failure, start_new
+    from observability.transitions.sizing import item_size
+
+    run_id = "0f" * 16
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/warehouse-loads"
+    trigger = SqsTrigger(queue_url=queue, body={"batch": "2024-05-01"}).to_json()
+    settings = StoredRetry(None, RetryPolicy(default=RetryRule(base_seconds=0))).to_json()
+    started = start_new(
+        BatchKey("warehouse-loads", "2024-05-01"), CFG, now=NOW, run_id=run_id,
+        trace_id=run_id, actor="pipeline", trigger_json=trigger, incarnation=run_id[:16],
+        retry_json=settings,
+    )  # fmt: skip
+    run = applied(None, started)
+    failed_write = failure(
+        run, CFG, now=NOW + timedelta(seconds=5), actor="pipeline",
+        error_type="WarehouseTimeout", error_message="warehouse connection timed out after 30 s",
+        retryable=True, verdict=RetryAt(NOW + timedelta(seconds=5), 2),
+        governed=Governed("default", 3, 1),
+    )  # fmt: skip
+    failed_state = applied(run, failed_write)
+    claimed = applied(
+        failed_state,
+        claims.claim(failed_state, CFG, owner="remediator-1", now=NOW + timedelta(seconds=6),
+                     lease_seconds=180),
+    )  # fmt: skip
+
+    def size(state: BatchState) -> int:
+        return item_size({k: av(v) for k, v in (state.stored or {}).items()})
+
+    # 981 and 1,021 bytes here; 1,114 and 1,197 in the layout before the lean item.
+    assert size(failed_state) <= size(claimed) <= ITEM_BYTES
